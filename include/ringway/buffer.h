@@ -1,0 +1,72 @@
+// Byte buffers used on the data plane. Header-only, allocation-free.
+//
+// `Writer` appends into caller-owned memory and remembers overflow instead of growing:
+// every producer on the request path writes into a fixed buffer and checks `ok()` once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace ringway {
+
+class Writer {
+ public:
+  Writer(char* data, size_t cap) : begin_(data), p_(data), end_(data + cap) {}
+
+  void put(std::string_view s) {
+    if (static_cast<size_t>(end_ - p_) < s.size()) {
+      overflow_ = true;
+      return;
+    }
+    if (!s.empty()) {
+      std::memcpy(p_, s.data(), s.size());
+    }
+    p_ += s.size();
+  }
+  void put(char c) {
+    if (p_ == end_) {
+      overflow_ = true;
+      return;
+    }
+    *p_++ = c;
+  }
+  void put_uint(uint64_t v) {
+    char tmp[20];
+    int n = 0;
+    do {
+      tmp[n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    while (n > 0) {
+      put(tmp[--n]);
+    }
+  }
+  void put_hex(uint64_t v) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    char tmp[16];
+    int n = 0;
+    do {
+      tmp[n++] = kDigits[v & 15];
+      v >>= 4;
+    } while (v != 0);
+    while (n > 0) {
+      put(tmp[--n]);
+    }
+  }
+
+  bool ok() const { return !overflow_; }
+  size_t size() const { return static_cast<size_t>(p_ - begin_); }
+  size_t room() const { return static_cast<size_t>(end_ - p_); }
+  char* data() const { return begin_; }
+  std::string_view view() const { return {begin_, size()}; }
+
+ private:
+  char* begin_;
+  char* p_;
+  char* end_;
+  bool overflow_ = false;
+};
+
+}  // namespace ringway

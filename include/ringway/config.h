@@ -1,0 +1,233 @@
+// Configuration model (CONFIG.md, schema 1) and its loader.
+//
+// The loader turns one JSON document into a validated `Config`: every field of the
+// schema is parsed and checked, every error carries the JSON path of the offender
+// (`apis[3].backend.retry_count: must be between -1 and 10 (got 11)`). Features that
+// are parsed but not built yet are rejected with "<path>: not supported yet".
+//
+// Thread affinity: control thread only (start-up and reload). Exceptions may be used
+// internally; the public entry points report errors as values.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ringway::config {
+
+// One validation error: the JSON path ("apis[3].backend.retry_count") and a message.
+struct Error {
+  std::string path;
+  std::string message;
+  std::string str() const { return path.empty() ? message : path + ": " + message; }
+};
+
+// A secret value: literal, `env:NAME` or `file:/path`, resolved at load. `source` keeps
+// the spelling for messages; `value` is never printed.
+struct Secret {
+  std::string source;
+  std::string value;
+};
+
+struct CascadeSettings {
+  bool enabled = false;
+  std::vector<Secret> auth_keys;  // [sign-with, also-accepted]; empty when disabled
+  std::vector<std::string> allowed_instances;
+};
+
+struct Instance {
+  std::string id;
+  CascadeSettings cascade;
+};
+
+struct TlsFiles {  // client_ssl / listener TLS files
+  std::string certificate;
+  std::string private_key;
+  std::string ca;
+};
+
+struct SniEntry {
+  std::string server_name;
+  std::string certificate;
+  std::string private_key;
+};
+
+struct ListenerTls {
+  std::string certificate;
+  std::string private_key;
+  std::vector<SniEntry> sni;
+  std::string client_ca;
+};
+
+// A parsed socket address "host:port" / "[v6]:port". Port 0 asks the OS for one.
+struct Address {
+  std::string text;  // as written
+  std::string host;  // without brackets
+  uint16_t port = 0;
+  bool v6 = false;
+};
+
+struct Listener {
+  std::string name;
+  Address address;
+  std::optional<ListenerTls> tls;
+};
+
+struct Limits {
+  uint32_t max_header_bytes = 32768;
+  uint32_t max_headers = 100;
+  uint64_t max_body_bytes = 12582912;
+  uint32_t client_header_timeout_ms = 10000;
+  uint32_t client_idle_timeout_ms = 60000;
+  uint32_t max_connections = 100000;
+};
+
+struct Environment {
+  std::string name;
+  std::map<std::string, std::string> variables;
+};
+
+struct App {
+  std::string name;
+  std::string app_key;
+  Secret app_secret;
+};
+
+struct MemberGroup {
+  std::string name;
+  uint32_t weight = 1;
+  std::string description;
+};
+
+struct Member {
+  std::string host;
+  uint16_t port = 0;  // 0 = channel port
+  uint32_t weight = 1;
+  std::string group;  // empty = implicit group
+  bool is_backup = false;
+  bool enabled = true;
+};
+
+enum class CheckProtocol { kTcp, kHttp, kHttps };
+
+struct HealthCheck {
+  CheckProtocol protocol = CheckProtocol::kTcp;
+  std::optional<TlsFiles> client_ssl;
+  std::string path = "/";
+  std::string method = "GET";
+  uint16_t port = 0;
+  uint32_t healthy_threshold = 2;
+  uint32_t unhealthy_threshold = 5;
+  uint32_t timeout_s = 5;
+  uint32_t interval_s = 10;
+  std::string http_codes = "200";
+  std::vector<std::pair<uint16_t, uint16_t>> codes;  // parsed inclusive ranges
+};
+
+enum class BalanceStrategy { kWrr, kWlc, kSh, kUriHash };
+
+struct Channel {
+  std::string name;
+  uint16_t port = 0;
+  BalanceStrategy balance_strategy = BalanceStrategy::kWrr;
+  std::vector<MemberGroup> member_groups;
+  std::vector<Member> members;
+  std::optional<HealthCheck> health_check;
+};
+
+enum class Method : uint8_t { kGet, kPost, kPut, kDelete, kPatch, kHead, kOptions, kAny };
+
+enum class MatchMode { kExact, kPrefix };
+enum class AuthType { kNone, kApp };
+enum class BackendType { kHttp, kMock };
+
+struct MockBackend {
+  uint16_t status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;  // in document order
+  std::string body;
+};
+
+struct HttpBackend {
+  std::string req_protocol = "http";  // http | https
+  std::optional<Method> req_method;   // unset: the request's method
+  std::string channel;                // exactly one of channel / url
+  Address url;                        // set when channel is empty
+  std::string req_uri;                // template: {param}, #var#
+  std::string host_header;            // empty: member address
+  uint32_t timeout_ms = 5000;
+  int32_t retry_count = -1;
+  bool cascade = false;
+  std::optional<TlsFiles> client_ssl;
+};
+
+struct Backend {
+  BackendType type = BackendType::kHttp;
+  HttpBackend http;
+  MockBackend mock;
+};
+
+struct Api {
+  std::string name;
+  std::string group;
+  Method req_method = Method::kAny;
+  std::string req_uri;
+  MatchMode match_mode = MatchMode::kExact;
+  std::string domain;  // empty: any host
+  AuthType auth_type = AuthType::kNone;
+  std::vector<std::string> environments;  // default ["RELEASE"]
+  Backend backend;
+};
+
+// Policies are kept as their raw JSON text plus type; the circuit-breaker compiler
+// (a later issue) reads `content_json`.
+struct Policy {
+  std::string name;
+  std::string type;
+  std::string content_json;
+};
+
+struct Binding {
+  std::string policy;
+  std::string api;
+  std::string environment;
+};
+
+struct Config {
+  int version = 1;
+  Instance instance;
+  uint32_t shards = 0;  // 0 = online CPUs
+  std::vector<Listener> listeners;
+  std::optional<Address> admin;
+  Limits limits;
+  std::vector<Environment> environments;  // always contains RELEASE
+  std::vector<App> apps;
+  std::vector<Channel> channels;
+  std::vector<Api> apis;
+  std::vector<Policy> policies;
+  std::vector<Binding> bindings;
+};
+
+struct LoadResult {
+  std::optional<Config> config;  // set only when errors is empty
+  std::vector<Error> errors;
+  bool ok() const { return errors.empty() && config.has_value(); }
+};
+
+// Parses and validates a document. Never throws. `base_dir` resolves relative
+// `file:` secrets and TLS paths.
+LoadResult load_config(std::string_view json, std::string_view base_dir = ".");
+
+// Reads FILE and calls load_config; a read failure is an error with an empty path.
+LoadResult load_config_file(const std::string& path);
+
+// Method helpers shared by the loader, the router and the proxy.
+std::optional<Method> parse_method(std::string_view s);
+std::string_view method_name(Method m);
+
+// Parses "host:port" or "[v6]:port"; nullopt if malformed (port 0..65535 allowed).
+std::optional<Address> parse_address(std::string_view s);
+
+}  // namespace ringway::config

@@ -1,0 +1,108 @@
+// Compiled API routing table: (environment, host, method, path) -> API, and backend
+// path rendering from pre-split templates.
+//
+// Built once per configuration snapshot on the control thread (`RouteTable::build`),
+// then only read by shards. `match` and `render_path` never allocate, never throw.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ringway/buffer.h"
+#include "ringway/config.h"
+
+namespace ringway::route {
+
+inline constexpr uint32_t kMaxParams = 16;
+
+// A backend path template split once: literals, {param} references, and (prefix APIs)
+// the unmatched rest of the path appended. `#var#` is already substituted per environment.
+struct PathTemplate {
+  enum class Kind : uint8_t { kLiteral, kParam };
+  struct Piece {
+    Kind kind = Kind::kLiteral;
+    uint16_t param = 0;    // index into MatchResult::params when kParam
+    std::string literal;   // when kLiteral
+  };
+  std::vector<Piece> pieces;
+  bool append_rest = false;  // prefix match: the path after the matched prefix follows
+};
+
+struct CompiledBackend {
+  config::BackendType type = config::BackendType::kHttp;
+  // http
+  std::string method;              // empty: the request's method
+  sockaddr_storage addr{};         // resolved at build
+  socklen_t addr_len = 0;
+  std::string authority;           // "host" or "host:port" (port omitted when default)
+  std::string host_header;         // Host to send: configured, else `authority`
+  uint32_t timeout_ms = 5000;
+  int32_t retry_count = -1;
+  // mock: the complete head without its final CRLF ("HTTP/1.1 200 OK\r\n...
+  // content-length: N\r\n"), so the proxy adds X-Request-Id/Connection; and the body.
+  std::string mock_head;
+  std::string mock_body;
+  uint16_t mock_status = 200;
+};
+
+struct CompiledApi {
+  std::string name;
+  uint32_t index = 0;                      // position in config.apis
+  config::Method method = config::Method::kAny;
+  std::vector<std::string> param_names;    // in path order
+  // One template per environment index of RouteTable::environments(); an API not
+  // published in an environment has an empty optional-like marker (published=false).
+  std::vector<PathTemplate> templates;
+  std::vector<bool> published;
+  CompiledBackend backend;
+};
+
+// Request method as the router sees it: the config set, or "other" (only ANY matches).
+enum class MethodKey : uint8_t { kGet, kPost, kPut, kDelete, kPatch, kHead, kOptions, kOther };
+MethodKey method_key(std::string_view method_name);
+
+struct MatchResult {
+  enum class Status : uint8_t { kOk, kNoApi, kNoEnvironment };
+  Status status = Status::kNoApi;
+  const CompiledApi* api = nullptr;
+  uint32_t environment = 0;                       // index into environments()
+  std::array<std::string_view, kMaxParams> params{};  // views into the request path
+  uint32_t param_count = 0;
+  std::string_view rest;                          // prefix APIs: path after the prefix
+};
+
+class RouteTable {
+ public:
+  // Compiles a validated config. Resolves backend host names (blocking: control thread
+  // only). On failure returns nullptr and appends errors with their JSON paths.
+  static std::unique_ptr<RouteTable> build(const config::Config& cfg,
+                                           std::vector<config::Error>* errors);
+  ~RouteTable();
+
+  // `host` may carry ":port" (ignored for domain matching, case-insensitive);
+  // `stage` empty = RELEASE. `path` has no query string.
+  MatchResult match(MethodKey method, std::string_view host, std::string_view path,
+                    std::string_view stage) const noexcept;
+
+  // Renders the backend path of a match (+ "?" + query when query is non-empty) into
+  // `out`. Returns false if it does not fit.
+  bool render_path(const MatchResult& m, std::string_view query, Writer& out) const noexcept;
+
+  const std::vector<std::string>& environments() const;
+  const std::vector<CompiledApi>& apis() const;
+
+  struct Impl;
+
+ private:
+  explicit RouteTable(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ringway::route
