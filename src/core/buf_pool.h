@@ -1,0 +1,51 @@
+// Per-shard pool of I/O buffers in a few fixed sizes. Buffers are taken when a connection
+// has bytes to hold and given back when it has none, so idle connections own no memory.
+// With RINGWAY_PLAIN_POOLS every get/put is a plain allocation (ASan/Valgrind see each).
+//
+// Thread affinity: shard-local.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ringway::core {
+
+struct IoBuf {
+  char* data = nullptr;
+  uint32_t cap = 0;
+  uint32_t head = 0;  // first unconsumed byte
+  uint32_t tail = 0;  // one past the last byte
+  uint32_t size() const { return tail - head; }
+  uint32_t room() const { return cap - tail; }
+  bool empty() const { return head == tail; }
+  bool allocated() const { return data != nullptr; }
+  // Moves unconsumed bytes to the front.
+  void compact();
+};
+
+class BufPool {
+ public:
+  BufPool() = default;
+  ~BufPool();
+  BufPool(const BufPool&) = delete;
+  BufPool& operator=(const BufPool&) = delete;
+
+  // Gives `buf` at least `cap` bytes if it has none; keeps an existing buffer.
+  void get(IoBuf& buf, uint32_t cap);
+  // Returns the memory; buf becomes empty and unallocated.
+  void put(IoBuf& buf);
+  size_t cached_bytes() const { return cached_bytes_; }
+
+ private:
+  struct Class {
+    uint32_t size;
+    std::vector<char*> free;
+  };
+  Class& class_for(uint32_t size);
+  std::vector<Class> classes_;
+  size_t cached_bytes_ = 0;
+  static constexpr size_t kMaxCachedBytes = 64u << 20;
+};
+
+}  // namespace ringway::core

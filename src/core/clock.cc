@@ -1,0 +1,13 @@
+#include <ctime>
+
+#include "ringway/clock.h"
+
+namespace ringway {
+
+uint64_t SteadyClock::now_ms() const {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+}  // namespace ringway

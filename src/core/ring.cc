@@ -1,0 +1,117 @@
+#include "core/ring.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "ringway/log.h"
+
+namespace ringway::core {
+
+Ring::Ring(uint32_t entries) {
+  io_uring_params p{};
+  p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  p.cq_entries = entries * 4;
+  int rc = io_uring_queue_init_params(entries, &ring_, &p);
+  if (rc == -EINVAL) {
+    // Kernels before 6.1 lack DEFER_TASKRUN (and 5.x SINGLE_ISSUER): use COOP_TASKRUN.
+    RW_INFO("io_uring: DEFER_TASKRUN unavailable, using COOP_TASKRUN");
+    p = io_uring_params{};
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+    p.cq_entries = entries * 4;
+    rc = io_uring_queue_init_params(entries, &ring_, &p);
+    if (rc == -EINVAL) {
+      p = io_uring_params{};
+      p.flags = IORING_SETUP_CQSIZE;
+      p.cq_entries = entries * 4;
+      rc = io_uring_queue_init_params(entries, &ring_, &p);
+    }
+  } else if (rc == 0) {
+    defer_taskrun_ = true;
+  }
+  if (rc < 0) {
+    throw std::runtime_error(std::string("io_uring_queue_init: ") + strerror(-rc));
+  }
+  if (!(p.features & IORING_FEAT_EXT_ARG)) {
+    throw std::runtime_error("io_uring: kernel lacks IORING_FEAT_EXT_ARG (need Linux 5.11+)");
+  }
+}
+
+Ring::~Ring() { io_uring_queue_exit(&ring_); }
+
+io_uring_sqe* Ring::sqe() {
+  io_uring_sqe* s = io_uring_get_sqe(&ring_);
+  while (s == nullptr) {
+    io_uring_submit(&ring_);
+    s = io_uring_get_sqe(&ring_);
+  }
+  return s;
+}
+
+void Ring::submit_and_wait(uint64_t timeout_ms) {
+  __kernel_timespec ts{};
+  ts.tv_sec = static_cast<long long>(timeout_ms / 1000);
+  ts.tv_nsec = static_cast<long long>((timeout_ms % 1000) * 1000000);
+  io_uring_cqe* cqe = nullptr;
+  int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+    RW_WARN("io_uring_submit_and_wait_timeout: %s", strerror(-rc));
+  }
+}
+
+BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size)
+    : ring_(ring), group_(group), count_(count), size_(size), mask_(count - 1) {
+  if (count == 0 || (count & (count - 1)) != 0 || count > 32768) {
+    throw std::runtime_error("buffer ring size must be a power of two <= 32768");
+  }
+  ring_bytes_ = count * sizeof(io_uring_buf);
+  void* mem = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
+                   0);
+  if (mem == MAP_FAILED) {
+    throw std::runtime_error("mmap buffer ring failed");
+  }
+  br_ = static_cast<io_uring_buf_ring*>(mem);
+  io_uring_buf_ring_init(br_);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uint64_t>(br_);
+  reg.ring_entries = count;
+  reg.bgid = group;
+  int rc = io_uring_register_buf_ring(ring.raw(), &reg, 0);
+  if (rc != 0) {
+    munmap(br_, ring_bytes_);
+    throw std::runtime_error(std::string("io_uring_register_buf_ring: ") + strerror(-rc));
+  }
+  // Buffer memory: touched pages only count towards RSS once the kernel fills them.
+  base_ = static_cast<char*>(mmap(nullptr, static_cast<size_t>(count) * size,
+                                  PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0));
+  if (base_ == MAP_FAILED) {
+    throw std::runtime_error("mmap buffers failed");
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    io_uring_buf_ring_add(br_, buf(static_cast<uint16_t>(i)), size, static_cast<uint16_t>(i),
+                          mask_, static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(br_, static_cast<int>(count));
+}
+
+BufRing::~BufRing() {
+  io_uring_unregister_buf_ring(ring_.raw(), group_);
+  munmap(br_, ring_bytes_);
+  munmap(base_, static_cast<size_t>(count_) * size_);
+}
+
+void BufRing::recycle(uint16_t id) {
+  io_uring_buf_ring_add(br_, buf(id), size_, id, mask_, pending_++);
+}
+
+void BufRing::flush() {
+  if (pending_ != 0) {
+    io_uring_buf_ring_advance(br_, pending_);
+    pending_ = 0;
+  }
+}
+
+}  // namespace ringway::core

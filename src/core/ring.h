@@ -1,0 +1,63 @@
+// One shard's io_uring: set-up with feature fallback, SQE acquisition that never fails
+// (a full SQ is submitted and retried), and the provided-buffer ring for receives.
+//
+// Thread affinity: shard-local (SINGLE_ISSUER: only the creating thread submits).
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace ringway::core {
+
+class Ring {
+ public:
+  // entries: SQ size (CQ gets 4x). Throws std::runtime_error on failure (start-up only).
+  explicit Ring(uint32_t entries);
+  ~Ring();
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  // Always returns an SQE: when the SQ is full, submits what is queued and retries.
+  io_uring_sqe* sqe();
+  // Submits queued SQEs and waits for at least one CQE or `timeout_ms`.
+  void submit_and_wait(uint64_t timeout_ms);
+  io_uring* raw() { return &ring_; }
+  bool defer_taskrun() const { return defer_taskrun_; }
+
+ private:
+  io_uring ring_{};
+  bool defer_taskrun_ = false;
+};
+
+// Provided buffers registered as a buffer ring (liburing 2.3 has no setup helper: the
+// page-aligned ring memory is allocated here and registered with
+// io_uring_register_buf_ring).
+class BufRing {
+ public:
+  BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size);
+  ~BufRing();
+  BufRing(const BufRing&) = delete;
+  BufRing& operator=(const BufRing&) = delete;
+
+  uint16_t group() const { return group_; }
+  uint32_t buf_size() const { return size_; }
+  char* buf(uint16_t id) { return base_ + static_cast<size_t>(id) * size_; }
+  // Gives buffer `id` back to the kernel; made visible by flush().
+  void recycle(uint16_t id);
+  void flush();
+
+ private:
+  Ring& ring_;
+  io_uring_buf_ring* br_ = nullptr;
+  char* base_ = nullptr;
+  size_t ring_bytes_ = 0;
+  uint16_t group_;
+  uint32_t count_;
+  uint32_t size_;
+  uint32_t mask_;
+  int pending_ = 0;
+};
+
+}  // namespace ringway::core

@@ -1,0 +1,533 @@
+// Client connection state machine: receive, parse, route, answer locally or hand the
+// exchange to upstream.cc, send, keep-alive/pipelining, timeouts, close.
+//
+// Contract of a client connection: at most one exchange at a time; a pipelined request
+// is parsed only when the previous response has been completely sent, so responses
+// leave in request order. Every path ends with the connection armed (recv or send
+// pending, or a timer) or closing.
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/user_data.h"
+#include "proxy/shard.h"
+#include "ringway/log.h"
+
+namespace ringway::proxy {
+
+using core::Op;
+
+namespace {
+
+constexpr uint32_t kFramingSlack = 64;     // room kept for chunk framing around body bytes
+constexpr int64_t kDiscardMaxBody = 1 << 20;  // larger unwanted bodies close the connection
+constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+bool valid_request_id(std::string_view v) {
+  if (v.empty() || v.size() > 64) {
+    return false;
+  }
+  for (char ch : v) {
+    if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void Shard::client_open(int fd, uint32_t listener) {
+  uint32_t slot = clients_.alloc();
+  if (slot == kNoSlot) {
+    close_fd(fd);
+    return;
+  }
+  ClientConn& c = clients_[slot];
+  c.fd = fd;
+  c.slot = slot;
+  c.listener = listener;
+  c.state = ClientState::kIdle;
+  c.inflight = 0;
+  c.recv_armed = c.send_armed = false;
+  c.peer_known = false;
+  c.timer.owner = slot;
+  ++client_count_;
+  // The first request's head must arrive within the header timeout.
+  client_set_timer(c, TimerKind::kClientHeader,
+                   current_->config.limits.client_header_timeout_ms);
+  client_recv(c);
+}
+
+void Shard::client_set_timer(ClientConn& c, TimerKind kind, uint64_t ms) {
+  c.timer.kind = static_cast<uint8_t>(kind);
+  timers_.arm(&c.timer, now_ms_ + ms);
+}
+
+// Arms one receive into a provided buffer, if there is room to take it.
+void Shard::client_recv(ClientConn& c) {
+  if (c.recv_armed || c.state == ClientState::kClosing) {
+    return;
+  }
+  if (c.in.allocated() && c.in.room() < bufs_.buf_size()) {
+    c.in.compact();
+    if (c.in.room() < bufs_.buf_size()) {
+      return;  // back-pressure: the parser has not consumed what we hold
+    }
+  }
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_recv(s, c.fd, nullptr, bufs_.buf_size(), 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = bufs_.group();
+  io_uring_sqe_set_data64(s, core::encode(Op::kClientRecv, c.slot, clients_.gen(c.slot)));
+  c.recv_armed = true;
+  ++c.inflight;
+}
+
+void Shard::on_client_recv(ClientConn& c, int res, uint32_t flags) {
+  c.recv_armed = false;
+  if (flags & IORING_CQE_F_BUFFER) {
+    auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    if (res > 0 && c.state != ClientState::kClosing) {
+      pool_.get(c.in, current_->head_buf_size);
+      if (c.in.room() < static_cast<uint32_t>(res)) {
+        c.in.compact();  // only reached between messages or in body phase
+      }
+      std::memcpy(c.in.data + c.in.tail, bufs_.buf(bid), static_cast<size_t>(res));
+      c.in.tail += static_cast<uint32_t>(res);
+    }
+    bufs_.recycle(bid);
+  }
+  if (c.state == ClientState::kClosing) {
+    return;
+  }
+  if (res == -ENOBUFS) {
+    starved_clients_.push_back(c.slot);
+    return;
+  }
+  if (res <= 0) {
+    // EOF or error. A half-closed client that still waits for a response is treated as
+    // gone (as NGINX does without proxy_ignore_client_abort).
+    client_close(c);
+    return;
+  }
+  if (c.state == ClientState::kIdle) {
+    c.state = ClientState::kHead;
+    client_set_timer(c, TimerKind::kClientHeader,
+                     current_->config.limits.client_header_timeout_ms);
+  } else if (c.state == ClientState::kForward && !c.req_done) {
+    client_set_timer(c, TimerKind::kClientBody, current_->config.limits.client_idle_timeout_ms);
+  }
+  client_input(c);
+}
+
+// Drives parsing as far as the buffered bytes and the output room allow.
+void Shard::client_input(ClientConn& c) {
+  bool progress = true;
+  while (progress && c.state != ClientState::kClosing) {
+    switch (c.state) {
+      case ClientState::kHead:
+        progress = client_head_step(c);
+        break;
+      case ClientState::kForward:
+      case ClientState::kLocal:
+        progress = client_body_step(c);
+        break;
+      default:
+        progress = false;
+    }
+  }
+  if (c.state == ClientState::kHead ||
+      ((c.state == ClientState::kForward || c.state == ClientState::kLocal) && !c.req_done)) {
+    client_recv(c);
+  }
+}
+
+bool Shard::client_head_step(ClientConn& c) {
+  if (c.req_parser == nullptr) {
+    c.req_parser = take_req_parser();
+    c.req_parser->reset();
+    c.req_parser->set_limits(current_->parser_limits);
+  }
+  if (c.in.empty()) {
+    return false;
+  }
+  body_target_ = &c;
+  http::FeedResult r = c.req_parser->feed(c.in.data + c.in.head, c.in.size());
+  c.in.head += static_cast<uint32_t>(r.consumed);
+  if (r.event == http::Event::kNeedMore) {
+    return false;
+  }
+  if (r.event == http::Event::kError) {
+    const http::ParseError& e = c.req_parser->error();
+    c.request_id_len = 0;
+    make_request_id(c, http::RequestHead{});
+    c.snap = nullptr;
+    client_error(c, e.status, e.code, e.message, true);
+    return false;
+  }
+  client_head_done(c);
+  return true;
+}
+
+void Shard::make_request_id(ClientConn& c, const http::RequestHead& h) {
+  std::string_view given = h.headers != nullptr ? h.get("x-request-id") : std::string_view{};
+  if (valid_request_id(given)) {
+    std::memcpy(c.request_id, given.data(), given.size());
+    c.request_id_len = static_cast<uint8_t>(given.size());
+    return;
+  }
+  Writer w(c.request_id, sizeof(c.request_id));
+  uint64_t x = rid_seed_ ^ (++rid_counter_ * 0x9e3779b97f4a7c15ull);
+  x ^= x >> 31;
+  w.put_hex(rid_seed_ | (1ull << 63));
+  w.put_hex(x | (1ull << 63));
+  c.request_id_len = static_cast<uint8_t>(w.size());
+}
+
+// The head is complete and still in place in c.in (views valid until c.in is compacted).
+void Shard::client_head_done(ClientConn& c) {
+  const http::RequestHead& h = c.req_parser->head();
+  c.snap = hold_snapshot();
+  make_request_id(c, h);
+  c.http10 = h.http_minor == 0;
+  c.keep_alive = h.keep_alive && !draining_;
+  c.head_request = h.method_name == "HEAD";
+  c.req_done = false;
+  c.req_sent = false;
+  c.discard_body = false;
+  c.resp_started = c.resp_done = false;
+  c.close_after_send = false;
+  c.retried = false;
+  c.chunked_to_client = false;
+  c.api = nullptr;
+  route::MatchResult m = c.snap->routes->match(route::method_key(h.method_name), h.host, h.path,
+                                               h.get("x-stage"));
+  if (m.status == route::MatchResult::Status::kOk &&
+      m.api->backend.type == config::BackendType::kHttp) {
+    c.state = ClientState::kForward;
+    c.api = m.api;
+    forward_start(c, m);
+    return;
+  }
+  // Answered here. An unwanted body is swallowed when small; a large, chunked or
+  // 100-continue one closes the connection after the answer instead.
+  c.state = ClientState::kLocal;
+  c.discard_body = true;
+  if (h.has_body() && (h.expect_continue || h.chunked || h.content_length > kDiscardMaxBody)) {
+    c.keep_alive = false;
+    c.close_after_send = true;
+  }
+  client_set_timer(c, TimerKind::kClientBody, current_->config.limits.client_idle_timeout_ms);
+  if (m.status == route::MatchResult::Status::kNoEnvironment) {
+    client_error(c, 404, "RW.4041", "unknown environment in X-Stage", false);
+  } else if (m.status != route::MatchResult::Status::kOk) {
+    client_error(c, 404, "RW.4040", "no API matches the request", false);
+  } else {
+    client_local_reply(c, m.api);
+  }
+}
+
+void Shard::client_local_reply(ClientConn& c, const route::CompiledApi* api) {
+  pool_.get(c.out, current_->head_buf_size);
+  const route::CompiledBackend& b = api->backend;
+  Writer w(c.out.data + c.out.tail, c.out.room());
+  w.put(b.mock_head);
+  w.put("x-request-id: ");
+  w.put(c.rid());
+  w.put(c.keep_alive ? "\r\n\r\n" : "\r\nconnection: close\r\n\r\n");
+  size_t head_len = w.size();
+  bool body = !c.head_request && !b.mock_body.empty();
+  if (!w.ok() || (body && b.mock_body.size() > w.room())) {
+    client_error(c, 500, "RW.5000", "mock response too large", true);
+    return;
+  }
+  c.out.tail += static_cast<uint32_t>(head_len);
+  if (body) {
+    std::memcpy(c.out.data + c.out.tail, b.mock_body.data(), b.mock_body.size());
+    c.out.tail += static_cast<uint32_t>(b.mock_body.size());
+  }
+  c.resp_started = true;
+  c.resp_done = true;
+  client_send(c);
+}
+
+// Queues a gateway-made JSON error. `close`: the connection cannot continue (bad framing).
+void Shard::client_error(ClientConn& c, uint16_t status, std::string_view code,
+                         std::string_view message, bool close) {
+  if (close) {
+    c.keep_alive = false;
+    c.close_after_send = true;
+  }
+  if (c.state != ClientState::kLocal) {
+    c.state = ClientState::kLocal;
+  }
+  pool_.get(c.out, current_->head_buf_size);
+  Writer w(c.out.data + c.out.tail, c.out.room());
+  std::string_view extra = status == 503 ? "retry-after: 1\r\n" : std::string_view{};
+  http::write_error(status, code, message, c.rid(), c.keep_alive, extra, w);
+  if (w.ok()) {
+    c.out.tail += static_cast<uint32_t>(w.size());
+  }
+  c.resp_started = true;
+  c.resp_done = true;
+  if (close) {
+    c.req_done = true;  // nothing more is read from this connection
+  }
+  RW_DEBUG("shard %u: %u %.*s %.*s", id_, status, static_cast<int>(code.size()), code.data(),
+           static_cast<int>(message.size()), message.data());
+  client_send(c);
+}
+
+// Feeds body bytes of the current request (or the end of a body-less one).
+bool Shard::client_body_step(ClientConn& c) {
+  if (c.req_done || c.req_parser == nullptr) {
+    return false;
+  }
+  uint32_t limit = c.in.size();
+  if (c.state == ClientState::kForward) {
+    pool_.get(c.up_out, current_->head_buf_size);
+    if (c.up_out.room() <= kFramingSlack) {
+      return false;  // wait for the backend to take what is queued
+    }
+    limit = std::min(limit, c.up_out.room() - kFramingSlack);
+  }
+  body_target_ = &c;
+  http::FeedResult r = c.req_parser->feed(c.in.data + c.in.head, limit);
+  c.in.head += static_cast<uint32_t>(r.consumed);
+  if (c.in.empty()) {
+    c.in.head = c.in.tail = 0;
+  }
+  if (r.event == http::Event::kError) {
+    const http::ParseError& e = c.req_parser->error();
+    if (c.state == ClientState::kForward && !c.resp_started) {
+      upstream_release(c, false);
+      client_error(c, e.status, e.code, e.message, true);
+    } else {
+      client_close(c);
+    }
+    return false;
+  }
+  if (r.event == http::Event::kMessageComplete) {
+    c.req_done = true;
+    if (c.state == ClientState::kForward) {
+      if (c.rechunk_request) {
+        Writer w(c.up_out.data + c.up_out.tail, c.up_out.room());
+        w.put(http::kLastChunk);
+        c.up_out.tail += static_cast<uint32_t>(w.size());
+      }
+      UpstreamConn* u = owned_upstream(c);
+      if (u != nullptr && u->state == UpstreamState::kBusy) {
+        upstream_send(c, *u);
+      }
+    } else if (c.resp_done && !c.send_armed && c.out.empty()) {
+      client_exchange_done(c);
+    }
+    return false;
+  }
+  if (c.state == ClientState::kForward && r.consumed > 0) {
+    UpstreamConn* u = owned_upstream(c);
+    if (u != nullptr && u->state == UpstreamState::kBusy) {
+      upstream_send(c, *u);
+    }
+  }
+  return r.consumed > 0 && !c.in.empty();
+}
+
+void Shard::on_req_body(void* ctx, const char* data, size_t len) {
+  auto* self = static_cast<Shard*>(ctx);
+  ClientConn& c = *self->body_target_;
+  if (c.state != ClientState::kForward || len == 0) {
+    return;  // kLocal: the body is discarded
+  }
+  Writer w(c.up_out.data + c.up_out.tail, c.up_out.room());
+  if (c.rechunk_request) {
+    http::write_chunk_header(len, w);
+  }
+  w.put(std::string_view(data, len));
+  if (c.rechunk_request) {
+    w.put(http::kChunkEnd);
+  }
+  // client_body_step bounds each feed by the room, so this always fits.
+  c.up_out.tail += static_cast<uint32_t>(w.size());
+}
+
+void Shard::client_send(ClientConn& c) {
+  if (c.send_armed || c.state == ClientState::kClosing || c.out.size() == 0) {
+    return;
+  }
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_send(s, c.fd, c.out.data + c.out.head, c.out.size(), MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(s, core::encode(Op::kClientSend, c.slot, clients_.gen(c.slot)));
+  c.send_armed = true;
+  ++c.inflight;
+}
+
+void Shard::on_client_sent(ClientConn& c, int res) {
+  c.send_armed = false;
+  if (c.state == ClientState::kClosing) {
+    return;
+  }
+  if (res == -EAGAIN || res == -EINTR) {
+    client_send(c);
+    return;
+  }
+  if (res < 0) {
+    client_close(c);
+    return;
+  }
+  c.out.head += static_cast<uint32_t>(res);
+  if (!c.out.empty()) {
+    client_send(c);  // short send
+    return;
+  }
+  c.out.head = c.out.tail = 0;
+  if (c.close_after_send && c.resp_done) {
+    client_close(c);
+    return;
+  }
+  if (c.state == ClientState::kForward) {
+    if (c.timer.kind == static_cast<uint8_t>(TimerKind::kBackend) && c.resp_started) {
+      client_set_timer(c, TimerKind::kBackend, c.timeout_ms);  // download progress
+    }
+    UpstreamConn* u = owned_upstream(c);
+    if (u != nullptr) {
+      upstream_input(c, *u);  // room again: continue with buffered backend bytes
+    }
+    if (c.resp_done && c.out.empty() && !c.send_armed) {
+      client_exchange_done(c);
+    }
+    return;
+  }
+  if (c.state == ClientState::kLocal && c.resp_done) {
+    if (c.req_done || c.req_parser == nullptr) {
+      client_exchange_done(c);
+    } else {
+      client_input(c);  // keep discarding the request body
+    }
+  }
+}
+
+// The response is out and the request fully read: next request or close.
+void Shard::client_exchange_done(ClientConn& c) {
+  if (c.state == ClientState::kForward && !c.req_done) {
+    return;  // response finished early; the client's upload is still arriving
+  }
+  if (c.snap != nullptr) {
+    release_snapshot(c.snap);
+    c.snap = nullptr;
+  }
+  pool_.put(c.up_out);
+  c.up_out_sent = 0;
+  if (!c.keep_alive || c.close_after_send) {
+    client_close(c);
+    return;
+  }
+  c.state = ClientState::kIdle;
+  c.api = nullptr;
+  c.req_parser->reset();
+  if (c.in.empty()) {
+    give_parsers(c);
+    pool_.put(c.in);
+    pool_.put(c.out);
+    client_set_timer(c, TimerKind::kClientIdle, current_->config.limits.client_idle_timeout_ms);
+    client_recv(c);
+    return;
+  }
+  // Pipelined bytes are waiting: they start the next request now.
+  give_parsers(c);
+  c.in.compact();
+  c.state = ClientState::kHead;
+  client_set_timer(c, TimerKind::kClientHeader, current_->config.limits.client_header_timeout_ms);
+  client_input(c);
+}
+
+void Shard::on_client_timer(ClientConn& c, TimerKind kind) {
+  switch (kind) {
+    case TimerKind::kClientIdle:
+      client_close(c);
+      return;
+    case TimerKind::kClientHeader:
+      if (c.state == ClientState::kHead && c.in.size() > 0) {
+        make_request_id(c, http::RequestHead{});
+        client_error(c, 408, "RW.4080", "request head not received in time", true);
+      } else {
+        client_close(c);
+      }
+      return;
+    case TimerKind::kClientBody:
+      if (!c.resp_started) {
+        upstream_release(c, false);
+        client_error(c, 408, "RW.4081", "request body not received in time", true);
+      } else {
+        client_close(c);
+      }
+      return;
+    case TimerKind::kBackend:
+      if (!c.resp_started) {
+        upstream_release(c, false);
+        c.keep_alive = c.keep_alive && c.req_done;
+        client_error(c, 504, "RW.5040", "backend did not respond in time", !c.req_done);
+      } else {
+        client_close(c);
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+void Shard::client_close(ClientConn& c) {
+  if (c.state == ClientState::kClosing) {
+    return;
+  }
+  if (c.upstream != kNoSlot) {
+    upstream_release(c, false);
+  }
+  c.state = ClientState::kClosing;
+  timers_.disarm(&c.timer);
+  if (c.snap != nullptr) {
+    release_snapshot(c.snap);
+    c.snap = nullptr;
+  }
+  give_parsers(c);
+  pool_.put(c.in);
+  pool_.put(c.out);
+  pool_.put(c.up_out);
+  close_fd(c.fd);
+  c.fd = -1;
+  --client_count_;
+}
+
+void Shard::client_maybe_free(ClientConn& c) {
+  if (c.state == ClientState::kClosing && c.inflight == 0 && c.slot != kNoSlot) {
+    uint32_t slot = c.slot;
+    c.slot = kNoSlot;
+    clients_.release(slot);
+  }
+}
+
+// The client's address for X-Forwarded-For, looked up once per connection (multishot
+// accept reports no address).
+void Shard::client_fill_peer(ClientConn& c) {
+  if (c.peer_known) {
+    return;
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  c.peer_ip[0] = '\0';
+  if (getpeername(c.fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    if (ss.ss_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, c.peer_ip,
+                sizeof(c.peer_ip));
+    } else if (ss.ss_family == AF_INET6) {
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, c.peer_ip,
+                sizeof(c.peer_ip));
+    }
+  }
+  c.peer_known = true;
+}
+
+}  // namespace ringway::proxy

@@ -1,0 +1,115 @@
+// Connection records of a shard: client connections and backend (upstream) connections.
+// Plain data; the state machines live in client.cc and upstream.cc.
+//
+// Thread affinity: shard-local.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "core/buf_pool.h"
+#include "core/timer_wheel.h"
+#include "ringway/http.h"
+#include "ringway/route.h"
+
+namespace ringway::proxy {
+
+struct Snapshot;
+
+inline constexpr uint32_t kNoSlot = UINT32_MAX;
+
+// What the client connection is doing.
+enum class ClientState : uint8_t {
+  kIdle,         // between requests (keep-alive), nothing buffered
+  kHead,         // reading a request head
+  kForward,      // request routed to a backend: body upload and/or response relay
+  kLocal,        // answering locally (mock or error); maybe discarding the request body
+  kClosing,      // fd being cancelled/closed; slot freed when no op is in flight
+};
+
+enum class TimerKind : uint8_t {
+  kNone,
+  kClientIdle,    // keep-alive idle: close silently
+  kClientHeader,  // head not complete in time: 408
+  kClientBody,    // no upload progress: 408 / close
+  kBackend,       // connect or response (head or body) not in time: 504 / close
+  kUpstreamIdle,  // pooled backend connection idle too long: close
+};
+
+// Identity of a backend address, the key of the upstream pool.
+struct BackendKey {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  bool operator==(const BackendKey& o) const {
+    return len == o.len && std::memcmp(&addr, &o.addr, len) == 0;
+  }
+};
+
+struct ClientConn {
+  int fd = -1;
+  uint32_t slot = kNoSlot;
+  uint32_t listener = 0;
+  ClientState state = ClientState::kIdle;
+  uint8_t inflight = 0;  // SQEs submitted whose CQE has not arrived
+  bool recv_armed = false;
+  bool send_armed = false;
+  bool peer_known = false;
+  core::TimerNode timer;
+  core::IoBuf in;   // bytes from the client; head bytes stay put until the head is used
+  core::IoBuf out;  // bytes to the client
+  uint32_t out_sent = 0;
+  http::RequestParser* req_parser = nullptr;
+  http::ResponseParser* resp_parser = nullptr;
+  char peer_ip[INET6_ADDRSTRLEN] = {};
+
+  // ---- the exchange in progress (valid in kForward / kLocal) ----
+  const Snapshot* snap = nullptr;   // held for the whole exchange
+  const route::CompiledApi* api = nullptr;
+  char request_id[72] = {};
+  uint8_t request_id_len = 0;
+  bool keep_alive = true;           // keep the client connection after this response
+  bool http10 = false;
+  bool head_request = false;
+  bool req_done = false;            // whole request parsed (body included)
+  bool req_sent = false;            // ... and written to the backend
+  bool discard_body = false;        // kLocal: swallow the request body
+  bool rechunk_request = false;     // request body re-framed chunked to the backend
+  bool chunked_to_client = false;   // response body re-framed chunked to the client
+  bool resp_started = false;        // response bytes were queued for the client
+  bool resp_done = false;
+  bool close_after_send = false;    // close once `out` is flushed
+  bool retried = false;
+  uint32_t upstream = kNoSlot;      // busy upstream slot
+  uint32_t upstream_gen = 0;
+  core::IoBuf up_out;               // request bytes for the backend
+  uint32_t up_out_sent = 0;
+  bool replayable = false;          // up_out holds the whole request from its first byte
+  uint32_t timeout_ms = 0;          // backend timeout of the route
+
+  std::string_view rid() const { return {request_id, request_id_len}; }
+};
+
+enum class UpstreamState : uint8_t { kConnecting, kBusy, kIdle, kClosing };
+
+struct UpstreamConn {
+  int fd = -1;
+  uint32_t slot = kNoSlot;
+  UpstreamState state = UpstreamState::kConnecting;
+  uint8_t inflight = 0;
+  bool recv_armed = false;
+  bool send_armed = false;
+  bool reused = false;        // taken from the pool for the current exchange
+  bool got_bytes = false;     // response bytes arrived for the current exchange
+  core::TimerNode timer;      // pool idle timeout
+  core::IoBuf in;             // bytes from the backend
+  BackendKey key;
+  uint32_t owner = kNoSlot;   // client slot while busy
+  uint32_t owner_gen = 0;
+  UpstreamConn* pool_prev = nullptr;  // idle list links
+  UpstreamConn* pool_next = nullptr;
+};
+
+}  // namespace ringway::proxy

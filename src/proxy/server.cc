@@ -1,0 +1,296 @@
+// The control thread: listeners, shard threads, signals (SIGHUP reload, SIGTERM/SIGINT
+// drain), snapshot publication and reclamation, systemd notification.
+#include "ringway/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <barrier>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/shard.h"
+#include "proxy/snapshot.h"
+#include "ringway/log.h"
+
+namespace ringway {
+namespace {
+
+using proxy::Shard;
+using proxy::ShardContext;
+using proxy::Snapshot;
+
+sockaddr_storage to_sockaddr(const config::Address& a, socklen_t* len) {
+  sockaddr_storage ss{};
+  if (a.v6) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(a.port);
+    if (inet_pton(AF_INET6, a.host.c_str(), &s6->sin6_addr) != 1) {
+      throw std::runtime_error("bad IPv6 address " + a.host);
+    }
+    *len = sizeof(sockaddr_in6);
+  } else {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(a.port);
+    if (inet_pton(AF_INET, a.host.c_str(), &s4->sin_addr) != 1) {
+      throw std::runtime_error("bad IPv4 address " + a.host);
+    }
+    *len = sizeof(sockaddr_in);
+  }
+  return ss;
+}
+
+// One SO_REUSEPORT socket bound to `ss` (whose port may be 0: the caller then binds the
+// other shards' sockets to the port the first one got).
+int open_listener(sockaddr_storage& ss, socklen_t len) {
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw std::runtime_error(std::string("socket: ") + strerror(errno));
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // inherited by accepted
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, 4096) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw std::runtime_error(std::string("bind/listen: ") + strerror(err));
+  }
+  socklen_t l = len;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &l);
+  return fd;
+}
+
+std::string address_text(const sockaddr_storage& ss) {
+  char ip[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET6) {
+    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(s6->sin6_port));
+  }
+  const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
+  inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+  return std::string(ip) + ":" + std::to_string(ntohs(s4->sin_port));
+}
+
+// fds[shard][listener]
+std::vector<std::vector<int>> open_listeners(const config::Config& cfg, uint32_t shards) {
+  std::vector<std::vector<int>> fds(shards);
+  for (const auto& l : cfg.listeners) {
+    socklen_t len = 0;
+    sockaddr_storage ss = to_sockaddr(l.address, &len);
+    for (uint32_t s = 0; s < shards; ++s) {
+      fds[s].push_back(open_listener(ss, len));  // ss now carries the bound port
+    }
+    RW_INFO("listening name=%s address=%s", l.name.c_str(), address_text(ss).c_str());
+  }
+  return fds;
+}
+
+void notify_systemd(const char* state) {
+  const char* path = getenv("NOTIFY_SOCKET");
+  if (path == nullptr || path[0] == '\0') {
+    return;
+  }
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  size_t n = strnlen(path, sizeof(un.sun_path) - 1);
+  memcpy(un.sun_path, path, n);
+  if (un.sun_path[0] == '@') {
+    un.sun_path[0] = '\0';  // abstract socket
+  }
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return;
+  }
+  sendto(fd, state, strlen(state), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&un),
+         static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n));
+  ::close(fd);
+}
+
+struct ShardThreads {
+  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<std::atomic<bool>>> done;
+  std::atomic<uint32_t> failed{0};
+};
+
+void start_shards(ShardContext& ctx, std::vector<std::vector<int>> fds, ShardThreads& st) {
+  uint32_t n = ctx.shard_count;
+  auto gate = std::make_shared<std::barrier<>>(static_cast<ptrdiff_t>(n) + 1);
+  unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  for (uint32_t i = 0; i < n; ++i) {
+    st.done.push_back(std::make_unique<std::atomic<bool>>(false));
+    std::atomic<bool>* done = st.done.back().get();
+    st.threads.emplace_back([&ctx, &st, gate, done, i, cpus, f = std::move(fds[i])]() mutable {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(i % cpus, &set);
+      pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+      std::unique_ptr<Shard> shard;
+      try {
+        // The ring is created here: SINGLE_ISSUER binds it to this thread.
+        shard = std::make_unique<Shard>(i, &ctx, std::move(f));
+      } catch (const std::exception& e) {
+        RW_ERROR("shard %u failed to start: %s", i, e.what());
+        st.failed.fetch_add(1);
+      }
+      // Nobody accepts until every shard exists (and registered with RCU).
+      gate->arrive_and_wait();
+      if (shard && st.failed.load() == 0) {
+        shard->run();
+      } else {
+        ctx.rcu->report(i, RcuDomain<Snapshot>::kNone);
+      }
+      done->store(true);
+    });
+  }
+  gate->arrive_and_wait();
+}
+
+bool all_done(const ShardThreads& st) {
+  for (const auto& d : st.done) {
+    if (!d->load()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool same_listeners(const config::Config& a, const config::Config& b) {
+  if (a.listeners.size() != b.listeners.size() || a.shards != b.shards) {
+    return false;
+  }
+  for (size_t i = 0; i < a.listeners.size(); ++i) {
+    if (a.listeners[i].name != b.listeners[i].name ||
+        a.listeners[i].address.text != b.listeners[i].address.text) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void log_errors(const std::vector<config::Error>& errors) {
+  for (const auto& e : errors) {
+    RW_ERROR("config error: %s", e.str().c_str());
+  }
+}
+
+// Control thread only. Keeps serving the running snapshot when the file is bad.
+void reload(const ServeOptions& opt, RcuDomain<Snapshot>& rcu) {
+  config::LoadResult r = config::load_config_file(opt.config_path);
+  std::vector<config::Error> errors = r.errors;
+  std::unique_ptr<Snapshot> snap;
+  if (r.ok()) {
+    if (!same_listeners(rcu.current()->config, *r.config)) {
+      errors.push_back({"listeners", "listener and shard changes need a restart"});
+    } else {
+      snap = proxy::build_snapshot(std::move(*r.config), &errors);
+    }
+  }
+  if (!snap || !errors.empty()) {
+    log_errors(errors);
+    RW_ERROR("reload failed errors=%zu", errors.size());
+    return;
+  }
+  rcu.publish(std::move(snap));
+  RW_INFO("reload ok generation=%llu", static_cast<unsigned long long>(rcu.generation()));
+}
+
+void drain(const ServeOptions& opt, ShardContext& ctx, ShardThreads& st) {
+  RW_INFO("draining");
+  notify_systemd("STOPPING=1");
+  ctx.draining.store(true, std::memory_order_release);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt.drain_timeout_ms);
+  while (!all_done(st) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // control thread, not a test
+    ctx.rcu->reclaim();
+  }
+  if (!all_done(st)) {
+    RW_WARN("drain timeout (%u ms): closing remaining connections", opt.drain_timeout_ms);
+    ctx.force_stop.store(true, std::memory_order_release);
+  }
+  for (auto& t : st.threads) {
+    t.join();
+  }
+}
+
+}  // namespace
+
+int serve(const ServeOptions& opt, config::Config initial) {
+  std::vector<config::Error> errors;
+  uint32_t shards = opt.shards != 0 ? opt.shards : initial.shards;
+  if (shards == 0) {
+    shards = std::max(1u, std::thread::hardware_concurrency());
+  }
+  auto snap = proxy::build_snapshot(std::move(initial), &errors);
+  if (!snap) {
+    log_errors(errors);
+    return 1;
+  }
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // inherited by shard threads
+  signal(SIGPIPE, SIG_IGN);
+
+  RcuDomain<Snapshot> rcu(shards);
+  ShardContext ctx;
+  ctx.rcu = &rcu;
+  ctx.shard_count = shards;
+  uint32_t max_conn = snap->config.limits.max_connections;
+  ctx.max_connections_per_shard = (max_conn + shards - 1) / shards;
+  std::vector<std::vector<int>> fds;
+  try {
+    fds = open_listeners(snap->config, shards);
+  } catch (const std::exception& e) {
+    RW_ERROR("cannot listen: %s", e.what());
+    return 1;
+  }
+  rcu.publish(std::move(snap));
+  ShardThreads st;
+  start_shards(ctx, std::move(fds), st);
+  if (st.failed.load() != 0) {
+    for (auto& t : st.threads) {
+      t.join();
+    }
+    return 1;
+  }
+  RW_INFO("ready shards=%u", shards);
+  notify_systemd("READY=1");
+  for (;;) {
+    timespec ts{0, 100 * 1000 * 1000};
+    int sig = sigtimedwait(&sigs, nullptr, &ts);
+    rcu.reclaim();
+    if (sig == SIGHUP) {
+      notify_systemd("RELOADING=1");
+      reload(opt, rcu);
+      notify_systemd("READY=1");
+    } else if (sig == SIGTERM || sig == SIGINT) {
+      break;
+    }
+  }
+  drain(opt, ctx, st);
+  rcu.reclaim();
+  RW_INFO("stopped");
+  return 0;
+}
+
+}  // namespace ringway

@@ -1,0 +1,328 @@
+// Shard event loop: quiescent point, batched CQE reaping, dispatch by op, accept, timers,
+// drain. Client and backend state machines are in client.cc and upstream.cc.
+#include "proxy/shard.h"
+
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/user_data.h"
+#include "ringway/log.h"
+
+namespace ringway::proxy {
+
+using core::Op;
+
+namespace {
+constexpr uint32_t kRingEntries = 2048;
+constexpr uint32_t kRecvBufs = 1024;
+constexpr uint32_t kRecvBufSize = 16384;
+constexpr uint32_t kMaxUpstreamsPerShard = 65536;
+constexpr uint64_t kMaxWaitMs = 100;  // bounds how late a shard sees a reload or drain
+}  // namespace
+
+size_t BackendKeyHash::operator()(const BackendKey& k) const {
+  // FNV-1a over the address bytes: few distinct keys, called once per pool lookup.
+  uint64_t h = 1469598103934665603ull;
+  const auto* p = reinterpret_cast<const unsigned char*>(&k.addr);
+  for (socklen_t i = 0; i < k.len; ++i) {
+    h = (h ^ p[i]) * 1099511628211ull;
+  }
+  return static_cast<size_t>(h);
+}
+
+Shard::Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds)
+    : id_(id),
+      ctx_(ctx),
+      listen_fds_(std::move(listen_fds)),
+      accept_armed_(listen_fds_.size(), 0),
+      now_ms_(clock_.now_ms()),
+      ring_(kRingEntries),
+      bufs_(ring_, 0, kRecvBufs, kRecvBufSize),
+      timers_(now_ms_),
+      clients_(std::max<uint32_t>(ctx->max_connections_per_shard, 1)),
+      upstreams_(kMaxUpstreamsPerShard),
+      scratch_(65536) {
+  if (getrandom(&rid_seed_, sizeof(rid_seed_), 0) != sizeof(rid_seed_)) {
+    rid_seed_ = now_ms_ * 0x9e3779b97f4a7c15ull + id;
+  }
+}
+
+Shard::~Shard() = default;
+
+void Shard::run() noexcept {
+  current_ = ctx_->rcu->current();
+  for (uint32_t i = 0; i < listen_fds_.size(); ++i) {
+    arm_accept(i);
+  }
+  for (;;) {
+    quiescent_point();
+    if (ctx_->draining.load(std::memory_order_acquire) && !draining_) {
+      start_drain();
+    }
+    if (draining_ && drained()) {
+      break;
+    }
+    uint64_t wait = timers_.next_timeout_ms(now_ms_, kMaxWaitMs);
+    ring_.submit_and_wait(wait);
+    now_ms_ = clock_.now_ms();
+    reap();
+    timers_.expire(now_ms_, [this](core::TimerNode* n) { on_timer(n); });
+    rearm_starved();
+    bufs_.flush();
+  }
+  ctx_->rcu->report(id_, RcuDomain<Snapshot>::kNone);
+  RW_DEBUG("shard %u stopped", id_);
+}
+
+// The RCU quiescent point: nothing from a previous turn is referenced except the
+// snapshots in held_, so the oldest generation in use is reported.
+void Shard::quiescent_point() {
+  current_ = ctx_->rcu->current();
+  uint64_t oldest = current_->generation;
+  for (const auto& h : held_) {
+    oldest = std::min(oldest, h.first->generation);
+  }
+  ctx_->rcu->report(id_, oldest);
+}
+
+const Snapshot* Shard::hold_snapshot() {
+  for (auto& h : held_) {
+    if (h.first == current_) {
+      ++h.second;
+      return current_;
+    }
+  }
+  held_.emplace_back(current_, 1);
+  return current_;
+}
+
+void Shard::release_snapshot(const Snapshot* s) {
+  for (size_t i = 0; i < held_.size(); ++i) {
+    if (held_[i].first == s && --held_[i].second == 0) {
+      held_[i] = held_.back();
+      held_.pop_back();
+      return;
+    }
+  }
+}
+
+void Shard::reap() {
+  io_uring* r = ring_.raw();
+  io_uring_cqe* cqe;
+  unsigned head;
+  unsigned seen = 0;
+  io_uring_for_each_cqe(r, head, cqe) {
+    dispatch(cqe->user_data, cqe->res, cqe->flags);
+    ++seen;
+  }
+  io_uring_cq_advance(r, seen);
+}
+
+void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
+  Op op = core::op_of(ud);
+  uint32_t slot = core::slot_of(ud);
+  uint32_t gen = core::gen_of(ud);
+  bool has_buf = (flags & IORING_CQE_F_BUFFER) != 0;
+  switch (op) {
+    case Op::kIgnore:
+    case Op::kWake:
+      return;
+    case Op::kAccept:
+      on_accept(slot, res, flags);
+      return;
+    case Op::kClientRecv:
+    case Op::kClientSend: {
+      ClientConn* c = clients_.get(slot);
+      if (c == nullptr || clients_.gen(slot) != gen) {
+        // A completion for a recycled slot: drop it, but never leak its buffer.
+        if (has_buf) {
+          bufs_.recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
+        }
+        return;
+      }
+      --c->inflight;
+      if (op == Op::kClientRecv) {
+        on_client_recv(*c, res, flags);
+      } else {
+        on_client_sent(*c, res);
+      }
+      client_maybe_free(*c);
+      return;
+    }
+    case Op::kUpConnect:
+    case Op::kUpSend:
+    case Op::kUpRecv: {
+      UpstreamConn* u = upstreams_.get(slot);
+      if (u == nullptr || upstreams_.gen(slot) != gen) {
+        if (has_buf) {
+          bufs_.recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
+        }
+        return;
+      }
+      --u->inflight;
+      if (op == Op::kUpConnect) {
+        on_upstream_connect(*u, res);
+      } else if (op == Op::kUpSend) {
+        on_upstream_sent(*u, res);
+      } else {
+        on_upstream_recv(*u, res, flags);
+      }
+      upstream_maybe_free(*u);
+      return;
+    }
+  }
+}
+
+void Shard::arm_accept(uint32_t listener) {
+  if (draining_ || accept_armed_[listener]) {
+    return;
+  }
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_multishot_accept(s, listen_fds_[listener], nullptr, nullptr, 0);
+  io_uring_sqe_set_data64(s, core::encode(Op::kAccept, listener, 0));
+  accept_armed_[listener] = 1;
+}
+
+void Shard::on_accept(uint32_t listener, int res, uint32_t flags) {
+  if (!(flags & IORING_CQE_F_MORE)) {
+    accept_armed_[listener] = 0;  // the multishot ended: re-arm unless draining
+    if (res < 0 && res != -ECANCELED && res != -EMFILE && res != -ENFILE) {
+      RW_WARN("shard %u: accept: %s", id_, strerror(-res));
+    }
+    arm_accept(listener);
+  }
+  if (res < 0) {
+    return;
+  }
+  if (draining_ || client_count_ >= ctx_->max_connections_per_shard) {
+    close_fd(res);  // over max_connections: closed at once
+    return;
+  }
+  client_open(res, listener);
+}
+
+void Shard::on_timer(core::TimerNode* node) {
+  auto kind = static_cast<TimerKind>(node->kind);
+  if (kind == TimerKind::kUpstreamIdle) {
+    UpstreamConn* u = upstreams_.get(node->owner);
+    if (u != nullptr && u->state == UpstreamState::kIdle) {
+      upstream_close(*u);
+      upstream_maybe_free(*u);
+    }
+    return;
+  }
+  ClientConn* c = clients_.get(node->owner);
+  if (c != nullptr && c->state != ClientState::kClosing) {
+    on_client_timer(*c, kind);
+    client_maybe_free(*c);
+  }
+}
+
+void Shard::start_drain() {
+  draining_ = true;
+  // Closing the listeners (after cancelling their accepts) makes new connections fail.
+  for (int& fd : listen_fds_) {
+    close_fd(fd);
+    fd = -1;
+  }
+  for (uint32_t i = 0; i < clients_.capacity(); ++i) {
+    ClientConn* c = clients_.get(i);
+    if (c == nullptr || c->fd < 0 || c->state == ClientState::kClosing) {
+      continue;
+    }
+    if (c->state == ClientState::kIdle) {
+      client_close(*c);
+      client_maybe_free(*c);
+    } else {
+      c->keep_alive = false;  // finish this exchange, then close
+    }
+  }
+  for (auto& [key, head] : idle_) {
+    while (head != nullptr) {
+      UpstreamConn* u = head;
+      upstream_close(*u);  // unlinks from the pool
+      upstream_maybe_free(*u);
+    }
+  }
+}
+
+bool Shard::drained() const {
+  if (ctx_->force_stop.load(std::memory_order_acquire)) {
+    return true;
+  }
+  return client_count_ == 0 && upstreams_.in_use() == 0;
+}
+
+void Shard::rearm_starved() {
+  // Buffers came back during this batch: receives that found none try again.
+  std::vector<uint32_t> clients;
+  clients.swap(starved_clients_);
+  for (uint32_t slot : clients) {
+    ClientConn* c = clients_.get(slot);
+    if (c != nullptr && c->state != ClientState::kClosing) {
+      client_recv(*c);
+    }
+  }
+  std::vector<uint32_t> ups;
+  ups.swap(starved_upstreams_);
+  for (uint32_t slot : ups) {
+    UpstreamConn* u = upstreams_.get(slot);
+    if (u != nullptr && u->state != UpstreamState::kClosing) {
+      upstream_recv(*u);
+    }
+  }
+}
+
+// Cancels whatever is pending on `fd`, then closes it. Hard-linked so the close runs even
+// when there was nothing to cancel; both completions are ignored.
+void Shard::close_fd(int fd) {
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
+  s->flags |= IOSQE_IO_HARDLINK;
+  io_uring_sqe* c = io_uring_get_sqe(ring_.raw());
+  if (c == nullptr) {
+    // The link cannot span two submissions: un-link and close after a submit.
+    s->flags &= ~IOSQE_IO_HARDLINK;
+    c = ring_.sqe();
+  }
+  io_uring_prep_close(c, fd);
+  io_uring_sqe_set_data64(c, core::encode(Op::kIgnore, 0, 0));
+}
+
+http::RequestParser* Shard::take_req_parser() {
+  if (req_parsers_.empty()) {
+    return new http::RequestParser(current_->parser_limits,
+                                   http::BodySink{this, &Shard::on_req_body});
+  }
+  http::RequestParser* p = req_parsers_.back().release();
+  req_parsers_.pop_back();
+  return p;
+}
+
+http::ResponseParser* Shard::take_resp_parser() {
+  if (resp_parsers_.empty()) {
+    return new http::ResponseParser(current_->parser_limits,
+                                    http::BodySink{this, &Shard::on_resp_body});
+  }
+  http::ResponseParser* p = resp_parsers_.back().release();
+  resp_parsers_.pop_back();
+  return p;
+}
+
+void Shard::give_parsers(ClientConn& c) {
+  if (c.req_parser != nullptr) {
+    req_parsers_.emplace_back(c.req_parser);
+    c.req_parser = nullptr;
+  }
+  if (c.resp_parser != nullptr) {
+    resp_parsers_.emplace_back(c.resp_parser);
+    c.resp_parser = nullptr;
+  }
+}
+
+}  // namespace ringway::proxy

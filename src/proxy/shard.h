@@ -1,0 +1,146 @@
+// A shard: one thread, one io_uring, its own listeners, client and backend connections,
+// pools and timers. Nothing here is shared with other shards except the read-only
+// snapshot (RCU) and the control flags in ShardContext.
+//
+// Thread affinity: everything is shard-local except the constructor (control thread,
+// before the shard thread starts).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "core/buf_pool.h"
+#include "core/ring.h"
+#include "core/slab.h"
+#include "core/timer_wheel.h"
+#include "proxy/conn.h"
+#include "proxy/snapshot.h"
+#include "ringway/clock.h"
+#include "ringway/rcu.h"
+
+namespace ringway::proxy {
+
+// Written by the control thread, read by shards.
+struct ShardContext {
+  RcuDomain<Snapshot>* rcu = nullptr;
+  std::atomic<bool> draining{false};    // stop accepting, close idle, finish in-flight
+  std::atomic<bool> force_stop{false};  // drain timeout passed: close everything
+  uint32_t shard_count = 1;
+  uint32_t max_connections_per_shard = 0;
+};
+
+struct BackendKeyHash {
+  size_t operator()(const BackendKey& k) const;
+};
+
+class Shard {
+ public:
+  Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // Thread body: serves until drained. noexcept: data-plane errors are values.
+  void run() noexcept;
+  uint32_t id() const { return id_; }
+
+ private:
+  friend struct ClientOps;
+  friend struct UpstreamOps;
+
+  // ---- loop (shard.cc) ----
+  void quiescent_point();
+  void reap();
+  void dispatch(uint64_t user_data, int res, uint32_t flags);
+  void arm_accept(uint32_t listener);
+  void on_accept(uint32_t listener, int res, uint32_t flags);
+  void on_timer(core::TimerNode* node);
+  void start_drain();
+  bool drained() const;
+  void rearm_starved();
+
+  // ---- snapshot holds (shard.cc) ----
+  const Snapshot* hold_snapshot();
+  void release_snapshot(const Snapshot* s);
+
+  // ---- client side (client.cc) ----
+  void client_open(int fd, uint32_t listener);
+  void client_recv(ClientConn& c);
+  void client_send(ClientConn& c);
+  void on_client_recv(ClientConn& c, int res, uint32_t flags);
+  void on_client_sent(ClientConn& c, int res);
+  void client_input(ClientConn& c);
+  bool client_head_step(ClientConn& c);
+  bool client_body_step(ClientConn& c);
+  void client_head_done(ClientConn& c);
+  void client_local_reply(ClientConn& c, const route::CompiledApi* api);
+  void client_error(ClientConn& c, uint16_t status, std::string_view code,
+                    std::string_view message, bool close);
+  void client_exchange_done(ClientConn& c);
+  void client_close(ClientConn& c);
+  void client_maybe_free(ClientConn& c);
+  void client_set_timer(ClientConn& c, TimerKind kind, uint64_t ms);
+  void client_fill_peer(ClientConn& c);
+  void make_request_id(ClientConn& c, const http::RequestHead& h);
+  void on_client_timer(ClientConn& c, TimerKind kind);
+
+  // ---- backend side (upstream.cc) ----
+  void forward_start(ClientConn& c, const route::MatchResult& m);
+  bool upstream_acquire(ClientConn& c, const route::CompiledBackend& b);
+  bool upstream_connect(ClientConn& c, const BackendKey& key);
+  void upstream_send(ClientConn& c, UpstreamConn& u);
+  void upstream_recv(UpstreamConn& u);
+  void on_upstream_connect(UpstreamConn& u, int res);
+  void on_upstream_sent(UpstreamConn& u, int res);
+  void on_upstream_recv(UpstreamConn& u, int res, uint32_t flags);
+  void upstream_input(ClientConn& c, UpstreamConn& u);
+  void upstream_head_done(ClientConn& c, UpstreamConn& u);
+  void upstream_failed(ClientConn& c, UpstreamConn* u, uint16_t status, std::string_view code,
+                       std::string_view msg);
+  void upstream_release(ClientConn& c, bool reusable);
+  void upstream_close(UpstreamConn& u);
+  void upstream_maybe_free(UpstreamConn& u);
+  void pool_remove(UpstreamConn& u);
+  UpstreamConn* owned_upstream(ClientConn& c);
+  ClientConn* owner_of(UpstreamConn& u);
+  void flush_upstream_body_room(ClientConn& c);
+
+  // ---- helpers ----
+  void close_fd(int fd);
+  http::RequestParser* take_req_parser();
+  http::ResponseParser* take_resp_parser();
+  void give_parsers(ClientConn& c);
+  static void on_req_body(void* ctx, const char* data, size_t len);
+  static void on_resp_body(void* ctx, const char* data, size_t len);
+
+  uint32_t id_;
+  ShardContext* ctx_;
+  std::vector<int> listen_fds_;
+  std::vector<uint8_t> accept_armed_;
+  SteadyClock clock_;
+  uint64_t now_ms_ = 0;
+  core::Ring ring_;
+  core::BufRing bufs_;
+  core::TimerWheel timers_;
+  core::BufPool pool_;
+  core::Slab<ClientConn> clients_;
+  core::Slab<UpstreamConn> upstreams_;
+  uint32_t client_count_ = 0;
+  std::unordered_map<BackendKey, UpstreamConn*, BackendKeyHash> idle_;  // pool heads
+  std::vector<std::unique_ptr<http::RequestParser>> req_parsers_;
+  std::vector<std::unique_ptr<http::ResponseParser>> resp_parsers_;
+  std::vector<uint32_t> starved_clients_;    // recv hit -ENOBUFS: re-arm after the batch
+  std::vector<uint32_t> starved_upstreams_;
+  std::vector<std::pair<const Snapshot*, uint32_t>> held_;  // snapshots in use, refcounts
+  const Snapshot* current_ = nullptr;
+  ClientConn* body_target_ = nullptr;  // the connection whose parser is being fed
+  bool draining_ = false;
+  uint64_t rid_seed_ = 0;
+  uint64_t rid_counter_ = 0;
+  std::vector<char> scratch_;          // backend path rendering
+};
+
+}  // namespace ringway::proxy

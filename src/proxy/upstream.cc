@@ -1,0 +1,494 @@
+// Backend side of an exchange: per-shard keep-alive pools keyed by backend address,
+// connect, request upload, response relay, and the one retry a stale pooled connection
+// earns.
+//
+// Contract: an upstream connection is either idle in its pool (a receive armed to notice
+// the backend closing it), busy for exactly one client exchange, or closing.
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/user_data.h"
+#include "proxy/shard.h"
+#include "ringway/log.h"
+
+namespace ringway::proxy {
+
+using core::Op;
+
+namespace {
+constexpr uint32_t kFramingSlack = 64;
+constexpr uint64_t kPoolIdleMs = 60000;  // a pooled backend connection lives this long idle
+constexpr uint32_t kPoolMaxPerKey = 256;
+}  // namespace
+
+UpstreamConn* Shard::owned_upstream(ClientConn& c) {
+  if (c.upstream == kNoSlot || upstreams_.gen(c.upstream) != c.upstream_gen) {
+    return nullptr;
+  }
+  return upstreams_.get(c.upstream);
+}
+
+ClientConn* Shard::owner_of(UpstreamConn& u) {
+  if (u.owner == kNoSlot || clients_.gen(u.owner) != u.owner_gen) {
+    return nullptr;
+  }
+  ClientConn* c = clients_.get(u.owner);
+  return (c != nullptr && c->state == ClientState::kForward) ? c : nullptr;
+}
+
+void Shard::forward_start(ClientConn& c, const route::MatchResult& m) {
+  const http::RequestHead& h = c.req_parser->head();
+  const route::CompiledBackend& b = m.api->backend;
+  c.timeout_ms = b.timeout_ms;
+  client_fill_peer(c);
+  Writer path(scratch_.data(), scratch_.size());
+  if (!c.snap->routes->render_path(m, h.query, path)) {
+    client_error(c, 500, "RW.5000", "backend path too long", true);
+    return;
+  }
+  c.rechunk_request = h.chunked;
+  http::UpstreamRequest req;
+  req.method = b.method.empty() ? h.method_name : std::string_view(b.method);
+  req.path_and_query = path.view();
+  req.host = b.host_header;
+  req.client_ip = c.peer_ip;
+  req.proto = "http";
+  req.forwarded_host = h.host;
+  req.request_id = c.rid();
+  req.content_length = h.chunked ? -1 : h.content_length;
+  req.chunked = h.chunked;
+  pool_.get(c.up_out, c.snap->head_buf_size);
+  Writer w(c.up_out.data + c.up_out.tail, c.up_out.room());
+  http::write_upstream_head(h, req, w);
+  if (!w.ok()) {
+    client_error(c, 431, "RW.4312", "request head too large for the backend", true);
+    return;
+  }
+  c.up_out.tail += static_cast<uint32_t>(w.size());
+  c.up_out_sent = 0;
+  c.replayable = true;
+  if (h.expect_continue && h.has_body()) {
+    pool_.get(c.out, c.snap->head_buf_size);
+    Writer cw(c.out.data + c.out.tail, c.out.room());
+    cw.put("HTTP/1.1 100 Continue\r\n\r\n");
+    c.out.tail += static_cast<uint32_t>(cw.size());
+    client_send(c);
+  }
+  client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+  if (!upstream_acquire(c, b)) {
+    upstream_failed(c, nullptr, 502, "RW.5020",
+                    "cannot open a backend connection");
+  }
+}
+
+// Takes a pooled connection to the backend, or starts connecting a new one.
+bool Shard::upstream_acquire(ClientConn& c, const route::CompiledBackend& b) {
+  BackendKey key;
+  std::memcpy(&key.addr, &b.addr, b.addr_len);
+  key.len = b.addr_len;
+  auto it = idle_.find(key);
+  if (it != idle_.end() && it->second != nullptr) {
+    UpstreamConn& u = *it->second;
+    pool_remove(u);
+    timers_.disarm(&u.timer);
+    u.state = UpstreamState::kBusy;
+    u.reused = true;
+    u.got_bytes = false;
+    u.owner = c.slot;
+    u.owner_gen = clients_.gen(c.slot);
+    c.upstream = u.slot;
+    c.upstream_gen = upstreams_.gen(u.slot);
+    upstream_send(c, u);  // its receive is still armed from the pool
+    return true;
+  }
+  return upstream_connect(c, key);
+}
+
+bool Shard::upstream_connect(ClientConn& c, const BackendKey& key) {
+  // socket() and setsockopt() are synchronous: once per backend connection, which the
+  // pool keeps for many requests.
+  int fd = socket(key.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    RW_WARN("shard %u: socket: %s", id_, strerror(errno));
+    return false;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  uint32_t slot = upstreams_.alloc();
+  if (slot == kNoSlot) {
+    ::close(fd);
+    return false;
+  }
+  UpstreamConn& u = upstreams_[slot];
+  u.fd = fd;
+  u.slot = slot;
+  u.state = UpstreamState::kConnecting;
+  u.inflight = 0;
+  u.recv_armed = u.send_armed = false;
+  u.reused = false;
+  u.got_bytes = false;
+  u.key = key;
+  u.owner = c.slot;
+  u.owner_gen = clients_.gen(c.slot);
+  u.timer.owner = slot;
+  u.timer.kind = static_cast<uint8_t>(TimerKind::kUpstreamIdle);
+  c.upstream = slot;
+  c.upstream_gen = upstreams_.gen(slot);
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&u.key.addr), u.key.len);
+  io_uring_sqe_set_data64(s, core::encode(Op::kUpConnect, slot, upstreams_.gen(slot)));
+  ++u.inflight;
+  return true;
+}
+
+void Shard::on_upstream_connect(UpstreamConn& u, int res) {
+  if (u.state == UpstreamState::kClosing) {
+    return;
+  }
+  ClientConn* c = owner_of(u);
+  if (c == nullptr) {
+    upstream_close(u);
+    return;
+  }
+  if (res < 0) {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "backend connection failed: %s", strerror(-res));
+    RW_DEBUG("shard %u: %s", id_, msg);
+    upstream_failed(*c, &u, 502, "RW.5020", msg);
+    return;
+  }
+  u.state = UpstreamState::kBusy;
+  upstream_recv(u);
+  upstream_send(*c, u);
+}
+
+void Shard::upstream_send(ClientConn& c, UpstreamConn& u) {
+  if (u.send_armed || u.state != UpstreamState::kBusy || c.up_out.tail <= c.up_out_sent) {
+    return;
+  }
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_send(s, u.fd, c.up_out.data + c.up_out_sent, c.up_out.tail - c.up_out_sent,
+                     MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(s, core::encode(Op::kUpSend, u.slot, upstreams_.gen(u.slot)));
+  u.send_armed = true;
+  ++u.inflight;
+}
+
+void Shard::on_upstream_sent(UpstreamConn& u, int res) {
+  u.send_armed = false;
+  if (u.state == UpstreamState::kClosing) {
+    return;
+  }
+  ClientConn* c = owner_of(u);
+  if (c == nullptr) {
+    upstream_close(u);
+    return;
+  }
+  if (res == -EAGAIN || res == -EINTR) {
+    upstream_send(*c, u);
+    return;
+  }
+  if (res < 0) {
+    upstream_failed(*c, &u, 502, "RW.5021", "backend connection lost while sending");
+    return;
+  }
+  c->up_out_sent += static_cast<uint32_t>(res);
+  if (c->up_out_sent < c->up_out.tail) {
+    upstream_send(*c, u);  // short send
+    return;
+  }
+  if (c->req_done) {
+    // Whole request written; keep it (replayable) until the first response byte.
+    if (!c->req_sent) {
+      c->req_sent = true;
+      if (!c->resp_started) {
+        client_set_timer(*c, TimerKind::kBackend, c->timeout_ms);
+      }
+    }
+    return;
+  }
+  // More body to come: the buffer is reused, so the request is no longer replayable.
+  c->replayable = false;
+  c->up_out.head = c->up_out.tail = 0;
+  c->up_out_sent = 0;
+  client_set_timer(*c, TimerKind::kClientBody, current_->config.limits.client_idle_timeout_ms);
+  client_input(*c);
+}
+
+void Shard::upstream_recv(UpstreamConn& u) {
+  if (u.recv_armed || u.state == UpstreamState::kClosing) {
+    return;
+  }
+  if (u.in.allocated() && u.in.room() < bufs_.buf_size()) {
+    u.in.compact();
+    if (u.in.room() < bufs_.buf_size()) {
+      return;  // back-pressure: the client has not taken what we hold
+    }
+  }
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_recv(s, u.fd, nullptr, bufs_.buf_size(), 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = bufs_.group();
+  io_uring_sqe_set_data64(s, core::encode(Op::kUpRecv, u.slot, upstreams_.gen(u.slot)));
+  u.recv_armed = true;
+  ++u.inflight;
+}
+
+void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
+  u.recv_armed = false;
+  ClientConn* c = u.state == UpstreamState::kBusy ? owner_of(u) : nullptr;
+  if (flags & IORING_CQE_F_BUFFER) {
+    auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    if (res > 0 && c != nullptr) {
+      pool_.get(u.in, current_->head_buf_size);
+      if (u.in.room() < static_cast<uint32_t>(res)) {
+        u.in.compact();
+      }
+      std::memcpy(u.in.data + u.in.tail, bufs_.buf(bid), static_cast<size_t>(res));
+      u.in.tail += static_cast<uint32_t>(res);
+    }
+    bufs_.recycle(bid);
+  }
+  if (u.state == UpstreamState::kClosing) {
+    return;
+  }
+  if (res == -ENOBUFS && u.state != UpstreamState::kIdle) {
+    starved_upstreams_.push_back(u.slot);
+    return;
+  }
+  if (c == nullptr) {
+    upstream_close(u);  // idle in the pool and the backend closed or spoke: drop it
+    return;
+  }
+  if (res <= 0) {
+    if (res == 0 && u.got_bytes && c->resp_parser != nullptr) {
+      http::FeedResult r = c->resp_parser->finish();
+      if (r.event == http::Event::kMessageComplete) {
+        c->resp_done = true;
+        if (c->chunked_to_client) {
+          Writer w(c->out.data + c->out.tail, c->out.room());
+          w.put(http::kLastChunk);
+          c->out.tail += static_cast<uint32_t>(w.size());
+        }
+        upstream_release(*c, false);
+        client_send(*c);
+        if (c->out.empty() && !c->send_armed) {
+          client_exchange_done(*c);
+        }
+        return;
+      }
+    }
+    upstream_failed(*c, &u, 502, "RW.5021", "backend closed the connection before responding");
+    return;
+  }
+  u.got_bytes = true;
+  if (c->resp_started) {
+    client_set_timer(*c, TimerKind::kBackend, c->timeout_ms);  // read inactivity
+  }
+  upstream_input(*c, u);
+}
+
+// Parses buffered backend bytes as far as the client's output room allows.
+void Shard::upstream_input(ClientConn& c, UpstreamConn& u) {
+  while (!u.in.empty() && !c.resp_done && c.state == ClientState::kForward) {
+    if (c.resp_parser == nullptr) {
+      c.resp_parser = take_resp_parser();
+      c.resp_parser->reset(c.head_request);
+    }
+    pool_.get(c.out, c.snap->head_buf_size);
+    if (c.out.room() <= kFramingSlack) {
+      c.out.compact();
+      if (c.out.room() <= kFramingSlack) {
+        break;  // wait for the client to take what is queued
+      }
+    }
+    uint32_t limit = u.in.size();
+    if (c.resp_started) {
+      limit = std::min(limit, c.out.room() - kFramingSlack);
+    }
+    body_target_ = &c;
+    http::FeedResult r = c.resp_parser->feed(u.in.data + u.in.head, limit);
+    u.in.head += static_cast<uint32_t>(r.consumed);
+    if (r.event == http::Event::kError) {
+      const http::ParseError& e = c.resp_parser->error();
+      upstream_failed(c, &u, 502, e.code.empty() ? "RW.5022" : e.code, e.message);
+      return;
+    }
+    if (r.event == http::Event::kHeadComplete) {
+      upstream_head_done(c, u);
+    } else if (r.event == http::Event::kMessageComplete) {
+      c.resp_done = true;
+      if (c.chunked_to_client) {
+        Writer w(c.out.data + c.out.tail, c.out.room());
+        w.put(http::kLastChunk);
+        c.out.tail += static_cast<uint32_t>(w.size());
+      }
+      bool reusable = c.resp_parser->head().keep_alive && c.req_sent && u.in.empty();
+      upstream_release(c, reusable);
+      break;
+    } else if (r.consumed == 0) {
+      break;
+    }
+  }
+  if (u.in.allocated() && u.in.empty()) {
+    pool_.put(u.in);
+  }
+  client_send(c);
+  UpstreamConn* still = owned_upstream(c);
+  if (still != nullptr && !c.resp_done) {
+    upstream_recv(*still);
+  }
+  if (c.resp_done && c.out.empty() && !c.send_armed) {
+    client_exchange_done(c);
+  }
+}
+
+void Shard::upstream_head_done(ClientConn& c, UpstreamConn& u) {
+  (void)u;
+  const http::ResponseHead& rh = c.resp_parser->head();
+  c.resp_started = true;
+  c.replayable = false;
+  http::ClientResponse resp;
+  resp.request_id = c.rid();
+  resp.no_body = rh.no_body;
+  resp.http10 = c.http10;
+  if (!c.req_done) {
+    c.keep_alive = false;  // the backend answered before the upload ended
+  }
+  if (!rh.no_body && rh.content_length < 0) {
+    if (c.http10) {
+      c.keep_alive = false;  // HTTP/1.0 client: the body ends when we close
+    } else {
+      resp.chunked = true;
+      c.chunked_to_client = true;
+    }
+  }
+  resp.content_length = rh.content_length;
+  resp.keep_alive = c.keep_alive;
+  Writer w(c.out.data + c.out.tail, c.out.room());
+  http::write_client_head(rh, resp, w);
+  if (!w.ok()) {
+    c.resp_started = false;
+    upstream_failed(c, &u, 502, "RW.5023", "backend response head too large");
+    return;
+  }
+  c.out.tail += static_cast<uint32_t>(w.size());
+  client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+}
+
+void Shard::on_resp_body(void* ctx, const char* data, size_t len) {
+  auto* self = static_cast<Shard*>(ctx);
+  ClientConn& c = *self->body_target_;
+  if (len == 0) {
+    return;
+  }
+  Writer w(c.out.data + c.out.tail, c.out.room());
+  if (c.chunked_to_client) {
+    http::write_chunk_header(len, w);
+  }
+  w.put(std::string_view(data, len));
+  if (c.chunked_to_client) {
+    w.put(http::kChunkEnd);
+  }
+  c.out.tail += static_cast<uint32_t>(w.size());
+}
+
+// The backend failed this exchange. Retry once on a fresh connection when a pooled one
+// turned out stale before any response byte; else answer `status` if nothing was sent yet.
+void Shard::upstream_failed(ClientConn& c, UpstreamConn* u, uint16_t status,
+                            std::string_view code, std::string_view msg) {
+  bool stale = u != nullptr && u->reused && !u->got_bytes;
+  BackendKey key;
+  if (u != nullptr) {
+    key = u->key;
+  }
+  upstream_release(c, false);
+  if (stale && c.replayable && !c.retried && !c.resp_started) {
+    c.retried = true;
+    c.up_out_sent = 0;
+    if (upstream_connect(c, key)) {
+      return;
+    }
+  }
+  if (c.resp_started) {
+    client_close(c);
+    return;
+  }
+  c.keep_alive = c.keep_alive && c.req_done;
+  client_error(c, status, code, msg, !c.req_done);
+}
+
+// Ends the client's use of its upstream: back to the pool, or closed.
+void Shard::upstream_release(ClientConn& c, bool reusable) {
+  UpstreamConn* u = owned_upstream(c);
+  c.upstream = kNoSlot;
+  if (u == nullptr) {
+    return;
+  }
+  u->owner = kNoSlot;
+  UpstreamConn*& head = idle_[u->key];
+  uint32_t count = 0;
+  for (UpstreamConn* p = head; p != nullptr && count < kPoolMaxPerKey; p = p->pool_next) {
+    ++count;
+  }
+  if (!reusable || draining_ || u->state != UpstreamState::kBusy || count >= kPoolMaxPerKey) {
+    upstream_close(*u);
+    upstream_maybe_free(*u);
+    return;
+  }
+  pool_.put(u->in);
+  u->state = UpstreamState::kIdle;
+  u->reused = false;
+  u->pool_prev = nullptr;
+  u->pool_next = head;
+  if (head != nullptr) {
+    head->pool_prev = u;
+  }
+  head = u;
+  timers_.arm(&u->timer, now_ms_ + kPoolIdleMs);
+  upstream_recv(*u);  // notices the backend closing it while idle
+}
+
+void Shard::pool_remove(UpstreamConn& u) {
+  if (u.pool_prev != nullptr) {
+    u.pool_prev->pool_next = u.pool_next;
+  } else {
+    auto it = idle_.find(u.key);
+    if (it != idle_.end() && it->second == &u) {
+      it->second = u.pool_next;
+    }
+  }
+  if (u.pool_next != nullptr) {
+    u.pool_next->pool_prev = u.pool_prev;
+  }
+  u.pool_prev = u.pool_next = nullptr;
+}
+
+void Shard::upstream_close(UpstreamConn& u) {
+  if (u.state == UpstreamState::kClosing) {
+    return;
+  }
+  if (u.state == UpstreamState::kIdle) {
+    pool_remove(u);
+  }
+  u.state = UpstreamState::kClosing;
+  u.owner = kNoSlot;
+  timers_.disarm(&u.timer);
+  pool_.put(u.in);
+  close_fd(u.fd);
+  u.fd = -1;
+}
+
+void Shard::upstream_maybe_free(UpstreamConn& u) {
+  if (u.state == UpstreamState::kClosing && u.inflight == 0 && u.slot != kNoSlot) {
+    uint32_t slot = u.slot;
+    u.slot = kNoSlot;
+    upstreams_.release(slot);
+  }
+}
+
+}  // namespace ringway::proxy
