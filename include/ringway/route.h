@@ -28,21 +28,23 @@ struct PathTemplate {
   enum class Kind : uint8_t { kLiteral, kParam };
   struct Piece {
     Kind kind = Kind::kLiteral;
-    uint16_t param = 0;    // index into MatchResult::params when kParam
-    std::string literal;   // when kLiteral
+    uint16_t param = 0;   // index into MatchResult::params when kParam
+    std::string literal;  // when kLiteral
   };
   std::vector<Piece> pieces;
   bool append_rest = false;  // prefix match: the path after the matched prefix follows
+  // Backend req_uri was empty: the request path is sent as received (pieces unused).
+  bool use_request_path = false;
 };
 
 struct CompiledBackend {
   config::BackendType type = config::BackendType::kHttp;
   // http
-  std::string method;              // empty: the request's method
-  sockaddr_storage addr{};         // resolved at build
-  socklen_t addr_len = 0;
-  std::string authority;           // "host" or "host:port" (port omitted when default)
-  std::string host_header;         // Host to send: configured, else `authority`
+  std::string method;       // empty: the request's method
+  sockaddr_storage addr{};  // resolved at build
+  socklen_t addr_len = 0;   // 0: channel backend (members belong to the channel module)
+  std::string authority;    // "host" or "host:port" (port omitted when default)
+  std::string host_header;  // Host to send: configured, else `authority`
   uint32_t timeout_ms = 5000;
   int32_t retry_count = -1;
   // mock: the complete head without its final CRLF ("HTTP/1.1 200 OK\r\n...
@@ -54,9 +56,9 @@ struct CompiledBackend {
 
 struct CompiledApi {
   std::string name;
-  uint32_t index = 0;                      // position in config.apis
+  uint32_t index = 0;  // position in config.apis
   config::Method method = config::Method::kAny;
-  std::vector<std::string> param_names;    // in path order
+  std::vector<std::string> param_names;  // in path order
   // One template per environment index of RouteTable::environments(); an API not
   // published in an environment has an empty optional-like marker (published=false).
   std::vector<PathTemplate> templates;
@@ -72,10 +74,13 @@ struct MatchResult {
   enum class Status : uint8_t { kOk, kNoApi, kNoEnvironment };
   Status status = Status::kNoApi;
   const CompiledApi* api = nullptr;
-  uint32_t environment = 0;                       // index into environments()
+  uint32_t environment = 0;                           // index into environments()
   std::array<std::string_view, kMaxParams> params{};  // views into the request path
   uint32_t param_count = 0;
-  std::string_view rest;                          // prefix APIs: path after the prefix
+  // Prefix APIs: the path after the bytes the pattern matched ("" when it matched all,
+  // "/x" for "/pre" on "/pre/x", "x" for "/pre/" on "/pre/x").
+  std::string_view rest;
+  std::string_view path;  // the request path that was matched
 };
 
 class RouteTable {

@@ -55,6 +55,7 @@ void Shard::client_open(int fd, uint32_t listener) {
   c.peer_known = false;
   c.timer.owner = slot;
   ++client_count_;
+  ctx_->conn_counts[id_].value.store(client_count_, std::memory_order_relaxed);
   // The first request's head must arrive within the header timeout.
   client_set_timer(c, TimerKind::kClientHeader,
                    current_->config.limits.client_header_timeout_ms);
@@ -72,7 +73,11 @@ void Shard::client_recv(ClientConn& c) {
     return;
   }
   if (c.in.allocated() && c.in.room() < bufs_.buf_size()) {
-    c.in.compact();
+    // Never while a head is being parsed: its header views point into c.in. A head is at
+    // most max_header_bytes and the buffer has two receives more, so it needs no room.
+    if (c.state != ClientState::kHead) {
+      c.in.compact();
+    }
     if (c.in.room() < bufs_.buf_size()) {
       return;  // back-pressure: the parser has not consumed what we hold
     }
@@ -93,7 +98,7 @@ void Shard::on_client_recv(ClientConn& c, int res, uint32_t flags) {
     if (res > 0 && c.state != ClientState::kClosing) {
       pool_.get(c.in, current_->head_buf_size);
       if (c.in.room() < static_cast<uint32_t>(res)) {
-        c.in.compact();  // only reached between messages or in body phase
+        c.in.compact();  // client_recv guarantees room in the head phase
       }
       std::memcpy(c.in.data + c.in.tail, bufs_.buf(bid), static_cast<size_t>(res));
       c.in.tail += static_cast<uint32_t>(res);
@@ -499,6 +504,7 @@ void Shard::client_close(ClientConn& c) {
   close_fd(c.fd);
   c.fd = -1;
   --client_count_;
+  ctx_->conn_counts[id_].value.store(client_count_, std::memory_order_relaxed);
 }
 
 void Shard::client_maybe_free(ClientConn& c) {

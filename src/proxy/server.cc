@@ -255,8 +255,8 @@ int serve(const ServeOptions& opt, config::Config initial) {
   ShardContext ctx;
   ctx.rcu = &rcu;
   ctx.shard_count = shards;
-  uint32_t max_conn = snap->config.limits.max_connections;
-  ctx.max_connections_per_shard = (max_conn + shards - 1) / shards;
+  ctx.max_connections = snap->config.limits.max_connections;
+  ctx.conn_counts = std::vector<proxy::ShardCell>(shards);
   std::vector<std::vector<int>> fds;
   try {
     fds = open_listeners(snap->config, shards);

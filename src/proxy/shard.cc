@@ -43,7 +43,7 @@ Shard::Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds)
       ring_(kRingEntries),
       bufs_(ring_, 0, kRecvBufs, kRecvBufSize),
       timers_(now_ms_),
-      clients_(std::max<uint32_t>(ctx->max_connections_per_shard, 1)),
+      clients_(std::max<uint32_t>(ctx->max_connections, 1)),
       upstreams_(kMaxUpstreamsPerShard),
       scratch_(65536) {
   if (getrandom(&rid_seed_, sizeof(rid_seed_), 0) != sizeof(rid_seed_)) {
@@ -198,7 +198,7 @@ void Shard::on_accept(uint32_t listener, int res, uint32_t flags) {
   if (res < 0) {
     return;
   }
-  if (draining_ || client_count_ >= ctx_->max_connections_per_shard) {
+  if (draining_ || ctx_->connections() >= ctx_->max_connections) {
     close_fd(res);  // over max_connections: closed at once
     return;
   }

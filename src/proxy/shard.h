@@ -23,13 +23,28 @@
 
 namespace ringway::proxy {
 
+// A per-shard cell: written only by its shard, summed by readers (no shared RMW).
+struct alignas(kCacheLine) ShardCell {
+  std::atomic<uint64_t> value{0};
+};
+
 // Written by the control thread, read by shards.
 struct ShardContext {
   RcuDomain<Snapshot>* rcu = nullptr;
   std::atomic<bool> draining{false};    // stop accepting, close idle, finish in-flight
   std::atomic<bool> force_stop{false};  // drain timeout passed: close everything
   uint32_t shard_count = 1;
-  uint32_t max_connections_per_shard = 0;
+  uint32_t max_connections = 0;            // node-wide (limits.max_connections)
+  std::vector<ShardCell> conn_counts;      // open client connections per shard
+  // Node-wide open client connections. Shards store without RMW, so concurrent accepts
+  // on several shards can overshoot the limit by at most shards-1 connections.
+  uint64_t connections() const {
+    uint64_t n = 0;
+    for (const auto& c : conn_counts) {
+      n += c.value.load(std::memory_order_relaxed);
+    }
+    return n;
+  }
 };
 
 struct BackendKeyHash {

@@ -1,0 +1,207 @@
+// Backend compilation: direct-url resolution, authority and Host, pre-rendered mock
+// responses. Control thread only (build); getaddrinfo blocks.
+//
+// Channel backends are compiled without an address (addr_len 0): the channel module
+// (a later issue) owns member addresses, and the config loader rejects channels for now.
+#include <netdb.h>
+
+#include <cstring>
+#include <string>
+
+#include "route/table_impl.h"
+
+namespace ringway::route {
+namespace {
+
+constexpr std::array<std::string_view, 8> kMethodText = {"GET",   "POST", "PUT",     "DELETE",
+                                                         "PATCH", "HEAD", "OPTIONS", "ANY"};
+
+struct Reason {
+  uint16_t status;
+  std::string_view text;
+};
+
+constexpr Reason kReasons[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {203, "Non-Authoritative Information"},
+    {204, "No Content"},
+    {205, "Reset Content"},
+    {206, "Partial Content"},
+    {300, "Multiple Choices"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {402, "Payment Required"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {407, "Proxy Authentication Required"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"},
+    {417, "Expectation Failed"},
+    {421, "Misdirected Request"},
+    {422, "Unprocessable Content"},
+    {425, "Too Early"},
+    {426, "Upgrade Required"},
+    {428, "Precondition Required"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {451, "Unavailable For Legal Reasons"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char c = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    if (c != b[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Headers the gateway frames itself; configured values would contradict it.
+bool framing_header(std::string_view name) {
+  return iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+         iequals(name, "connection");
+}
+
+bool unsafe_in_head(std::string_view s) { return s.find_first_of("\r\n", 0, 3) != s.npos; }
+
+void compile_mock(const config::MockBackend& mock, size_t index, CompiledBackend* out,
+                  std::vector<config::Error>* errors) {
+  std::string head = "HTTP/1.1 " + std::to_string(mock.status) + " ";
+  head += reason_phrase(mock.status);
+  head += "\r\n";
+  for (const auto& [name, value] : mock.headers) {
+    if (unsafe_in_head(name) || unsafe_in_head(value)) {
+      errors->push_back(
+          {api_path(index, "backend.mock.headers." + name), "must not contain CR, LF or NUL"});
+      continue;
+    }
+    if (!framing_header(name)) {
+      head += name + ": " + value + "\r\n";
+    }
+  }
+  head += "content-length: " + std::to_string(mock.body.size()) + "\r\n";
+  out->mock_head = std::move(head);
+  out->mock_body = mock.body;
+  out->mock_status = mock.status;
+}
+
+void compile_url(const config::HttpBackend& http, size_t index, Resolver& resolver,
+                 CompiledBackend* out, std::vector<config::Error>* errors) {
+  const config::Address& url = http.url;
+  std::string why;
+  if (!resolver.resolve(url.host, url.port, &out->addr, &out->addr_len, &why)) {
+    errors->push_back(
+        {api_path(index, "backend.url"), "cannot resolve \"" + url.host + "\": " + why});
+    return;
+  }
+  const bool v6 = url.v6 || url.host.find(':') != std::string::npos;
+  out->authority = v6 ? "[" + url.host + "]" : url.host;
+  const uint16_t default_port = http.req_protocol == "https" ? 443 : 80;
+  if (url.port != default_port) {
+    out->authority += ":" + std::to_string(url.port);
+  }
+}
+
+}  // namespace
+
+bool Resolver::resolve(const std::string& host, uint16_t port, sockaddr_storage* addr,
+                       socklen_t* len, std::string* why) {
+  auto [it, fresh] = cache_.try_emplace(host);
+  Entry& e = it->second;
+  if (fresh) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+    e.error = rc != 0 ? gai_strerror(rc) : "no IPv4 or IPv6 address";
+    for (const addrinfo* p = rc == 0 ? res : nullptr; p != nullptr; p = p->ai_next) {
+      if ((p->ai_family == AF_INET || p->ai_family == AF_INET6) &&
+          p->ai_addrlen <= sizeof(e.addr)) {
+        std::memcpy(&e.addr, p->ai_addr, p->ai_addrlen);
+        e.len = p->ai_addrlen;
+        e.error.clear();
+        break;
+      }
+    }
+    if (res != nullptr) {
+      freeaddrinfo(res);
+    }
+  }
+  if (e.len == 0) {
+    *why = e.error;
+    return false;
+  }
+  *addr = e.addr;
+  *len = e.len;
+  if (addr->ss_family == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(addr)->sin_port = htons(port);
+  } else {
+    reinterpret_cast<sockaddr_in6*>(addr)->sin6_port = htons(port);
+  }
+  return true;
+}
+
+std::string api_path(size_t index, std::string_view field) {
+  return "apis[" + std::to_string(index) + "]." + std::string(field);
+}
+
+void compile_backend(const config::Api& api, size_t index, Resolver& resolver, CompiledBackend* out,
+                     std::vector<config::Error>* errors) {
+  const config::Backend& b = api.backend;
+  out->type = b.type;
+  if (b.type == config::BackendType::kMock) {
+    compile_mock(b.mock, index, out, errors);
+    return;
+  }
+  const config::HttpBackend& http = b.http;
+  if (http.req_method.has_value()) {
+    out->method = kMethodText[static_cast<size_t>(*http.req_method)];
+  }
+  out->timeout_ms = http.timeout_ms;
+  out->retry_count = http.retry_count;
+  if (http.channel.empty()) {
+    compile_url(http, index, resolver, out, errors);
+  }
+  out->host_header = http.host_header.empty() ? out->authority : http.host_header;
+}
+
+std::string_view reason_phrase(uint16_t status) noexcept {
+  for (const Reason& r : kReasons) {
+    if (r.status == status) {
+      return r.text;
+    }
+  }
+  return "";
+}
+
+}  // namespace ringway::route
