@@ -294,14 +294,18 @@ void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
 
 // Parses buffered backend bytes as far as the client's output room allows.
 void Shard::upstream_input(ClientConn& c, UpstreamConn& u) {
-  while (!u.in.empty() && !c.resp_done && c.state == ClientState::kForward) {
+  // After the head, one more feed runs even with no bytes: a body-less response (HEAD,
+  // 204, 304, Content-Length: 0) completes on it.
+  bool after_head = false;
+  while ((!u.in.empty() || after_head) && !c.resp_done && c.state == ClientState::kForward) {
+    after_head = false;
     if (c.resp_parser == nullptr) {
       c.resp_parser = take_resp_parser();
       c.resp_parser->reset(c.head_request);
     }
     pool_.get(c.out, c.snap->head_buf_size);
-    if (c.out.room() <= kFramingSlack) {
-      c.out.compact();
+    if (c.out.room() <= kFramingSlack && !c.send_armed) {
+      c.out.compact();  // never under a send in flight: it points into c.out
       if (c.out.room() <= kFramingSlack) {
         break;  // wait for the client to take what is queued
       }
@@ -320,6 +324,7 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u) {
     }
     if (r.event == http::Event::kHeadComplete) {
       upstream_head_done(c, u);
+      after_head = true;
     } else if (r.event == http::Event::kMessageComplete) {
       c.resp_done = true;
       if (c.chunked_to_client) {
