@@ -45,11 +45,46 @@ struct FeedResult {
   Event event = Event::kNeedMore;
 };
 
-// Why a request was refused: the status to answer and a stable code (README lists them).
+// Why a message was refused: the status to answer and a stable code, one per cause.
+// Views point at static text or into the parser; valid until the parser's next reset.
+//
+//   code     status  cause (client request)
+//   RW.4000  400     malformed (llhttp's reason appended to the message)
+//   RW.4001  400     both Content-Length and Transfer-Encoding
+//   RW.4002  400     Content-Length twice, even with identical values (llhttp refuses)
+//   RW.4003  400     Content-Length not a decimal number, or overflow
+//   RW.4004  400     Transfer-Encoding other than one header with exactly "chunked"
+//                    (any case); "gzip, chunked", "identity", two headers: refused
+//   RW.4005  400     invalid chunk size line or chunk framing
+//   RW.4006  400     obs-fold: a header line starting with SP / HTAB
+//   RW.4007  400     whitespace in a header name or between name and colon
+//   RW.4008  400     other invalid character in a header name
+//   RW.4009  400     NUL, CR or LF inside a header value
+//   RW.4010  400     HTTP/1.1 request without Host
+//   RW.4011  400     more than one Host
+//   RW.4012  400     request-target not origin-form ("/...") nor http(s) absolute-form,
+//                    or with a fragment / userinfo ("OPTIONS *" included)
+//   RW.4013  400     client closed mid-request (finish())
+//   RW.4014  400     chunk extensions of one chunk over 4096 bytes
+//   RW.4130  413     Content-Length over max_body_bytes (at head time)
+//   RW.4131  413     chunked body crossed max_body_bytes (de-chunked bytes)
+//   RW.4140  414     request line over max_header_bytes (also while still incomplete)
+//   RW.4310  431     request line + header lines (or the trailer section) over
+//                    max_header_bytes
+//   RW.4311  431     more than max_headers header lines (cap kMaxHeadersCap)
+//   RW.5010  501     CONNECT
+//   RW.5011  501     Upgrade request (websocket, h2c)
+//   RW.5050  505     HTTP/2 prior-knowledge preface ("PRI * HTTP/2.0")
+//   RW.5051  505     HTTP version other than 1.0 / 1.1
+//   RW.5001  500     feed() contiguity contract broken by the caller (a bug)
+// Backend responses: always 502, code RW.52nn where nn matches the cause of RW.40nn
+// above (RW.5200 malformed ... RW.5209, RW.5213 backend closed mid-response, RW.5214),
+// plus RW.5231 head too large, RW.5232 too many headers, RW.5250 HTTP version,
+// RW.5251 101 Switching Protocols (upgrades are not supported).
 struct ParseError {
-  uint16_t status = 0;          // 400, 413, 414, 431, 501, 505
-  std::string_view code;        // "RW.0400" style, stable
-  std::string_view message;     // human text for the JSON body
+  uint16_t status = 0;       // 400, 413, 414, 431, 500, 501, 502, 505
+  std::string_view code;     // "RW.4001" style, stable
+  std::string_view message;  // human text for the JSON body
 };
 
 struct ParserLimits {
@@ -59,21 +94,26 @@ struct ParserLimits {
 };
 
 // Parsed request head. `headers` excludes nothing: hop-by-hop filtering is the writer's.
+// Header values have leading and trailing SP / HTAB removed.
 struct RequestHead {
-  uint8_t method = 0;              // llhttp_method_t value
-  std::string_view method_name;    // "GET"
-  std::string_view target;         // as received: "/a/b?x=1"
-  std::string_view path;           // target without query
-  std::string_view query;          // after '?', without it; empty if none
+  uint8_t method = 0;            // llhttp_method_t value
+  std::string_view method_name;  // "GET"
+  std::string_view target;       // as received: "/a/b?x=1" or "http://h/a/b?x=1"
+  std::string_view path;         // target without query (absolute-form: its path,
+                                 // "/" when it has none)
+  std::string_view query;        // after '?', without it; empty if none
   uint8_t http_major = 1;
   uint8_t http_minor = 1;
   const Header* headers = nullptr;
   uint32_t header_count = 0;
-  std::string_view host;           // Host value (may include :port)
-  int64_t content_length = -1;     // -1: none
+  std::string_view host;        // Host value (may include :port); for an
+                                // absolute-form target, its authority instead
+                                // (RFC 9112 3.2.2); Host is still required
+  int64_t content_length = -1;  // -1: none
   bool chunked = false;
-  bool keep_alive = true;          // after Connection / version rules
-  bool expect_continue = false;
+  bool keep_alive = true;        // after Connection / version rules (1.0 needs
+                                 // "keep-alive", 1.1 closes on "close")
+  bool expect_continue = false;  // "Expect: 100-continue" on HTTP/1.1 (ignored on 1.0)
   bool has_body() const { return chunked || content_length > 0; }
   // First value of a header, case-insensitive; empty if absent.
   std::string_view get(std::string_view name) const;
@@ -89,8 +129,13 @@ class RequestParser {
   // Starts a new message (after kMessageComplete, or to reuse the parser).
   void reset();
   void set_limits(const ParserLimits& limits);
-  // Feeds bytes. After kHeadComplete call feed() again with the rest; after
-  // kMessageComplete call reset() before feeding the next message.
+  // Feeds bytes. Each call's bytes must directly follow the previous call's bytes in
+  // the same buffer while the head is parsed (a header split across calls becomes one
+  // view spanning both). After kHeadComplete call feed() again with the rest, even when
+  // the rest is empty (len 0): a message without body then returns kMessageComplete
+  // with consumed 0. After kMessageComplete call reset() before feeding the next
+  // (pipelined) message; until then feed() keeps returning kMessageComplete, consumed 0.
+  // After kError feed() keeps returning kError.
   FeedResult feed(const char* data, size_t len);
   // Bytes of the current head seen so far (request line + headers), for 414/431.
   uint32_t head_bytes() const;
@@ -130,9 +175,12 @@ class ResponseParser {
 
   // Starts a new response; `head_request` makes the body empty whatever the headers say.
   void reset(bool head_request);
-  // Interim 1xx responses (other than 101) are consumed silently and never reported.
+  // Same contract as RequestParser::feed(). Interim 1xx responses (other than 101) are
+  // consumed silently and never reported. A no_body response (HEAD, 204, 304) reports
+  // kHeadComplete, then kMessageComplete on the next feed(), whatever its len.
   FeedResult feed(const char* data, size_t len);
-  // The backend closed: completes a close-delimited body, else kError if mid-message.
+  // The backend closed: completes a close-delimited body (kMessageComplete), kError
+  // (RW.5213) if mid-message, kNeedMore if no response had begun.
   FeedResult finish();
   const ResponseHead& head() const;
   const ParseError& error() const;
@@ -152,32 +200,52 @@ bool is_hop_by_hop(std::string_view name);
 bool named_by_connection(std::string_view name, const Header* headers, uint32_t count);
 
 struct UpstreamRequest {
-  std::string_view method;         // method to send
-  std::string_view path_and_query; // rendered backend path (with "?query" if any)
-  std::string_view host;           // Host header to send
-  std::string_view client_ip;      // appended to X-Forwarded-For
-  std::string_view proto;          // "http" / "https" for X-Forwarded-Proto
-  std::string_view forwarded_host; // original Host for X-Forwarded-Host
-  std::string_view request_id;     // X-Request-Id to send
-  int64_t content_length = -1;     // -1 with chunked=false: no body
-  bool chunked = false;            // body sent chunked (gateway re-frames)
+  std::string_view method;          // method to send
+  std::string_view path_and_query;  // rendered backend path (with "?query" if any)
+  std::string_view host;            // Host header to send
+  std::string_view client_ip;       // appended to X-Forwarded-For
+  std::string_view proto;           // "http" / "https" for X-Forwarded-Proto
+  std::string_view forwarded_host;  // original Host for X-Forwarded-Host
+  std::string_view request_id;      // X-Request-Id to send
+  int64_t content_length = -1;      // -1 with chunked=false: no body
+  bool chunked = false;             // body sent chunked (gateway re-frames)
 };
 
-// Writes the request head for the backend: request line, end-to-end headers from
-// `client` (hop-by-hop, Host, Content-Length, Transfer-Encoding, Expect, X-Forwarded-*
-// and X-Request-Id replaced), then the gateway's own, then the blank line.
+// Writes the request head for the backend: "METHOD path_and_query HTTP/1.1", end-to-end
+// headers from `client` in order (hop-by-hop, named by Connection, Host, Content-Length,
+// Transfer-Encoding, Expect, X-Forwarded-* and X-Request-Id dropped), then Host,
+// X-Forwarded-For (client values joined by ", ", then client_ip), X-Forwarded-Proto,
+// X-Forwarded-Host and X-Request-Id (each only if non-empty), then
+// "Transfer-Encoding: chunked" or Content-Length, then the blank line. No Connection
+// header: HTTP/1.1 keep-alive is the default.
 void write_upstream_head(const RequestHead& client, const UpstreamRequest& req, Writer& out);
 
 struct ClientResponse {
-  std::string_view request_id;   // echoed as X-Request-Id
-  int64_t content_length = -1;   // -1: use chunked (or none when no_body)
+  std::string_view request_id;  // echoed as X-Request-Id
+  int64_t content_length = -1;  // -1: use chunked (or none when no_body)
   bool chunked = false;
-  bool no_body = false;
-  bool keep_alive = true;        // false: "Connection: close"
-  bool http10 = false;           // client spoke HTTP/1.0: no chunked, close-delimited
+  bool no_body = false;    // framing then comes from backend.content_length
+  bool keep_alive = true;  // false: "Connection: close"
+  bool http10 = false;     // client spoke HTTP/1.0: no chunked, close-delimited
 };
 
-// Writes the response head for the client from the backend's head.
+// True when the body written after write_client_head() ends only when the client
+// connection closes (no length, and chunked not possible or not asked for). The head
+// then says "Connection: close" whatever keep_alive says, and the caller must close.
+inline bool is_close_delimited(const ClientResponse& r) {
+  return !r.no_body && r.content_length < 0 && (!r.chunked || r.http10);
+}
+
+// Writes the response head for the client from the backend's head: status line (the
+// backend's reason, else reason_phrase()), backend headers minus hop-by-hop, those
+// named by Connection, Content-Length and X-Request-Id; then X-Request-Id; then framing:
+//   no_body:            Content-Length of the backend, if it sent one, except on 1xx /
+//                       204 (HEAD and 304 advertise the full length, RFC 9110 8.6)
+//   content_length>=0:  Content-Length
+//   chunked, HTTP/1.1:  Transfer-Encoding: chunked
+//   otherwise:          nothing (close-delimited)
+// then "Connection: close" (not keep_alive, or close-delimited) or, for HTTP/1.0
+// clients kept alive, "Connection: keep-alive"; then the blank line.
 void write_client_head(const ResponseHead& backend, const ClientResponse& resp, Writer& out);
 
 // Writes a complete gateway-made error response with a JSON body

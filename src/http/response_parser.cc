@@ -1,1 +1,92 @@
-// placeholder, being written
+// ResponseParser: backend responses. Every refusal is a 502 for the client.
+#include <llhttp.h>
+
+#include "http/parser_core.h"
+#include "http/text.h"
+#include "ringway/http.h"
+
+namespace ringway::http {
+
+using internal::Fault;
+using internal::HeadVerdict;
+
+std::string_view ResponseHead::get(std::string_view name) const {
+  return internal::FindHeader(headers, header_count, name);
+}
+
+struct ResponseParser::Impl : internal::ParserWithHead<ResponseParser::Impl> {
+  Impl(const ParserLimits& limits, BodySink sink)
+      : ParserWithHead(HTTP_RESPONSE, internal::Side::kResponse, limits, sink) {}
+
+  void Reset(bool head_req) {
+    ResetMessage();
+    head = ResponseHead{};
+    head_request = head_req;
+  }
+
+  // The connection may carry another message after this one: llhttp_should_keep_alive()
+  // without its end-of-body rule, which does not know about HEAD before the body is
+  // skipped; close-delimited bodies are accounted for by the caller.
+  bool ConnectionReusable() const {
+    if (llhttp().http_minor >= 1) {
+      return (llhttp().flags & F_CONNECTION_CLOSE) == 0;
+    }
+    return (llhttp().flags & F_CONNECTION_KEEP_ALIVE) != 0;
+  }
+
+  int HeadersComplete() {
+    const uint16_t status = llhttp().status_code;
+    if (status == 101) {
+      return Fail(Fault::kSwitching);
+    }
+    if (!version_ok()) {
+      return Fail(Fault::kVersion);
+    }
+    if (status / 100 == 1) {
+      return FinishHead(HeadVerdict::kInterim);
+    }
+    // A coding other than chunked cannot be forwarded: the writer drops
+    // Transfer-Encoding, so the client would get coded bytes it cannot decode.
+    if (!facts().te_ok()) {
+      return Fail(Fault::kBadTe);
+    }
+    head.status = status;
+    head.reason = start_text();
+    head.http_major = llhttp().http_major;
+    head.http_minor = llhttp().http_minor;
+    head.headers = headers();
+    head.header_count = header_count();
+    head.content_length = (llhttp().flags & F_CONTENT_LENGTH) != 0
+                              ? static_cast<int64_t>(llhttp().content_length)
+                              : -1;
+    head.chunked = (llhttp().flags & F_CHUNKED) != 0;
+    head.no_body = head_request || status == 204 || status == 304;
+    head.close_delimited = !head.no_body && !head.chunked && head.content_length < 0;
+    head.keep_alive = ConnectionReusable() && !head.close_delimited;
+    // 1 (no body) for HEAD / 204 / 304 even with Content-Length: llhttp would otherwise
+    // wait for that many body bytes.
+    return FinishHead(head.no_body ? HeadVerdict::kNoBody : HeadVerdict::kBody);
+  }
+
+  ResponseHead head;
+  bool head_request = false;
+};
+
+ResponseParser::ResponseParser(const ParserLimits& limits, BodySink sink)
+    : impl_(std::make_unique<Impl>(limits, sink)) {
+  impl_->Reset(false);
+}
+
+ResponseParser::~ResponseParser() = default;
+
+void ResponseParser::reset(bool head_request) { impl_->Reset(head_request); }
+
+FeedResult ResponseParser::feed(const char* data, size_t len) { return impl_->Feed(data, len); }
+
+FeedResult ResponseParser::finish() { return impl_->Finish(); }
+
+const ResponseHead& ResponseParser::head() const { return impl_->head; }
+
+const ParseError& ResponseParser::error() const { return impl_->error(); }
+
+}  // namespace ringway::http

@@ -1,1 +1,328 @@
-// placeholder, being written
+// Header writers for both directions and gateway-made error responses.
+#include <array>
+#include <initializer_list>
+
+#include "http/text.h"
+#include "ringway/http.h"
+
+namespace ringway::http {
+namespace {
+
+using internal::AnyToken;
+using internal::IEquals;
+
+constexpr std::string_view kCrlf = "\r\n";
+
+void PutHeader(std::string_view name, std::string_view value, Writer& out) {
+  out.put(name);
+  out.put(": ");
+  out.put(value);
+  out.put(kCrlf);
+}
+
+void PutLengthHeader(uint64_t length, Writer& out) {
+  out.put("Content-Length: ");
+  out.put_uint(length);
+  out.put(kCrlf);
+}
+
+bool IsAnyOf(std::string_view name, std::initializer_list<std::string_view> names) {
+  for (std::string_view n : names) {
+    if (IEquals(name, n)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The Connection header values of one head, gathered once per write so that checking
+// each header against them does not rescan the head.
+class ConnectionNames {
+ public:
+  ConnectionNames(const Header* headers, uint32_t count) : headers_(headers), count_(count) {
+    for (uint32_t i = 0; i < count; ++i) {
+      if (!IEquals(headers[i].name, "connection")) {
+        continue;
+      }
+      if (n_ == values_.size()) {
+        overflow_ = true;
+        break;
+      }
+      values_[n_++] = headers[i].value;
+    }
+  }
+
+  bool Names(std::string_view name) const {
+    if (overflow_) {
+      return named_by_connection(name, headers_, count_);
+    }
+    for (uint32_t i = 0; i < n_; ++i) {
+      if (AnyToken(values_[i], [name](std::string_view t) { return IEquals(t, name); })) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Hop-by-hop by definition or named by Connection: belongs to this hop only.
+  bool IsHop(std::string_view name) const { return is_hop_by_hop(name) || Names(name); }
+
+ private:
+  const Header* headers_;
+  uint32_t count_;
+  std::array<std::string_view, 4> values_;
+  uint32_t n_ = 0;
+  bool overflow_ = false;
+};
+
+// Client X-Forwarded-For values, in order, joined by ", ", then `client_ip`.
+void PutForwardedFor(const RequestHead& client, std::string_view client_ip,
+                     const ConnectionNames& hop, Writer& out) {
+  out.put("X-Forwarded-For: ");
+  for (uint32_t i = 0; i < client.header_count; ++i) {
+    const Header& h = client.headers[i];
+    if (!IEquals(h.name, "x-forwarded-for") || h.value.empty() || hop.IsHop(h.name)) {
+      continue;
+    }
+    out.put(h.value);
+    out.put(", ");
+  }
+  out.put(client_ip);
+  out.put(kCrlf);
+}
+
+// JSON string body, without quotes. Control bytes become \uXXXX or short escapes;
+// bytes >= 0x80 pass through (UTF-8 stays UTF-8).
+template <typename Sink>
+void EscapeJson(std::string_view s, Sink&& sink) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"':
+        sink("\\\"");
+        break;
+      case '\\':
+        sink("\\\\");
+        break;
+      case '\n':
+        sink("\\n");
+        break;
+      case '\r':
+        sink("\\r");
+        break;
+      case '\t':
+        sink("\\t");
+        break;
+      default:
+        if (u < 0x20) {
+          const char esc[6] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
+          sink(std::string_view(esc, 6));
+        } else {
+          sink(std::string_view(&c, 1));
+        }
+    }
+  }
+}
+
+size_t JsonEscapedSize(std::string_view s) {
+  size_t n = 0;
+  EscapeJson(s, [&n](std::string_view piece) { n += piece.size(); });
+  return n;
+}
+
+struct Reason {
+  uint16_t status;
+  std::string_view phrase;
+};
+
+// RFC 9110 section 15 phrases for the codes a gateway meets.
+constexpr Reason kReasons[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {103, "Early Hints"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {203, "Non-Authoritative Information"},
+    {204, "No Content"},
+    {205, "Reset Content"},
+    {206, "Partial Content"},
+    {300, "Multiple Choices"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {402, "Payment Required"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {407, "Proxy Authentication Required"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"},
+    {417, "Expectation Failed"},
+    {421, "Misdirected Request"},
+    {422, "Unprocessable Content"},
+    {425, "Too Early"},
+    {426, "Upgrade Required"},
+    {428, "Precondition Required"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {451, "Unavailable For Legal Reasons"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view name) {
+  return IsAnyOf(name, {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
+                        "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"});
+}
+
+bool named_by_connection(std::string_view name, const Header* headers, uint32_t count) {
+  for (uint32_t i = 0; i < count; ++i) {
+    if (IEquals(headers[i].name, "connection") &&
+        AnyToken(headers[i].value, [name](std::string_view t) { return IEquals(t, name); })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void write_upstream_head(const RequestHead& client, const UpstreamRequest& req, Writer& out) {
+  out.put(req.method);
+  out.put(' ');
+  out.put(req.path_and_query);
+  out.put(" HTTP/1.1\r\n");
+  const ConnectionNames hop(client.headers, client.header_count);
+  for (uint32_t i = 0; i < client.header_count; ++i) {
+    const Header& h = client.headers[i];
+    if (IsAnyOf(h.name, {"host", "content-length", "expect", "x-forwarded-for", "x-forwarded-proto",
+                         "x-forwarded-host", "x-request-id"}) ||
+        hop.IsHop(h.name)) {
+      continue;
+    }
+    PutHeader(h.name, h.value, out);
+  }
+  PutHeader("Host", req.host, out);
+  PutForwardedFor(client, req.client_ip, hop, out);
+  if (!req.proto.empty()) {
+    PutHeader("X-Forwarded-Proto", req.proto, out);
+  }
+  if (!req.forwarded_host.empty()) {
+    PutHeader("X-Forwarded-Host", req.forwarded_host, out);
+  }
+  if (!req.request_id.empty()) {
+    PutHeader("X-Request-Id", req.request_id, out);
+  }
+  if (req.chunked) {
+    out.put("Transfer-Encoding: chunked\r\n");
+  } else if (req.content_length >= 0) {
+    PutLengthHeader(static_cast<uint64_t>(req.content_length), out);
+  }
+  out.put(kCrlf);
+}
+
+void write_client_head(const ResponseHead& backend, const ClientResponse& resp, Writer& out) {
+  out.put("HTTP/1.1 ");
+  out.put_uint(backend.status);
+  out.put(' ');
+  out.put(backend.reason.empty() ? reason_phrase(backend.status) : backend.reason);
+  out.put(kCrlf);
+  const ConnectionNames hop(backend.headers, backend.header_count);
+  for (uint32_t i = 0; i < backend.header_count; ++i) {
+    const Header& h = backend.headers[i];
+    if (IsAnyOf(h.name, {"content-length", "x-request-id"}) || hop.IsHop(h.name)) {
+      continue;
+    }
+    PutHeader(h.name, h.value, out);
+  }
+  if (!resp.request_id.empty()) {
+    PutHeader("X-Request-Id", resp.request_id, out);
+  }
+  if (resp.no_body) {
+    // HEAD and 304 advertise the length the full response would have (RFC 9110 8.6);
+    // 1xx and 204 must not carry one.
+    const bool may_advertise = backend.status != 204 && backend.status / 100 != 1;
+    if (may_advertise && backend.content_length >= 0) {
+      PutLengthHeader(static_cast<uint64_t>(backend.content_length), out);
+    }
+  } else if (resp.content_length >= 0) {
+    PutLengthHeader(static_cast<uint64_t>(resp.content_length), out);
+  } else if (resp.chunked && !resp.http10) {
+    out.put("Transfer-Encoding: chunked\r\n");
+  }
+  if (!resp.keep_alive || is_close_delimited(resp)) {
+    out.put("Connection: close\r\n");
+  } else if (resp.http10) {
+    out.put("Connection: keep-alive\r\n");
+  }
+  out.put(kCrlf);
+}
+
+void write_error(uint16_t status, std::string_view code, std::string_view message,
+                 std::string_view request_id, bool keep_alive, std::string_view extra_headers,
+                 Writer& out) {
+  static constexpr std::string_view kCode = "{\"error_code\":\"";
+  static constexpr std::string_view kMsg = "\",\"error_msg\":\"";
+  static constexpr std::string_view kId = "\",\"request_id\":\"";
+  static constexpr std::string_view kEnd = "\"}";
+  const size_t body_len = kCode.size() + JsonEscapedSize(code) + kMsg.size() +
+                          JsonEscapedSize(message) + kId.size() + JsonEscapedSize(request_id) +
+                          kEnd.size();
+  out.put("HTTP/1.1 ");
+  out.put_uint(status);
+  out.put(' ');
+  out.put(reason_phrase(status));
+  out.put("\r\nContent-Type: application/json\r\n");
+  PutLengthHeader(body_len, out);
+  if (!request_id.empty()) {
+    PutHeader("X-Request-Id", request_id, out);
+  }
+  if (!keep_alive) {
+    out.put("Connection: close\r\n");
+  }
+  out.put(extra_headers);
+  out.put(kCrlf);
+  auto put = [&out](std::string_view piece) { out.put(piece); };
+  out.put(kCode);
+  EscapeJson(code, put);
+  out.put(kMsg);
+  EscapeJson(message, put);
+  out.put(kId);
+  EscapeJson(request_id, put);
+  out.put(kEnd);
+}
+
+void write_chunk_header(size_t len, Writer& out) {
+  out.put_hex(len);
+  out.put(kCrlf);
+}
+
+std::string_view reason_phrase(uint16_t status) {
+  for (const Reason& r : kReasons) {
+    if (r.status == status) {
+      return r.phrase;
+    }
+  }
+  return {};  // an empty reason-phrase is valid (RFC 9112 4)
+}
+
+}  // namespace ringway::http
