@@ -16,6 +16,7 @@ enum class Op : uint8_t {
   kUpSend,
   kUpRecv,
   kWake,
+  kListenClosed,  // a listener's close completed (drain)
 };
 
 // Layout: [63..56] op, [55..32] generation (24 bits), [31..0] slot.

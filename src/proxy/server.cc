@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/eventfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -192,7 +193,7 @@ void log_errors(const std::vector<config::Error>& errors) {
 }
 
 // Control thread only. Keeps serving the running snapshot when the file is bad.
-void reload(const ServeOptions& opt, RcuDomain<Snapshot>& rcu) {
+void reload(const ServeOptions& opt, RcuDomain<Snapshot>& rcu, const ShardContext& ctx) {
   config::LoadResult r = config::load_config_file(opt.config_path);
   std::vector<config::Error> errors = r.errors;
   std::unique_ptr<Snapshot> snap;
@@ -209,6 +210,7 @@ void reload(const ServeOptions& opt, RcuDomain<Snapshot>& rcu) {
     return;
   }
   rcu.publish(std::move(snap));
+  ctx.wake_all();
   RW_INFO("reload ok generation=%llu", static_cast<unsigned long long>(rcu.generation()));
 }
 
@@ -216,6 +218,7 @@ void drain(const ServeOptions& opt, ShardContext& ctx, ShardThreads& st) {
   RW_INFO("draining");
   notify_systemd("STOPPING=1");
   ctx.draining.store(true, std::memory_order_release);
+  ctx.wake_all();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt.drain_timeout_ms);
   while (!all_done(st) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // control thread, not a test
@@ -224,6 +227,7 @@ void drain(const ServeOptions& opt, ShardContext& ctx, ShardThreads& st) {
   if (!all_done(st)) {
     RW_WARN("drain timeout (%u ms): closing remaining connections", opt.drain_timeout_ms);
     ctx.force_stop.store(true, std::memory_order_release);
+    ctx.wake_all();
   }
   for (auto& t : st.threads) {
     t.join();
@@ -257,6 +261,9 @@ int serve(const ServeOptions& opt, config::Config initial) {
   ctx.shard_count = shards;
   ctx.max_connections = snap->config.limits.max_connections;
   ctx.conn_counts = std::vector<proxy::ShardCell>(shards);
+  for (uint32_t i = 0; i < shards; ++i) {
+    ctx.wake_fds.push_back(eventfd(0, EFD_CLOEXEC));
+  }
   std::vector<std::vector<int>> fds;
   try {
     fds = open_listeners(snap->config, shards);
@@ -281,7 +288,7 @@ int serve(const ServeOptions& opt, config::Config initial) {
     rcu.reclaim();
     if (sig == SIGHUP) {
       notify_systemd("RELOADING=1");
-      reload(opt, rcu);
+      reload(opt, rcu, ctx);
       notify_systemd("READY=1");
     } else if (sig == SIGTERM || sig == SIGINT) {
       break;
@@ -289,6 +296,9 @@ int serve(const ServeOptions& opt, config::Config initial) {
   }
   drain(opt, ctx, st);
   rcu.reclaim();
+  for (int fd : ctx.wake_fds) {
+    ::close(fd);
+  }
   RW_INFO("stopped");
   return 0;
 }

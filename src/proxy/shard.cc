@@ -39,6 +39,7 @@ Shard::Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds)
       ctx_(ctx),
       listen_fds_(std::move(listen_fds)),
       accept_armed_(listen_fds_.size(), 0),
+      listeners_open_(static_cast<uint32_t>(listen_fds_.size())),
       now_ms_(clock_.now_ms()),
       ring_(kRingEntries),
       bufs_(ring_, 0, kRecvBufs, kRecvBufSize),
@@ -51,10 +52,46 @@ Shard::Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds)
   }
 }
 
-Shard::~Shard() = default;
+// A forced stop leaves connections open: give their memory back (fds die with the
+// process; the ring is torn down after this body, cancelling what is pending).
+Shard::~Shard() {
+  for (uint32_t i = 0; i < clients_.capacity(); ++i) {
+    ClientConn* c = clients_.get(i);
+    if (c != nullptr) {
+      give_parsers(*c);
+      pool_.put(c->in);
+      pool_.put(c->out);
+      pool_.put(c->up_out);
+    }
+  }
+  for (uint32_t i = 0; i < upstreams_.capacity(); ++i) {
+    UpstreamConn* u = upstreams_.get(i);
+    if (u != nullptr) {
+      pool_.put(u->in);
+    }
+  }
+}
+
+void ShardContext::wake_all() const {
+  uint64_t one = 1;
+  for (int fd : wake_fds) {
+    ssize_t rc = write(fd, &one, sizeof(one));  // control thread: a plain syscall is fine
+    (void)rc;
+  }
+}
+
+void Shard::arm_wake() {
+  if (id_ >= ctx_->wake_fds.size()) {
+    return;
+  }
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_read(s, ctx_->wake_fds[id_], &wake_value_, sizeof(wake_value_), 0);
+  io_uring_sqe_set_data64(s, core::encode(Op::kWake, 0, 0));
+}
 
 void Shard::run() noexcept {
   current_ = ctx_->rcu->current();
+  arm_wake();
   for (uint32_t i = 0; i < listen_fds_.size(); ++i) {
     arm_accept(i);
   }
@@ -129,7 +166,14 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
   bool has_buf = (flags & IORING_CQE_F_BUFFER) != 0;
   switch (op) {
     case Op::kIgnore:
+      return;
+    case Op::kListenClosed:
+      --listeners_open_;
+      return;
     case Op::kWake:
+      if (res > 0) {
+        arm_wake();  // the loop top that follows sees the new snapshot or the drain
+      }
       return;
     case Op::kAccept:
       on_accept(slot, res, flags);
@@ -226,7 +270,7 @@ void Shard::start_drain() {
   draining_ = true;
   // Closing the listeners (after cancelling their accepts) makes new connections fail.
   for (int& fd : listen_fds_) {
-    close_fd(fd);
+    close_fd(fd, Op::kListenClosed);
     fd = -1;
   }
   for (uint32_t i = 0; i < clients_.capacity(); ++i) {
@@ -254,7 +298,9 @@ bool Shard::drained() const {
   if (ctx_->force_stop.load(std::memory_order_acquire)) {
     return true;
   }
-  return client_count_ == 0 && upstreams_.in_use() == 0;
+  // Listeners must really be closed before the thread ends: an unsubmitted close would
+  // leave the socket accepting into a backlog nobody serves until the process exits.
+  return client_count_ == 0 && upstreams_.in_use() == 0 && listeners_open_ == 0;
 }
 
 void Shard::rearm_starved() {
@@ -279,7 +325,7 @@ void Shard::rearm_starved() {
 
 // Cancels whatever is pending on `fd`, then closes it. Hard-linked so the close runs even
 // when there was nothing to cancel; both completions are ignored.
-void Shard::close_fd(int fd) {
+void Shard::close_fd(int fd, Op close_op) {
   io_uring_sqe* s = ring_.sqe();
   io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
   io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
@@ -291,7 +337,7 @@ void Shard::close_fd(int fd) {
     c = ring_.sqe();
   }
   io_uring_prep_close(c, fd);
-  io_uring_sqe_set_data64(c, core::encode(Op::kIgnore, 0, 0));
+  io_uring_sqe_set_data64(c, core::encode(close_op, 0, 0));
 }
 
 http::RequestParser* Shard::take_req_parser() {

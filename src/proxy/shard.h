@@ -16,6 +16,7 @@
 #include "core/ring.h"
 #include "core/slab.h"
 #include "core/timer_wheel.h"
+#include "core/user_data.h"
 #include "proxy/conn.h"
 #include "proxy/snapshot.h"
 #include "ringway/clock.h"
@@ -36,6 +37,8 @@ struct ShardContext {
   uint32_t shard_count = 1;
   uint32_t max_connections = 0;            // node-wide (limits.max_connections)
   std::vector<ShardCell> conn_counts;      // open client connections per shard
+  std::vector<int> wake_fds;               // eventfd per shard: wakes it for drain/reload
+  void wake_all() const;
   // Node-wide open client connections. Shards store without RMW, so concurrent accepts
   // on several shards can overshoot the limit by at most shards-1 connections.
   uint64_t connections() const {
@@ -76,6 +79,7 @@ class Shard {
   void start_drain();
   bool drained() const;
   void rearm_starved();
+  void arm_wake();
 
   // ---- snapshot holds (shard.cc) ----
   const Snapshot* hold_snapshot();
@@ -124,7 +128,7 @@ class Shard {
   void flush_upstream_body_room(ClientConn& c);
 
   // ---- helpers ----
-  void close_fd(int fd);
+  void close_fd(int fd, core::Op close_op = core::Op::kIgnore);
   http::RequestParser* take_req_parser();
   http::ResponseParser* take_resp_parser();
   void give_parsers(ClientConn& c);
@@ -135,6 +139,7 @@ class Shard {
   ShardContext* ctx_;
   std::vector<int> listen_fds_;
   std::vector<uint8_t> accept_armed_;
+  uint32_t listeners_open_;
   SteadyClock clock_;
   uint64_t now_ms_ = 0;
   core::Ring ring_;
@@ -153,6 +158,7 @@ class Shard {
   const Snapshot* current_ = nullptr;
   ClientConn* body_target_ = nullptr;  // the connection whose parser is being fed
   bool draining_ = false;
+  uint64_t wake_value_ = 0;  // eventfd read target
   uint64_t rid_seed_ = 0;
   uint64_t rid_counter_ = 0;
   std::vector<char> scratch_;          // backend path rendering
