@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "ringway/http_status.h"
 #include "route/table_impl.h"
 
 namespace ringway::route {
@@ -15,62 +16,6 @@ namespace {
 
 constexpr std::array<std::string_view, 8> kMethodText = {"GET",   "POST", "PUT",     "DELETE",
                                                          "PATCH", "HEAD", "OPTIONS", "ANY"};
-
-struct Reason {
-  uint16_t status;
-  std::string_view text;
-};
-
-constexpr Reason kReasons[] = {
-    {100, "Continue"},
-    {101, "Switching Protocols"},
-    {200, "OK"},
-    {201, "Created"},
-    {202, "Accepted"},
-    {203, "Non-Authoritative Information"},
-    {204, "No Content"},
-    {205, "Reset Content"},
-    {206, "Partial Content"},
-    {300, "Multiple Choices"},
-    {301, "Moved Permanently"},
-    {302, "Found"},
-    {303, "See Other"},
-    {304, "Not Modified"},
-    {307, "Temporary Redirect"},
-    {308, "Permanent Redirect"},
-    {400, "Bad Request"},
-    {401, "Unauthorized"},
-    {402, "Payment Required"},
-    {403, "Forbidden"},
-    {404, "Not Found"},
-    {405, "Method Not Allowed"},
-    {406, "Not Acceptable"},
-    {407, "Proxy Authentication Required"},
-    {408, "Request Timeout"},
-    {409, "Conflict"},
-    {410, "Gone"},
-    {411, "Length Required"},
-    {412, "Precondition Failed"},
-    {413, "Content Too Large"},
-    {414, "URI Too Long"},
-    {415, "Unsupported Media Type"},
-    {416, "Range Not Satisfiable"},
-    {417, "Expectation Failed"},
-    {421, "Misdirected Request"},
-    {422, "Unprocessable Content"},
-    {425, "Too Early"},
-    {426, "Upgrade Required"},
-    {428, "Precondition Required"},
-    {429, "Too Many Requests"},
-    {431, "Request Header Fields Too Large"},
-    {451, "Unavailable For Legal Reasons"},
-    {500, "Internal Server Error"},
-    {501, "Not Implemented"},
-    {502, "Bad Gateway"},
-    {503, "Service Unavailable"},
-    {504, "Gateway Timeout"},
-    {505, "HTTP Version Not Supported"},
-};
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) {
@@ -96,7 +41,7 @@ bool unsafe_in_head(std::string_view s) { return s.find_first_of("\r\n", 0, 3) !
 void compile_mock(const config::MockBackend& mock, size_t index, CompiledBackend* out,
                   std::vector<config::Error>* errors) {
   std::string head = "HTTP/1.1 " + std::to_string(mock.status) + " ";
-  head += reason_phrase(mock.status);
+  head += http::status_reason(mock.status);
   head += "\r\n";
   for (const auto& [name, value] : mock.headers) {
     if (unsafe_in_head(name) || unsafe_in_head(value)) {
@@ -193,15 +138,6 @@ void compile_backend(const config::Api& api, size_t index, Resolver& resolver, C
     compile_url(http, index, resolver, out, errors);
   }
   out->host_header = http.host_header.empty() ? out->authority : http.host_header;
-}
-
-std::string_view reason_phrase(uint16_t status) noexcept {
-  for (const Reason& r : kReasons) {
-    if (r.status == status) {
-      return r.text;
-    }
-  }
-  return "";
 }
 
 }  // namespace ringway::route

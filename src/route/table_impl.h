@@ -134,7 +134,5 @@ bool compile_template(const config::Api& api, size_t index,
 bool render_template(const PathTemplate& t, const MatchResult& m, std::string_view query,
                      Writer& out) noexcept;
 
-// Standard reason phrase of an HTTP status, or "" when the code has none.
-std::string_view reason_phrase(uint16_t status) noexcept;
 
 }  // namespace ringway::route
