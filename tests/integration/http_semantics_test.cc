@@ -1,0 +1,150 @@
+// Issue 3: HTTP/1.1 through the gateway: keep-alive, pipelining, chunked bodies both ways,
+// Expect: 100-continue, HEAD/204/304, close-delimited backend bodies, Connection: close.
+#include "harness.h"
+
+namespace ringway::integration {
+namespace {
+
+class HttpSemanticsTest : public SharedStackTest<HttpSemanticsTest> {
+ public:
+  static std::string Config(const Backend& b) {
+    ConfigSpec spec;
+    spec.apis = {PingApi(), StubApi(b)};
+    return BuildConfig(spec);
+  }
+};
+
+// Chunked framing of `body` in chunks of the given sizes (the last one takes the rest).
+std::string Chunked(std::string_view body, const std::vector<size_t>& sizes) {
+  std::string out;
+  size_t i = 0;
+  while (!body.empty()) {
+    size_t n = i < sizes.size() ? std::min(sizes[i++], body.size()) : body.size();
+    char line[32];
+    std::snprintf(line, sizeof(line), "%zx\r\n", n);
+    out += line;
+    out += body.substr(0, n);
+    out += "\r\n";
+    body.remove_prefix(n);
+  }
+  return out + "0\r\n\r\n";
+}
+
+TEST_F(HttpSemanticsTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  Client c(port());
+  ASSERT_TRUE(c.Connect());
+  for (int i = 0; i < 5; ++i) {
+    std::string target = "/stub/echo/keepalive-" + std::to_string(i);
+    auto r = c.Get(target);
+    ASSERT_TRUE(EchoedTarget(r, target)) << "request " << i;
+    EXPECT_FALSE(HasToken(r->Header("connection"), "close"));
+  }
+  EXPECT_EQ(backend().RequestCount("/stub/echo/keepalive-"), 5u);
+}
+
+TEST_F(HttpSemanticsTest, PipelinedRequestsAnsweredInOrder) {
+  Client c(port());
+  ASSERT_TRUE(c.Connect());
+  ASSERT_TRUE(c.Send(BuildRequest("GET", "/stub/delay/200?n=1") +
+                     BuildRequest("GET", "/stub/echo/pipelined-2") + BuildRequest("GET", "/ping")));
+  EXPECT_TRUE(EchoedTarget(c.Read(), "/stub/delay/200?n=1"));
+  EXPECT_TRUE(EchoedTarget(c.Read(), "/stub/echo/pipelined-2"));
+  auto r3 = c.Read();
+  ASSERT_TRUE(HasStatus(r3, 200));
+  EXPECT_EQ(r3->body, kPingBody);
+}
+
+TEST_F(HttpSemanticsTest, ChunkedRequestBodyRelayedIntact) {
+  std::string body = PatternBytes(7, 200000);
+  Client c(port());
+  ASSERT_TRUE(c.Connect());
+  ASSERT_TRUE(
+      c.Send(BuildRequest("POST", "/stub/echo/chunked-in", {{"Transfer-Encoding", "chunked"}},
+                          Chunked(body, {1, 1000, 65536, 3}))));
+  auto r = c.ReadFinal();
+  ASSERT_TRUE(HasStatus(r, 200));
+  EXPECT_EQ(JsonInt(r->body, "/body_length"), 200000);
+  EXPECT_EQ(EchoField(*r, "body_fnv"), Fnv1aHex(body));
+}
+
+TEST_F(HttpSemanticsTest, ChunkedResponseRelayedIntact) {
+  EXPECT_TRUE(HasPatternBody(HttpGet(port(), "/stub/chunked/300001"), 300001));
+}
+
+TEST_F(HttpSemanticsTest, ContentLengthBodiesRelayedBothWays) {
+  std::string body = PatternBytes(3, 100000);
+  Client c(port());
+  auto up = c.Request("POST", "/stub/sink", {}, body);
+  ASSERT_TRUE(HasStatus(up, 200));
+  EXPECT_EQ(JsonInt(up->body, "/bytes"), 100000);
+  EXPECT_EQ(JsonString(up->body, "/fnv"), Fnv1aHex(body));
+  auto down = c.Get("/stub/bytes/500000");
+  ASSERT_TRUE(HasPatternBody(down, 500000));
+  EXPECT_EQ(down->Header("content-length"), "500000");
+}
+
+TEST_F(HttpSemanticsTest, ExpectContinueGets100ThenFinalResponse) {
+  std::string body = PatternBytes(0, 5000);
+  Client c(port());
+  ASSERT_TRUE(c.Connect());
+  ASSERT_TRUE(c.Send(BuildRequest("POST", "/stub/sink",
+                                  {{"Content-Length", "5000"}, {"Expect", "100-continue"}})));
+  auto interim = c.Read();  // nothing of the body has been sent yet
+  ASSERT_TRUE(HasStatus(interim, 100));
+  ASSERT_TRUE(c.Send(body));
+  auto r = c.ReadFinal();
+  ASSERT_TRUE(HasStatus(r, 200));
+  EXPECT_EQ(JsonInt(r->body, "/bytes"), 5000);
+  EXPECT_EQ(JsonString(r->body, "/fnv"), Fnv1aHex(body));
+}
+
+// After a response without a body, the next response on the connection must parse: any
+// stray body byte would corrupt it.
+TEST_F(HttpSemanticsTest, HeadAnd204And304HaveNoBody) {
+  Client c(port());
+  auto head = c.Request("HEAD", "/stub/bytes/5000");
+  ASSERT_TRUE(HasStatus(head, 200));
+  EXPECT_EQ(head->body_bytes, 0u);
+  for (int status : {204, 304}) {
+    auto r = c.Get("/stub/status/" + std::to_string(status));
+    ASSERT_TRUE(HasStatus(r, status));
+    EXPECT_EQ(r->body_bytes, 0u);
+  }
+  EXPECT_TRUE(EchoedTarget(c.Get("/stub/echo/after-no-body"), "/stub/echo/after-no-body"));
+  EXPECT_EQ(c.ReadUntilEof(100), "");  // nothing left over on the connection
+}
+
+TEST_F(HttpSemanticsTest, CloseDelimitedBackendBodyRelayed) {
+  EXPECT_TRUE(HasPatternBody(HttpGet(port(), "/stub/close/200003"), 200003));
+}
+
+TEST_F(HttpSemanticsTest, ClientConnectionCloseHonoured) {
+  Client c(port());
+  auto r = c.Get("/stub/echo/client-close", {{"Connection", "close"}});
+  ASSERT_TRUE(EchoedTarget(r, "/stub/echo/client-close"));
+  EXPECT_TRUE(HasToken(r->Header("connection"), "close"));
+  EXPECT_TRUE(c.WaitClosed(2000));
+}
+
+TEST_F(HttpSemanticsTest, BackendConnectionCloseKeepsClientConnection) {
+  Client c(port());
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.Get("/stub/bye/" + std::to_string(i));
+    ASSERT_TRUE(HasStatus(r, 200)) << "request " << i;
+    EXPECT_FALSE(HasToken(r->Header("connection"), "close"));
+  }
+  EXPECT_TRUE(EchoedTarget(c.Get("/stub/echo/after-bye"), "/stub/echo/after-bye"));
+}
+
+TEST_F(HttpSemanticsTest, Http10ClientWithoutHostIsServedThenClosed) {
+  Client c(port());
+  ASSERT_TRUE(c.Connect());
+  ASSERT_TRUE(c.Send("GET /ping HTTP/1.0\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(HasStatus(r, 200));
+  EXPECT_EQ(r->body, kPingBody);
+  EXPECT_TRUE(c.WaitClosed(2000));
+}
+
+}  // namespace
+}  // namespace ringway::integration
