@@ -248,7 +248,7 @@ std::string TempDir::WriteFile(const std::string& name, const std::string& conte
   std::string ready = "ready shards=" + std::to_string(opts.shards);
   if (!WaitLog(ready, opts.ready_timeout_ms)) {
     // Its stderr may close a moment before the exit status can be collected.
-    std::optional<int> code = proc_.WaitExit(500);
+    std::optional<int> code = proc_.WaitExit(2000);
     ::testing::AssertionResult failure = ::testing::AssertionFailure();
     if (code) {
       failure << "ringway exited with status " << *code << " before logging \"" << ready << "\"";
