@@ -75,8 +75,7 @@ ringway::config::LoadResult load_or_report(const std::string& path) {
 void print_summary(const ringway::config::Config& cfg) {
   std::printf("configuration OK: instance %s\n", cfg.instance.id.c_str());
   for (const auto& l : cfg.listeners) {
-    std::printf("listener %s %s%s\n", l.name.c_str(), l.address.text.c_str(),
-                l.tls ? " tls" : "");
+    std::printf("listener %s %s%s\n", l.name.c_str(), l.address.text.c_str(), l.tls ? " tls" : "");
   }
   for (const auto& env : cfg.environments) {
     int n = 0;
@@ -93,7 +92,8 @@ void print_summary(const ringway::config::Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 2 && (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "version") == 0)) {
+  if (argc == 2 &&
+      (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "version") == 0)) {
     std::printf("ringway %s\n", RINGWAY_VERSION);
     return 0;
   }

@@ -22,11 +22,11 @@ void write(Level level, const char* fmt, ...) __attribute__((format(printf, 2, 3
 
 }  // namespace ringway::log
 
-#define RW_LOG(lvl, ...)                                                   \
-  do {                                                                     \
-    if (::ringway::log::enabled(::ringway::log::Level::lvl)) {             \
-      ::ringway::log::write(::ringway::log::Level::lvl, __VA_ARGS__);      \
-    }                                                                      \
+#define RW_LOG(lvl, ...)                                              \
+  do {                                                                \
+    if (::ringway::log::enabled(::ringway::log::Level::lvl)) {        \
+      ::ringway::log::write(::ringway::log::Level::lvl, __VA_ARGS__); \
+    }                                                                 \
   } while (0)
 #define RW_DEBUG(...) RW_LOG(kDebug, __VA_ARGS__)
 #define RW_INFO(...) RW_LOG(kInfo, __VA_ARGS__)

@@ -10,7 +10,7 @@ namespace ringway {
 
 struct ServeOptions {
   std::string config_path;
-  uint32_t shards = 0;             // 0: from the config (0 there: online CPUs)
+  uint32_t shards = 0;  // 0: from the config (0 there: online CPUs)
   uint32_t drain_timeout_ms = 30000;
 };
 

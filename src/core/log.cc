@@ -20,9 +20,7 @@ void set_level(Level level) { g_level.store(static_cast<int>(level), std::memory
 
 Level level() { return static_cast<Level>(g_level.load(std::memory_order_relaxed)); }
 
-bool enabled(Level lvl) {
-  return static_cast<int>(lvl) >= g_level.load(std::memory_order_relaxed);
-}
+bool enabled(Level lvl) { return static_cast<int>(lvl) >= g_level.load(std::memory_order_relaxed); }
 
 std::optional<Level> parse_level(std::string_view name) {
   for (int i = 0; i < 4; ++i) {

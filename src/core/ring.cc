@@ -68,8 +68,8 @@ BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size)
     throw std::runtime_error("buffer ring size must be a power of two <= 32768");
   }
   ring_bytes_ = count * sizeof(io_uring_buf);
-  void* mem = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
-                   0);
+  void* mem =
+      mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mem == MAP_FAILED) {
     throw std::runtime_error("mmap buffer ring failed");
   }
@@ -91,8 +91,8 @@ BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size)
     throw std::runtime_error("mmap buffers failed");
   }
   for (uint32_t i = 0; i < count; ++i) {
-    io_uring_buf_ring_add(br_, buf(static_cast<uint16_t>(i)), size, static_cast<uint16_t>(i),
-                          mask_, static_cast<int>(i));
+    io_uring_buf_ring_add(br_, buf(static_cast<uint16_t>(i)), size, static_cast<uint16_t>(i), mask_,
+                          static_cast<int>(i));
   }
   io_uring_buf_ring_advance(br_, static_cast<int>(count));
 }

@@ -8,8 +8,8 @@
 namespace ringway::core {
 
 enum class Op : uint8_t {
-  kIgnore = 0,   // completions nobody waits for (close, cancel)
-  kAccept,       // slot = listener index
+  kIgnore = 0,  // completions nobody waits for (close, cancel)
+  kAccept,      // slot = listener index
   kClientRecv,
   kClientSend,
   kUpConnect,

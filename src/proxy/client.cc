@@ -21,7 +21,7 @@ using core::Op;
 
 namespace {
 
-constexpr uint32_t kFramingSlack = 64;     // room kept for chunk framing around body bytes
+constexpr uint32_t kFramingSlack = 64;        // room kept for chunk framing around body bytes
 constexpr int64_t kDiscardMaxBody = 1 << 20;  // larger unwanted bodies close the connection
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -57,8 +57,7 @@ void Shard::client_open(int fd, uint32_t listener) {
   ++client_count_;
   ctx_->conn_counts[id_].value.store(client_count_, std::memory_order_relaxed);
   // The first request's head must arrive within the header timeout.
-  client_set_timer(c, TimerKind::kClientHeader,
-                   current_->config.limits.client_header_timeout_ms);
+  client_set_timer(c, TimerKind::kClientHeader, current_->config.limits.client_header_timeout_ms);
   client_recv(c);
 }
 
@@ -120,8 +119,7 @@ void Shard::on_client_recv(ClientConn& c, int res, uint32_t flags) {
   }
   if (c.state == ClientState::kIdle) {
     c.state = ClientState::kHead;
-    client_set_timer(c, TimerKind::kClientHeader,
-                     current_->config.limits.client_header_timeout_ms);
+    client_set_timer(c, TimerKind::kClientHeader, current_->config.limits.client_header_timeout_ms);
   } else if (c.state == ClientState::kForward && !c.req_done) {
     client_set_timer(c, TimerKind::kClientBody, current_->config.limits.client_idle_timeout_ms);
   }
@@ -208,8 +206,8 @@ void Shard::client_head_done(ClientConn& c) {
   c.retried = false;
   c.chunked_to_client = false;
   c.api = nullptr;
-  route::MatchResult m = c.snap->routes->match(route::method_key(h.method_name), h.host, h.path,
-                                               h.get("x-stage"));
+  route::MatchResult m =
+      c.snap->routes->match(route::method_key(h.method_name), h.host, h.path, h.get("x-stage"));
   if (m.status == route::MatchResult::Status::kOk &&
       m.api->backend.type == config::BackendType::kHttp) {
     c.state = ClientState::kForward;

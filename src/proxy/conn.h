@@ -23,11 +23,11 @@ inline constexpr uint32_t kNoSlot = UINT32_MAX;
 
 // What the client connection is doing.
 enum class ClientState : uint8_t {
-  kIdle,         // between requests (keep-alive), nothing buffered
-  kHead,         // reading a request head
-  kForward,      // request routed to a backend: body upload and/or response relay
-  kLocal,        // answering locally (mock or error); maybe discarding the request body
-  kClosing,      // fd being cancelled/closed; slot freed when no op is in flight
+  kIdle,     // between requests (keep-alive), nothing buffered
+  kHead,     // reading a request head
+  kForward,  // request routed to a backend: body upload and/or response relay
+  kLocal,    // answering locally (mock or error); maybe discarding the request body
+  kClosing,  // fd being cancelled/closed; slot freed when no op is in flight
 };
 
 enum class TimerKind : uint8_t {
@@ -66,28 +66,28 @@ struct ClientConn {
   char peer_ip[INET6_ADDRSTRLEN] = {};
 
   // ---- the exchange in progress (valid in kForward / kLocal) ----
-  const Snapshot* snap = nullptr;   // held for the whole exchange
+  const Snapshot* snap = nullptr;  // held for the whole exchange
   const route::CompiledApi* api = nullptr;
   char request_id[72] = {};
   uint8_t request_id_len = 0;
-  bool keep_alive = true;           // keep the client connection after this response
+  bool keep_alive = true;  // keep the client connection after this response
   bool http10 = false;
   bool head_request = false;
-  bool req_done = false;            // whole request parsed (body included)
-  bool req_sent = false;            // ... and written to the backend
-  bool discard_body = false;        // kLocal: swallow the request body
-  bool rechunk_request = false;     // request body re-framed chunked to the backend
-  bool chunked_to_client = false;   // response body re-framed chunked to the client
-  bool resp_started = false;        // response bytes were queued for the client
+  bool req_done = false;           // whole request parsed (body included)
+  bool req_sent = false;           // ... and written to the backend
+  bool discard_body = false;       // kLocal: swallow the request body
+  bool rechunk_request = false;    // request body re-framed chunked to the backend
+  bool chunked_to_client = false;  // response body re-framed chunked to the client
+  bool resp_started = false;       // response bytes were queued for the client
   bool resp_done = false;
-  bool close_after_send = false;    // close once `out` is flushed
+  bool close_after_send = false;  // close once `out` is flushed
   bool retried = false;
-  uint32_t upstream = kNoSlot;      // busy upstream slot
+  uint32_t upstream = kNoSlot;  // busy upstream slot
   uint32_t upstream_gen = 0;
-  core::IoBuf up_out;               // request bytes for the backend
+  core::IoBuf up_out;  // request bytes for the backend
   uint32_t up_out_sent = 0;
-  bool replayable = false;          // up_out holds the whole request from its first byte
-  uint32_t timeout_ms = 0;          // backend timeout of the route
+  bool replayable = false;  // up_out holds the whole request from its first byte
+  uint32_t timeout_ms = 0;  // backend timeout of the route
 
   std::string_view rid() const { return {request_id, request_id_len}; }
 };
@@ -101,12 +101,12 @@ struct UpstreamConn {
   uint8_t inflight = 0;
   bool recv_armed = false;
   bool send_armed = false;
-  bool reused = false;        // taken from the pool for the current exchange
-  bool got_bytes = false;     // response bytes arrived for the current exchange
-  core::TimerNode timer;      // pool idle timeout
-  core::IoBuf in;             // bytes from the backend
+  bool reused = false;     // taken from the pool for the current exchange
+  bool got_bytes = false;  // response bytes arrived for the current exchange
+  core::TimerNode timer;   // pool idle timeout
+  core::IoBuf in;          // bytes from the backend
   BackendKey key;
-  uint32_t owner = kNoSlot;   // client slot while busy
+  uint32_t owner = kNoSlot;  // client slot while busy
   uint32_t owner_gen = 0;
   UpstreamConn* pool_prev = nullptr;  // idle list links
   UpstreamConn* pool_next = nullptr;

@@ -8,8 +8,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -219,7 +219,8 @@ void drain(const ServeOptions& opt, ShardContext& ctx, ShardThreads& st) {
   notify_systemd("STOPPING=1");
   ctx.draining.store(true, std::memory_order_release);
   ctx.wake_all();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt.drain_timeout_ms);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(opt.drain_timeout_ms);
   while (!all_done(st) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // control thread, not a test
     ctx.rcu->reclaim();

@@ -35,9 +35,9 @@ struct ShardContext {
   std::atomic<bool> draining{false};    // stop accepting, close idle, finish in-flight
   std::atomic<bool> force_stop{false};  // drain timeout passed: close everything
   uint32_t shard_count = 1;
-  uint32_t max_connections = 0;            // node-wide (limits.max_connections)
-  std::vector<ShardCell> conn_counts;      // open client connections per shard
-  std::vector<int> wake_fds;               // eventfd per shard: wakes it for drain/reload
+  uint32_t max_connections = 0;        // node-wide (limits.max_connections)
+  std::vector<ShardCell> conn_counts;  // open client connections per shard
+  std::vector<int> wake_fds;           // eventfd per shard: wakes it for drain/reload
   void wake_all() const;
   // Node-wide open client connections. Shards store without RMW, so concurrent accepts
   // on several shards can overshoot the limit by at most shards-1 connections.
@@ -96,8 +96,8 @@ class Shard {
   bool client_body_step(ClientConn& c);
   void client_head_done(ClientConn& c);
   void client_local_reply(ClientConn& c, const route::CompiledApi* api);
-  void client_error(ClientConn& c, uint16_t status, std::string_view code,
-                    std::string_view message, bool close);
+  void client_error(ClientConn& c, uint16_t status, std::string_view code, std::string_view message,
+                    bool close);
   void client_exchange_done(ClientConn& c);
   void client_close(ClientConn& c);
   void client_maybe_free(ClientConn& c);
@@ -152,7 +152,7 @@ class Shard {
   std::unordered_map<BackendKey, UpstreamConn*, BackendKeyHash> idle_;  // pool heads
   std::vector<std::unique_ptr<http::RequestParser>> req_parsers_;
   std::vector<std::unique_ptr<http::ResponseParser>> resp_parsers_;
-  std::vector<uint32_t> starved_clients_;    // recv hit -ENOBUFS: re-arm after the batch
+  std::vector<uint32_t> starved_clients_;  // recv hit -ENOBUFS: re-arm after the batch
   std::vector<uint32_t> starved_upstreams_;
   std::vector<std::pair<const Snapshot*, uint32_t>> held_;  // snapshots in use, refcounts
   const Snapshot* current_ = nullptr;
@@ -161,7 +161,7 @@ class Shard {
   uint64_t wake_value_ = 0;  // eventfd read target
   uint64_t rid_seed_ = 0;
   uint64_t rid_counter_ = 0;
-  std::vector<char> scratch_;          // backend path rendering
+  std::vector<char> scratch_;  // backend path rendering
 };
 
 }  // namespace ringway::proxy

@@ -80,8 +80,7 @@ void Shard::forward_start(ClientConn& c, const route::MatchResult& m) {
   }
   client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
   if (!upstream_acquire(c, b)) {
-    upstream_failed(c, nullptr, 502, "RW.5020",
-                    "cannot open a backend connection");
+    upstream_failed(c, nullptr, 502, "RW.5020", "cannot open a backend connection");
   }
 }
 
@@ -404,8 +403,8 @@ void Shard::on_resp_body(void* ctx, const char* data, size_t len) {
 
 // The backend failed this exchange. Retry once on a fresh connection when a pooled one
 // turned out stale before any response byte; else answer `status` if nothing was sent yet.
-void Shard::upstream_failed(ClientConn& c, UpstreamConn* u, uint16_t status,
-                            std::string_view code, std::string_view msg) {
+void Shard::upstream_failed(ClientConn& c, UpstreamConn* u, uint16_t status, std::string_view code,
+                            std::string_view msg) {
   bool stale = u != nullptr && u->reused && !u->got_bytes;
   BackendKey key;
   if (u != nullptr) {

@@ -34,7 +34,7 @@ TEST(Slab, ReleaseBumpsGenerationSoStaleCompletionsMismatch) {
   uint32_t gen = slab.gen(a);
   slab.release(a);
   uint32_t b = slab.alloc();
-  EXPECT_EQ(a, b);  // the slot is reused ...
+  EXPECT_EQ(a, b);              // the slot is reused ...
   EXPECT_NE(slab.gen(b), gen);  // ... under a new generation
   EXPECT_NE(slab.alloc(), UINT32_MAX);
   EXPECT_EQ(slab.alloc(), UINT32_MAX);  // full
