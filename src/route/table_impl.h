@@ -134,5 +134,4 @@ bool compile_template(const config::Api& api, size_t index,
 bool render_template(const PathTemplate& t, const MatchResult& m, std::string_view query,
                      Writer& out) noexcept;
 
-
 }  // namespace ringway::route
