@@ -9,6 +9,8 @@
 // internally; the public entry points report errors as values.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -229,5 +231,15 @@ std::string_view method_name(Method m);
 
 // Parses "host:port" or "[v6]:port"; nullopt if malformed (port 0..65535 allowed).
 std::optional<Address> parse_address(std::string_view s);
+
+// Resolves `host` (name or IP literal) and `port` for a stream socket; the first answer
+// wins. On failure returns false with `*error` = `cannot resolve "host": <reason>`.
+// Blocking (getaddrinfo): control thread only.
+bool resolve_address(const std::string& host, uint16_t port, sockaddr_storage* addr, socklen_t* len,
+                     std::string* error);
+
+// "host" or "host:port" (port left out when it equals default_port), IPv6 in brackets:
+// the authority a backend expects in Host.
+std::string authority(const std::string& host, uint16_t port, uint16_t default_port);
 
 }  // namespace ringway::config

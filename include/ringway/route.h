@@ -43,6 +43,7 @@ struct CompiledBackend {
   std::string method;       // empty: the request's method
   sockaddr_storage addr{};  // resolved at build
   socklen_t addr_len = 0;   // 0: channel backend (members belong to the channel module)
+  std::string channel;      // channel backend: the channel's name
   std::string authority;    // "host" or "host:port" (port omitted when default)
   std::string host_header;  // Host to send: configured, else `authority`
   uint32_t timeout_ms = 5000;

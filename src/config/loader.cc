@@ -323,6 +323,12 @@ void reject_unbuilt_features(const Config& cfg, const BuiltFeatures& built,
     reject(!built.listener_tls && cfg.listeners[i].tls, index_path("listeners", i) + ".tls");
   }
   reject(!built.channels && !cfg.channels.empty(), "channels");
+  for (size_t i = 0; i < cfg.channels.size(); ++i) {
+    const auto& hc = cfg.channels[i].health_check;
+    // https checks come with TLS (wolfSSL glue).
+    reject(!built.https_backends && hc && hc->protocol == CheckProtocol::kHttps,
+           index_path("channels", i) + ".health_check.protocol");
+  }
   for (size_t i = 0; i < cfg.apis.size(); ++i) {
     const Api& api = cfg.apis[i];
     std::string path = index_path("apis", i);

@@ -26,7 +26,7 @@ struct BuiltFeatures {
 };
 
 // What this release builds.
-inline constexpr BuiltFeatures kBuiltFeatures{};
+inline constexpr BuiltFeatures kBuiltFeatures{.channels = true};
 
 // Appends a "not supported yet" error for every use of a feature `built` lacks. Paths are
 // derived from `cfg`, whose list indices are the document's.

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -380,3 +381,30 @@ std::string resolve_secret(std::string_view spelling, std::string_view base_dir,
 }
 
 }  // namespace ringway::config::internal
+
+namespace ringway::config {
+
+bool resolve_address(const std::string& host, uint16_t port, sockaddr_storage* addr, socklen_t* len,
+                     std::string* error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  std::string service = std::to_string(port);
+  int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
+  if (rc != 0 || res == nullptr) {
+    *error = "cannot resolve \"" + host + "\": " + (rc != 0 ? gai_strerror(rc) : "no address");
+    return false;
+  }
+  std::memcpy(addr, res->ai_addr, res->ai_addrlen);
+  *len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return true;
+}
+
+std::string authority(const std::string& host, uint16_t port, uint16_t default_port) {
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return port == default_port ? h : h + ":" + std::to_string(port);
+}
+
+}  // namespace ringway::config

@@ -57,7 +57,8 @@ void Shard::client_open(int fd, uint32_t listener) {
   ++client_count_;
   ctx_->conn_counts[id_].value.store(client_count_, std::memory_order_relaxed);
   // The first request's head must arrive within the header timeout.
-  client_set_timer(c, TimerKind::kClientHeader, current_->config.limits.client_header_timeout_ms);
+  client_set_timer(c, TimerKind::kClientHeader,
+                   current_->c().config.limits.client_header_timeout_ms);
   client_recv(c);
 }
 
@@ -95,7 +96,7 @@ void Shard::on_client_recv(ClientConn& c, int res, uint32_t flags) {
   if (flags & IORING_CQE_F_BUFFER) {
     auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
     if (res > 0 && c.state != ClientState::kClosing) {
-      pool_.get(c.in, current_->head_buf_size);
+      pool_.get(c.in, current_->c().head_buf_size);
       if (c.in.room() < static_cast<uint32_t>(res)) {
         c.in.compact();  // client_recv guarantees room in the head phase
       }
@@ -119,9 +120,10 @@ void Shard::on_client_recv(ClientConn& c, int res, uint32_t flags) {
   }
   if (c.state == ClientState::kIdle) {
     c.state = ClientState::kHead;
-    client_set_timer(c, TimerKind::kClientHeader, current_->config.limits.client_header_timeout_ms);
+    client_set_timer(c, TimerKind::kClientHeader,
+                     current_->c().config.limits.client_header_timeout_ms);
   } else if (c.state == ClientState::kForward && !c.req_done) {
-    client_set_timer(c, TimerKind::kClientBody, current_->config.limits.client_idle_timeout_ms);
+    client_set_timer(c, TimerKind::kClientBody, current_->c().config.limits.client_idle_timeout_ms);
   }
   client_input(c);
 }
@@ -152,7 +154,7 @@ bool Shard::client_head_step(ClientConn& c) {
   if (c.req_parser == nullptr) {
     c.req_parser = take_req_parser();
     c.req_parser->reset();
-    c.req_parser->set_limits(current_->parser_limits);
+    c.req_parser->set_limits(current_->c().parser_limits);
   }
   if (c.in.empty()) {
     return false;
@@ -204,10 +206,11 @@ void Shard::client_head_done(ClientConn& c) {
   c.resp_started = c.resp_done = false;
   c.close_after_send = false;
   c.retried = false;
+  c.lb_acquired = false;
   c.chunked_to_client = false;
   c.api = nullptr;
   route::MatchResult m =
-      c.snap->routes->match(route::method_key(h.method_name), h.host, h.path, h.get("x-stage"));
+      c.snap->c().routes->match(route::method_key(h.method_name), h.host, h.path, h.get("x-stage"));
   if (m.status == route::MatchResult::Status::kOk &&
       m.api->backend.type == config::BackendType::kHttp) {
     c.state = ClientState::kForward;
@@ -223,7 +226,7 @@ void Shard::client_head_done(ClientConn& c) {
     c.keep_alive = false;
     c.close_after_send = true;
   }
-  client_set_timer(c, TimerKind::kClientBody, current_->config.limits.client_idle_timeout_ms);
+  client_set_timer(c, TimerKind::kClientBody, current_->c().config.limits.client_idle_timeout_ms);
   if (m.status == route::MatchResult::Status::kNoEnvironment) {
     client_error(c, 404, "RW.4041", "unknown environment in X-Stage", false);
   } else if (m.status != route::MatchResult::Status::kOk) {
@@ -234,7 +237,7 @@ void Shard::client_head_done(ClientConn& c) {
 }
 
 void Shard::client_local_reply(ClientConn& c, const route::CompiledApi* api) {
-  pool_.get(c.out, current_->head_buf_size);
+  pool_.get(c.out, current_->c().head_buf_size);
   const route::CompiledBackend& b = api->backend;
   Writer w(c.out.data + c.out.tail, c.out.room());
   w.put(b.mock_head);
@@ -267,7 +270,7 @@ void Shard::client_error(ClientConn& c, uint16_t status, std::string_view code,
   if (c.state != ClientState::kLocal) {
     c.state = ClientState::kLocal;
   }
-  pool_.get(c.out, current_->head_buf_size);
+  pool_.get(c.out, current_->c().head_buf_size);
   Writer w(c.out.data + c.out.tail, c.out.room());
   std::string_view extra = status == 503 ? "retry-after: 1\r\n" : std::string_view{};
   http::write_error(status, code, message, c.rid(), c.keep_alive, extra, w);
@@ -291,7 +294,7 @@ bool Shard::client_body_step(ClientConn& c) {
   }
   uint32_t limit = c.in.size();
   if (c.state == ClientState::kForward) {
-    pool_.get(c.up_out, current_->head_buf_size);
+    pool_.get(c.up_out, current_->c().head_buf_size);
     if (c.up_out.room() <= kFramingSlack) {
       return false;  // wait for the backend to take what is queued
     }
@@ -419,6 +422,7 @@ void Shard::client_exchange_done(ClientConn& c) {
     return;  // response finished early; the client's upload is still arriving
   }
   if (c.snap != nullptr) {
+    lb_release(c);
     release_snapshot(c.snap);
     c.snap = nullptr;
   }
@@ -435,7 +439,7 @@ void Shard::client_exchange_done(ClientConn& c) {
     give_parsers(c);
     pool_.put(c.in);
     pool_.put(c.out);
-    client_set_timer(c, TimerKind::kClientIdle, current_->config.limits.client_idle_timeout_ms);
+    client_set_timer(c, TimerKind::kClientIdle, current_->c().config.limits.client_idle_timeout_ms);
     client_recv(c);
     return;
   }
@@ -443,7 +447,8 @@ void Shard::client_exchange_done(ClientConn& c) {
   give_parsers(c);
   c.in.compact();
   c.state = ClientState::kHead;
-  client_set_timer(c, TimerKind::kClientHeader, current_->config.limits.client_header_timeout_ms);
+  client_set_timer(c, TimerKind::kClientHeader,
+                   current_->c().config.limits.client_header_timeout_ms);
   client_input(c);
 }
 
@@ -471,6 +476,9 @@ void Shard::on_client_timer(ClientConn& c, TimerKind kind) {
     case TimerKind::kBackend:
       if (!c.resp_started) {
         upstream_release(c, false);
+        if (retry(c, false, Failure::kTimeout)) {
+          return;
+        }
         c.keep_alive = c.keep_alive && c.req_done;
         client_error(c, 504, "RW.5040", "backend did not respond in time", !c.req_done);
       } else {
@@ -492,6 +500,7 @@ void Shard::client_close(ClientConn& c) {
   c.state = ClientState::kClosing;
   timers_.disarm(&c.timer);
   if (c.snap != nullptr) {
+    lb_release(c);
     release_snapshot(c.snap);
     c.snap = nullptr;
   }
@@ -523,6 +532,7 @@ void Shard::client_fill_peer(ClientConn& c) {
   socklen_t len = sizeof(ss);
   c.peer_ip[0] = '\0';
   if (getpeername(c.fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    c.peer_key = lb::source_key(reinterpret_cast<const sockaddr*>(&ss));
     if (ss.ss_family == AF_INET) {
       inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, c.peer_ip,
                 sizeof(c.peer_ip));

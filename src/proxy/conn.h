@@ -13,6 +13,7 @@
 #include "core/buf_pool.h"
 #include "core/timer_wheel.h"
 #include "ringway/http.h"
+#include "ringway/lb.h"
 #include "ringway/route.h"
 
 namespace ringway::proxy {
@@ -64,6 +65,7 @@ struct ClientConn {
   http::RequestParser* req_parser = nullptr;
   http::ResponseParser* resp_parser = nullptr;
   char peer_ip[INET6_ADDRSTRLEN] = {};
+  uint64_t peer_key = 0;  // lb::source_key of the client address (sh)
 
   // ---- the exchange in progress (valid in kForward / kLocal) ----
   const Snapshot* snap = nullptr;  // held for the whole exchange
@@ -88,6 +90,18 @@ struct ClientConn {
   uint32_t up_out_sent = 0;
   bool replayable = false;  // up_out holds the whole request from its first byte
   uint32_t timeout_ms = 0;  // backend timeout of the route
+  // ---- where the exchange goes: a url backend, or a member of a channel ----
+  BackendKey dest;              // address of the current attempt
+  int32_t channel = -1;         // channel index in the snapshot, -1: url backend
+  uint32_t member = lb::kNone;  // member of the current attempt
+  bool lb_acquired = false;     // counted in the member's WLC cell
+  uint64_t lb_key = 0;          // sh / uri_hash key
+  lb::Tried tried;              // members of earlier attempts
+  int32_t retries_left = 0;     // retry_count budget (seed semantics)
+  bool retry_safe = false;      // method may be replayed after it reached a backend
+  bool default_host = false;    // Host is the member's address: rewrite on retry
+  uint32_t host_off = 0;        // Host value's offset in up_out (default_host only)
+  uint32_t host_len = 0;
 
   std::string_view rid() const { return {request_id, request_id_len}; }
 };

@@ -26,6 +26,8 @@
 
 #include "proxy/shard.h"
 #include "proxy/snapshot.h"
+#include "ringway/clock.h"
+#include "ringway/health.h"
 #include "ringway/log.h"
 
 namespace ringway {
@@ -173,6 +175,15 @@ bool all_done(const ShardThreads& st) {
   return true;
 }
 
+sigset_t control_signals() {
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  return sigs;
+}
+
 bool same_listeners(const config::Config& a, const config::Config& b) {
   if (a.listeners.size() != b.listeners.size() || a.shards != b.shards) {
     return false;
@@ -192,27 +203,67 @@ void log_errors(const std::vector<config::Error>& errors) {
   }
 }
 
-// Control thread only. Keeps serving the running snapshot when the file is bad.
-void reload(const ServeOptions& opt, RcuDomain<Snapshot>& rcu, const ShardContext& ctx) {
-  config::LoadResult r = config::load_config_file(opt.config_path);
-  std::vector<config::Error> errors = r.errors;
-  std::unique_ptr<Snapshot> snap;
-  if (r.ok()) {
-    if (!same_listeners(rcu.current()->config, *r.config)) {
-      errors.push_back({"listeners", "listener and shard changes need a restart"});
-    } else {
-      snap = proxy::build_snapshot(std::move(*r.config), &errors);
+// The control thread's state: the running compiled configuration, the health checker,
+// and where snapshots are published. Control thread only.
+struct Control {
+  const ServeOptions& opt;
+  RcuDomain<Snapshot>& rcu;
+  ShardContext& ctx;
+  uint32_t shards;
+  SteadyClock clock;
+  health::Checker checker{clock};
+  std::shared_ptr<const proxy::Compiled> compiled;
+
+  // Publishes the running configuration with the checker's current health.
+  void publish() {
+    rcu.publish(proxy::make_snapshot(compiled, checker.up()));
+    ctx.wake_all();
+  }
+
+  // Makes `next` the running configuration; a reload keeps the health of members whose
+  // address and check settings did not change.
+  void install(std::shared_ptr<const proxy::Compiled> next) {
+    compiled = std::move(next);
+    checker.set_targets(compiled->health.targets);
+    publish();
+  }
+
+  // Keeps serving the running configuration when the file is bad.
+  void reload() {
+    config::LoadResult r = config::load_config_file(opt.config_path);
+    std::vector<config::Error> errors = r.errors;
+    std::shared_ptr<const proxy::Compiled> next;
+    if (r.ok()) {
+      if (!same_listeners(compiled->config, *r.config)) {
+        errors.push_back({"listeners", "listener and shard changes need a restart"});
+      } else {
+        next = proxy::compile(std::move(*r.config), shards, &errors);
+      }
     }
+    if (!next || !errors.empty()) {
+      log_errors(errors);
+      RW_ERROR("reload failed errors=%zu", errors.size());
+      return;
+    }
+    install(std::move(next));
+    RW_INFO("reload ok generation=%llu", static_cast<unsigned long long>(rcu.generation()));
   }
-  if (!snap || !errors.empty()) {
-    log_errors(errors);
-    RW_ERROR("reload failed errors=%zu", errors.size());
-    return;
+
+  // Runs health checks and waits for a signal, about `ms` in all. Returns the signal or 0.
+  int wait(uint64_t ms) {
+    if (!compiled->health.targets.empty()) {
+      if (checker.run_for(ms)) {
+        publish();
+      }
+      ms = 0;
+    }
+    timespec ts{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1000000};
+    sigset_t sigs = control_signals();
+    int sig = sigtimedwait(&sigs, nullptr, &ts);
+    rcu.reclaim();
+    return sig > 0 ? sig : 0;
   }
-  rcu.publish(std::move(snap));
-  ctx.wake_all();
-  RW_INFO("reload ok generation=%llu", static_cast<unsigned long long>(rcu.generation()));
-}
+};
 
 void drain(const ServeOptions& opt, ShardContext& ctx, ShardThreads& st) {
   RW_INFO("draining");
@@ -243,36 +294,32 @@ int serve(const ServeOptions& opt, config::Config initial) {
   if (shards == 0) {
     shards = std::max(1u, std::thread::hardware_concurrency());
   }
-  auto snap = proxy::build_snapshot(std::move(initial), &errors);
-  if (!snap) {
+  auto compiled = proxy::compile(std::move(initial), shards, &errors);
+  if (!compiled) {
     log_errors(errors);
     return 1;
   }
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGHUP);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
+  sigset_t sigs = control_signals();
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // inherited by shard threads
   signal(SIGPIPE, SIG_IGN);
-
   RcuDomain<Snapshot> rcu(shards);
   ShardContext ctx;
   ctx.rcu = &rcu;
   ctx.shard_count = shards;
-  ctx.max_connections = snap->config.limits.max_connections;
+  ctx.max_connections = compiled->config.limits.max_connections;
   ctx.conn_counts = std::vector<proxy::ShardCell>(shards);
   for (uint32_t i = 0; i < shards; ++i) {
     ctx.wake_fds.push_back(eventfd(0, EFD_CLOEXEC));
   }
   std::vector<std::vector<int>> fds;
   try {
-    fds = open_listeners(snap->config, shards);
+    fds = open_listeners(compiled->config, shards);
   } catch (const std::exception& e) {
     RW_ERROR("cannot listen: %s", e.what());
     return 1;
   }
-  rcu.publish(std::move(snap));
+  Control control{opt, rcu, ctx, shards};
+  control.install(std::move(compiled));
   ShardThreads st;
   start_shards(ctx, std::move(fds), st);
   if (st.failed.load() != 0) {
@@ -283,16 +330,11 @@ int serve(const ServeOptions& opt, config::Config initial) {
   }
   RW_INFO("ready shards=%u", shards);
   notify_systemd("READY=1");
-  for (;;) {
-    timespec ts{0, 100 * 1000 * 1000};
-    int sig = sigtimedwait(&sigs, nullptr, &ts);
-    rcu.reclaim();
+  for (int sig = 0; sig != SIGTERM && sig != SIGINT; sig = control.wait(100)) {
     if (sig == SIGHUP) {
       notify_systemd("RELOADING=1");
-      reload(opt, rcu, ctx);
+      control.reload();
       notify_systemd("READY=1");
-    } else if (sig == SIGTERM || sig == SIGINT) {
-      break;
     }
   }
   drain(opt, ctx, st);

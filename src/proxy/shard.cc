@@ -124,6 +124,9 @@ void Shard::quiescent_point() {
     oldest = std::min(oldest, h.first->generation);
   }
   ctx_->rcu->report(id_, oldest);
+  if (lb_states_.size() > 1) {
+    drop_unused_lb_states();
+  }
 }
 
 const Snapshot* Shard::hold_snapshot() {
@@ -342,7 +345,7 @@ void Shard::close_fd(int fd, Op close_op) {
 
 http::RequestParser* Shard::take_req_parser() {
   if (req_parsers_.empty()) {
-    return new http::RequestParser(current_->parser_limits,
+    return new http::RequestParser(current_->c().parser_limits,
                                    http::BodySink{this, &Shard::on_req_body});
   }
   http::RequestParser* p = req_parsers_.back().release();
@@ -352,7 +355,7 @@ http::RequestParser* Shard::take_req_parser() {
 
 http::ResponseParser* Shard::take_resp_parser() {
   if (resp_parsers_.empty()) {
-    return new http::ResponseParser(current_->parser_limits,
+    return new http::ResponseParser(current_->c().parser_limits,
                                     http::BodySink{this, &Shard::on_resp_body});
   }
   http::ResponseParser* p = resp_parsers_.back().release();

@@ -106,9 +106,26 @@ class Shard {
   void make_request_id(ClientConn& c, const http::RequestHead& h);
   void on_client_timer(ClientConn& c, TimerKind kind);
 
-  // ---- backend side (upstream.cc) ----
+  // ---- destination and retries (destination.cc) ----
+  enum class Failure : uint8_t {
+    kConnect,      // no connection: the backend cannot have seen the request
+    kLost,         // closed or reset before any response byte
+    kTimeout,      // no response head within timeout_ms
+    kBadResponse,  // the backend answered something unusable: never retried
+  };
   void forward_start(ClientConn& c, const route::MatchResult& m);
-  bool upstream_acquire(ClientConn& c, const route::CompiledBackend& b);
+  bool choose_member(ClientConn& c);
+  void send_to_destination(ClientConn& c);
+  bool retry(ClientConn& c, bool stale, Failure f);
+  void rewrite_host(ClientConn& c, std::string_view host);
+  void lb_release(ClientConn& c);
+  lb::ShardState& lb_state(const Compiled* compiled, uint32_t channel);
+  void drop_unused_lb_states();
+  void upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint16_t status,
+                       std::string_view code, std::string_view msg);
+
+  // ---- backend side (upstream.cc) ----
+  bool upstream_acquire(ClientConn& c);
   bool upstream_connect(ClientConn& c, const BackendKey& key);
   void upstream_send(ClientConn& c, UpstreamConn& u);
   void upstream_recv(UpstreamConn& u);
@@ -117,8 +134,6 @@ class Shard {
   void on_upstream_recv(UpstreamConn& u, int res, uint32_t flags);
   void upstream_input(ClientConn& c, UpstreamConn& u);
   void upstream_head_done(ClientConn& c, UpstreamConn& u);
-  void upstream_failed(ClientConn& c, UpstreamConn* u, uint16_t status, std::string_view code,
-                       std::string_view msg);
   void upstream_release(ClientConn& c, bool reusable);
   void upstream_close(UpstreamConn& u);
   void upstream_maybe_free(UpstreamConn& u);
@@ -155,6 +170,8 @@ class Shard {
   std::vector<uint32_t> starved_clients_;  // recv hit -ENOBUFS: re-arm after the batch
   std::vector<uint32_t> starved_upstreams_;
   std::vector<std::pair<const Snapshot*, uint32_t>> held_;  // snapshots in use, refcounts
+  // Per-shard balancer state of each compiled configuration still in use, per channel.
+  std::vector<std::pair<const Compiled*, std::vector<lb::ShardState>>> lb_states_;
   const Snapshot* current_ = nullptr;
   ClientConn* body_target_ = nullptr;  // the connection whose parser is being fed
   bool draining_ = false;

@@ -1,27 +1,98 @@
 #include "proxy/snapshot.h"
 
 #include <algorithm>
+#include <map>
 
 namespace ringway::proxy {
 
-// Receive buffers are this size (provided-buffer ring); a head buffer holds a complete
-// head plus one more receive, so a head at the limit can always be completed.
-inline constexpr uint32_t kRecvBufSize = 16384;
+namespace {
 
-std::unique_ptr<Snapshot> build_snapshot(config::Config cfg, std::vector<config::Error>* errors) {
-  auto snap = std::make_unique<Snapshot>();
+// Receive buffers are this size (provided-buffer ring); a head buffer holds a complete
+// head plus two more receives, so a head at the limit can always be completed.
+constexpr uint32_t kRecvBufSize = 16384;
+
+std::string member_path(size_t c, size_t m) {
+  return "channels[" + std::to_string(c) + "].members[" + std::to_string(m) + "].host";
+}
+
+bool compile_channels(const config::Config& cfg, uint32_t shards, Compiled* out,
+                      std::vector<config::Error>* errors) {
+  bool ok = true;
+  for (size_t c = 0; c < cfg.channels.size(); ++c) {
+    const config::Channel& ch = cfg.channels[c];
+    CompiledChannel cc{ch.name, lb::Balancer::build(ch, shards), {}};
+    for (size_t m = 0; m < ch.members.size(); ++m) {
+      const config::Member& mem = ch.members[m];
+      uint16_t port = mem.port != 0 ? mem.port : ch.port;
+      ChannelMember cm;
+      cm.authority = config::authority(mem.host, port, 80);
+      std::string why;
+      if (mem.enabled && !config::resolve_address(mem.host, port, &cm.addr, &cm.addr_len, &why)) {
+        errors->push_back({member_path(c, m), why});
+        ok = false;
+      }
+      cc.members.push_back(std::move(cm));
+    }
+    out->channels.push_back(std::move(cc));
+  }
+  std::map<std::string, int32_t> by_name;
+  for (size_t c = 0; c < cfg.channels.size(); ++c) {
+    by_name[cfg.channels[c].name] = static_cast<int32_t>(c);
+  }
+  for (const route::CompiledApi& api : out->routes->apis()) {
+    auto it = by_name.find(api.backend.channel);
+    out->api_channel[api.index] = it == by_name.end() ? -1 : it->second;
+  }
+  return ok;
+}
+
+}  // namespace
+
+std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
+                                        std::vector<config::Error>* errors) {
+  auto c = std::make_shared<Compiled>();
   size_t before = errors->size();
-  snap->routes = route::RouteTable::build(cfg, errors);
-  if (!snap->routes || errors->size() != before) {
+  c->routes = route::RouteTable::build(cfg, errors);
+  if (!c->routes || errors->size() != before) {
+    return nullptr;
+  }
+  c->api_channel.assign(cfg.apis.size(), -1);
+  if (!compile_channels(cfg, std::max<uint32_t>(shards, 1), c.get(), errors)) {
+    return nullptr;
+  }
+  c->health = health::targets_for(cfg);
+  if (!c->health.errors.empty()) {
+    errors->insert(errors->end(), c->health.errors.begin(), c->health.errors.end());
     return nullptr;
   }
   const config::Limits& l = cfg.limits;
-  snap->parser_limits.max_header_bytes = l.max_header_bytes;
-  snap->parser_limits.max_headers = std::min(l.max_headers, http::kMaxHeadersCap);
-  snap->parser_limits.max_body_bytes = l.max_body_bytes;
-  snap->head_buf_size = std::max<uint32_t>(l.max_header_bytes, 4096) + 2 * kRecvBufSize;
-  snap->config = std::move(cfg);
-  return snap;
+  c->parser_limits.max_header_bytes = l.max_header_bytes;
+  c->parser_limits.max_headers = std::min(l.max_headers, http::kMaxHeadersCap);
+  c->parser_limits.max_body_bytes = l.max_body_bytes;
+  c->head_buf_size = std::max<uint32_t>(l.max_header_bytes, 4096) + 2 * kRecvBufSize;
+  c->config = std::move(cfg);
+  return c;
+}
+
+std::unique_ptr<Snapshot> make_snapshot(std::shared_ptr<const Compiled> compiled,
+                                        const std::vector<uint8_t>& target_up) {
+  auto s = std::make_unique<Snapshot>();
+  const health::TargetSet& hs = compiled->health;
+  s->up.resize(compiled->channels.size());
+  for (size_t c = 0; c < compiled->channels.size(); ++c) {
+    const std::vector<uint32_t>& map = hs.members[c];
+    s->up[c].resize(map.size(), 1);
+    for (size_t m = 0; m < map.size(); ++m) {
+      uint32_t t = map[m];
+      if (t == health::kUnresolved) {
+        s->up[c][m] = 0;
+      } else if (t != health::kNotChecked && t < target_up.size()) {
+        s->up[c][m] = target_up[t];
+      }
+    }
+  }
+  s->compiled = std::move(compiled);
+  return s;
 }
 
 }  // namespace ringway::proxy

@@ -1,26 +1,67 @@
-// The immutable configuration snapshot shards read: the validated config plus everything
-// compiled from it. Built on the control thread; published through RcuDomain.
+// What shards read: the compiled configuration plus the members' health, as one immutable
+// snapshot behind one pointer (RcuDomain), so a shard never pairs a configuration with
+// health computed for another one.
+//
+// `Compiled` is built once per configuration load (control thread) and shared by every
+// snapshot published for it; a health change publishes a new Snapshot that points at the
+// same Compiled with new `up` arrays.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ringway/config.h"
+#include "ringway/health.h"
 #include "ringway/http.h"
+#include "ringway/lb.h"
 #include "ringway/route.h"
 
 namespace ringway::proxy {
 
-struct Snapshot {
-  uint64_t generation = 0;  // set by RcuDomain::publish
-  config::Config config;
-  std::unique_ptr<route::RouteTable> routes;
-  http::ParserLimits parser_limits;
-  uint32_t head_buf_size = 0;  // a buffer that can hold a whole head plus one receive
+struct ChannelMember {
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  std::string authority;  // default Host: "host" or "host:port"
 };
 
-// Compiles `cfg`. Returns nullptr and appends errors (with JSON paths) on failure.
-std::unique_ptr<Snapshot> build_snapshot(config::Config cfg, std::vector<config::Error>* errors);
+struct CompiledChannel {
+  std::string name;
+  lb::Balancer balancer;
+  std::vector<ChannelMember> members;  // config order
+};
+
+struct Compiled {
+  config::Config config;
+  std::unique_ptr<route::RouteTable> routes;
+  std::vector<CompiledChannel> channels;
+  std::vector<int32_t> api_channel;  // by api index: channel index, or -1 (url / mock)
+  health::TargetSet health;          // check targets and member -> target map
+  http::ParserLimits parser_limits;
+  uint32_t head_buf_size = 0;  // a buffer that can hold a whole head plus two receives
+};
+
+struct Snapshot {
+  uint64_t generation = 0;  // set by RcuDomain::publish
+  std::shared_ptr<const Compiled> compiled;
+  std::vector<std::vector<uint8_t>> up;  // [channel][member]: 1 = healthy
+  const Compiled& c() const { return *compiled; }
+  lb::Health health(uint32_t channel) const {
+    return {up[channel].data(), static_cast<uint32_t>(up[channel].size())};
+  }
+};
+
+// Control thread. Compiles `cfg` for `shards` shards; nullptr with errors (JSON paths)
+// on failure (unresolvable hosts, route build errors).
+std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
+                                        std::vector<config::Error>* errors);
+
+// Control thread. A snapshot of `compiled` with the checker's per-target states
+// (`target_up` in compiled->health.targets order; empty: every member healthy).
+std::unique_ptr<Snapshot> make_snapshot(std::shared_ptr<const Compiled> compiled,
+                                        const std::vector<uint8_t>& target_up);
 
 }  // namespace ringway::proxy

@@ -1,6 +1,6 @@
-// Backend side of an exchange: per-shard keep-alive pools keyed by backend address,
-// connect, request upload, response relay, and the one retry a stale pooled connection
-// earns.
+// Backend connections of an exchange: per-shard keep-alive pools keyed by backend
+// address, connect, request upload, response relay. Where an exchange goes and when it
+// is retried is destination.cc.
 //
 // Contract: an upstream connection is either idle in its pool (a receive armed to notice
 // the backend closing it), busy for exactly one client exchange, or closing.
@@ -40,55 +40,9 @@ ClientConn* Shard::owner_of(UpstreamConn& u) {
   return (c != nullptr && c->state == ClientState::kForward) ? c : nullptr;
 }
 
-void Shard::forward_start(ClientConn& c, const route::MatchResult& m) {
-  const http::RequestHead& h = c.req_parser->head();
-  const route::CompiledBackend& b = m.api->backend;
-  c.timeout_ms = b.timeout_ms;
-  client_fill_peer(c);
-  Writer path(scratch_.data(), scratch_.size());
-  if (!c.snap->routes->render_path(m, h.query, path)) {
-    client_error(c, 500, "RW.5000", "backend path too long", true);
-    return;
-  }
-  c.rechunk_request = h.chunked;
-  http::UpstreamRequest req;
-  req.method = b.method.empty() ? h.method_name : std::string_view(b.method);
-  req.path_and_query = path.view();
-  req.host = b.host_header;
-  req.client_ip = c.peer_ip;
-  req.proto = "http";
-  req.forwarded_host = h.host;
-  req.request_id = c.rid();
-  req.content_length = h.chunked ? -1 : h.content_length;
-  req.chunked = h.chunked;
-  pool_.get(c.up_out, c.snap->head_buf_size);
-  Writer w(c.up_out.data + c.up_out.tail, c.up_out.room());
-  http::write_upstream_head(h, req, w);
-  if (!w.ok()) {
-    client_error(c, 431, "RW.4312", "request head too large for the backend", true);
-    return;
-  }
-  c.up_out.tail += static_cast<uint32_t>(w.size());
-  c.up_out_sent = 0;
-  c.replayable = true;
-  if (h.expect_continue && h.has_body()) {
-    pool_.get(c.out, c.snap->head_buf_size);
-    Writer cw(c.out.data + c.out.tail, c.out.room());
-    cw.put("HTTP/1.1 100 Continue\r\n\r\n");
-    c.out.tail += static_cast<uint32_t>(cw.size());
-    client_send(c);
-  }
-  client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
-  if (!upstream_acquire(c, b)) {
-    upstream_failed(c, nullptr, 502, "RW.5020", "cannot open a backend connection");
-  }
-}
-
 // Takes a pooled connection to the backend, or starts connecting a new one.
-bool Shard::upstream_acquire(ClientConn& c, const route::CompiledBackend& b) {
-  BackendKey key;
-  std::memcpy(&key.addr, &b.addr, b.addr_len);
-  key.len = b.addr_len;
+bool Shard::upstream_acquire(ClientConn& c) {
+  const BackendKey& key = c.dest;
   auto it = idle_.find(key);
   if (it != idle_.end() && it->second != nullptr) {
     UpstreamConn& u = *it->second;
@@ -157,7 +111,7 @@ void Shard::on_upstream_connect(UpstreamConn& u, int res) {
     char msg[96];
     snprintf(msg, sizeof(msg), "backend connection failed: %s", strerror(-res));
     RW_DEBUG("shard %u: %s", id_, msg);
-    upstream_failed(*c, &u, 502, "RW.5020", msg);
+    upstream_failed(*c, &u, Failure::kConnect, 502, "RW.5020", msg);
     return;
   }
   u.state = UpstreamState::kBusy;
@@ -192,7 +146,8 @@ void Shard::on_upstream_sent(UpstreamConn& u, int res) {
     return;
   }
   if (res < 0) {
-    upstream_failed(*c, &u, 502, "RW.5021", "backend connection lost while sending");
+    upstream_failed(*c, &u, Failure::kLost, 502, "RW.5021",
+                    "backend connection lost while sending");
     return;
   }
   c->up_out_sent += static_cast<uint32_t>(res);
@@ -214,7 +169,7 @@ void Shard::on_upstream_sent(UpstreamConn& u, int res) {
   c->replayable = false;
   c->up_out.head = c->up_out.tail = 0;
   c->up_out_sent = 0;
-  client_set_timer(*c, TimerKind::kClientBody, current_->config.limits.client_idle_timeout_ms);
+  client_set_timer(*c, TimerKind::kClientBody, current_->c().config.limits.client_idle_timeout_ms);
   client_input(*c);
 }
 
@@ -243,7 +198,7 @@ void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
   if (flags & IORING_CQE_F_BUFFER) {
     auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
     if (res > 0 && c != nullptr) {
-      pool_.get(u.in, current_->head_buf_size);
+      pool_.get(u.in, current_->c().head_buf_size);
       if (u.in.room() < static_cast<uint32_t>(res)) {
         u.in.compact();
       }
@@ -281,7 +236,8 @@ void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
         return;
       }
     }
-    upstream_failed(*c, &u, 502, "RW.5021", "backend closed the connection before responding");
+    upstream_failed(*c, &u, Failure::kLost, 502, "RW.5021",
+                    "backend closed the connection before responding");
     return;
   }
   u.got_bytes = true;
@@ -302,7 +258,7 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u) {
       c.resp_parser = take_resp_parser();
       c.resp_parser->reset(c.head_request);
     }
-    pool_.get(c.out, c.snap->head_buf_size);
+    pool_.get(c.out, c.snap->c().head_buf_size);
     if (c.out.room() <= kFramingSlack && !c.send_armed) {
       c.out.compact();  // never under a send in flight: it points into c.out
       if (c.out.room() <= kFramingSlack) {
@@ -318,7 +274,8 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u) {
     u.in.head += static_cast<uint32_t>(r.consumed);
     if (r.event == http::Event::kError) {
       const http::ParseError& e = c.resp_parser->error();
-      upstream_failed(c, &u, 502, e.code.empty() ? "RW.5022" : e.code, e.message);
+      upstream_failed(c, &u, Failure::kBadResponse, 502, e.code.empty() ? "RW.5022" : e.code,
+                      e.message);
       return;
     }
     if (r.event == http::Event::kHeadComplete) {
@@ -377,7 +334,8 @@ void Shard::upstream_head_done(ClientConn& c, UpstreamConn& u) {
   http::write_client_head(rh, resp, w);
   if (!w.ok()) {
     c.resp_started = false;
-    upstream_failed(c, &u, 502, "RW.5023", "backend response head too large");
+    upstream_failed(c, &u, Failure::kBadResponse, 502, "RW.5023",
+                    "backend response head too large");
     return;
   }
   c.out.tail += static_cast<uint32_t>(w.size());
@@ -399,31 +357,6 @@ void Shard::on_resp_body(void* ctx, const char* data, size_t len) {
     w.put(http::kChunkEnd);
   }
   c.out.tail += static_cast<uint32_t>(w.size());
-}
-
-// The backend failed this exchange. Retry once on a fresh connection when a pooled one
-// turned out stale before any response byte; else answer `status` if nothing was sent yet.
-void Shard::upstream_failed(ClientConn& c, UpstreamConn* u, uint16_t status, std::string_view code,
-                            std::string_view msg) {
-  bool stale = u != nullptr && u->reused && !u->got_bytes;
-  BackendKey key;
-  if (u != nullptr) {
-    key = u->key;
-  }
-  upstream_release(c, false);
-  if (stale && c.replayable && !c.retried && !c.resp_started) {
-    c.retried = true;
-    c.up_out_sent = 0;
-    if (upstream_connect(c, key)) {
-      return;
-    }
-  }
-  if (c.resp_started) {
-    client_close(c);
-    return;
-  }
-  c.keep_alive = c.keep_alive && c.req_done;
-  client_error(c, status, code, msg, !c.req_done);
 }
 
 // Ends the client's use of its upstream: back to the pool, or closed.

@@ -137,6 +137,7 @@ void compile_backend(const config::Api& api, size_t index, Resolver& resolver, C
   if (http.channel.empty()) {
     compile_url(http, index, resolver, out, errors);
   }
+  out->channel = http.channel;
   out->host_header = http.host_header.empty() ? out->authority : http.host_header;
 }
 

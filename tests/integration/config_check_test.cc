@@ -81,12 +81,11 @@ TEST_F(ConfigCheckTest, UnknownEnvironmentReferenceRejected) {
 }
 
 TEST_F(ConfigCheckTest, FeatureNotBuiltYetRejectedWithPath) {
-  std::string channels =
-      R"("channels": [{"name": "orders", "port": 9001, "balance_strategy": "wrr",)"
-      R"( "members": [{"host": "127.0.0.1"}]}])";
-  CommandResult r = Check(WithApis({PingApi()}, channels));
+  std::string policies =
+      R"("policies": [{"name": "cb", "type": "circuit_breaker", "content": {}}])";
+  CommandResult r = Check(WithApis({PingApi()}, policies));
   EXPECT_EQ(r.exit_code, 1) << output;
-  EXPECT_NE(output.find("error: channels"), std::string::npos) << output;
+  EXPECT_NE(output.find("error: policies"), std::string::npos) << output;
   EXPECT_NE(output.find("not supported"), std::string::npos) << output;
 }
 

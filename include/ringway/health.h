@@ -1,0 +1,150 @@
+// Active health checks (issue 5, "Health checks"; CONFIG.md channels[].health_check).
+//
+// The control thread turns the configuration into `Target`s (`targets_for`), hands them to
+// a `Checker` and drives it with `run_for()`. The checker runs tcp/http checks on its own
+// io_uring and keeps one `MemberState` per target; after `run_for()` reports a change the
+// control thread publishes `up()` to the shards as an immutable snapshot. Shards never
+// touch anything declared here.
+//
+// Thread affinity: control thread only, for every type and function in this header.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "ringway/clock.h"
+#include "ringway/config.h"
+
+namespace ringway::core {
+class Ring;
+}
+
+namespace ringway::health {
+
+enum class Protocol : uint8_t { kTcp, kHttp };  // https: rejected by the config loader for now
+enum class HttpMethod : uint8_t { kGet, kHead };
+
+// One member to check. Two targets with equal `key` are the same check: a reload keeps the
+// state of every target whose key is unchanged (see identity_key()).
+struct Target {
+  std::string key;
+  sockaddr_storage addr{};  // member address with the check port
+  socklen_t addr_len = 0;
+  Protocol protocol = Protocol::kTcp;
+  HttpMethod method = HttpMethod::kGet;
+  std::string path = "/";
+  std::string host;  // Host header value (http)
+  uint32_t timeout_ms = 5000;
+  uint32_t interval_ms = 10000;
+  uint32_t healthy_threshold = 2;
+  uint32_t unhealthy_threshold = 5;
+  std::vector<std::pair<uint16_t, uint16_t>> codes{{200, 200}};  // accepted, inclusive
+  std::string label;  // for logs: "channel orders member 127.0.0.1:9001"
+};
+
+// The identity of a target: channel name, resolved address and every check setting.
+std::string identity_key(std::string_view channel, const Target& t);
+
+// The consecutive-result state machine of one member. Members start healthy; an up member
+// goes down after `unhealthy_threshold` consecutive failures, a down member comes up after
+// `healthy_threshold` consecutive successes (a threshold of 0 counts as 1). No I/O, no time.
+class MemberState {
+ public:
+  MemberState(uint32_t healthy_threshold, uint32_t unhealthy_threshold);
+
+  // Records one check result; returns true when up() changed.
+  bool record(bool success);
+  bool up() const { return up_; }
+  uint32_t successes() const { return successes_; }  // consecutive, current streak
+  uint32_t failures() const { return failures_; }    // consecutive, current streak
+
+ private:
+  uint32_t healthy_threshold_;
+  uint32_t unhealthy_threshold_;
+  uint32_t successes_ = 0;
+  uint32_t failures_ = 0;
+  bool up_ = true;
+};
+
+// Runs the checks of a target set on its own io_uring. Construct, drive and destroy it on
+// the control thread (the ring is single-issuer). At most one check per target is in
+// flight; a check's socket is closed once all its completions are in; the destructor
+// cancels every pending operation, waits for it and closes every socket.
+class Checker {
+ public:
+  // `clock` must outlive the checker. Throws std::runtime_error if the ring cannot be set
+  // up (start-up only).
+  explicit Checker(const Clock& clock);
+  ~Checker();
+  Checker(const Checker&) = delete;
+  Checker& operator=(const Checker&) = delete;
+
+  // Replaces the target set. Targets whose key was already present keep their state and
+  // counters (and an in-flight check); new ones start healthy and are checked at once.
+  // Checks of removed targets are cancelled. Always bumps version().
+  void set_targets(std::vector<Target> targets);
+
+  // Starts the checks whose interval elapsed, waits up to `max_ms` (by the clock) for
+  // completions and processes them. Returns early, with true, as soon as a target's up/down
+  // state changed; also returns when a wait timed out without the clock moving (ManualClock).
+  bool run_for(uint64_t max_ms);
+
+  // One byte per target in set_targets() order: 1 = healthy.
+  const std::vector<uint8_t>& up() const { return up_; }
+  // Bumped on every state change and every set_targets().
+  uint64_t version() const { return version_; }
+  const MemberState& state(size_t i) const;
+  // Checks completed (with any result) for target i since it was added.
+  uint64_t checks(size_t i) const;
+  // The reason of target i's last failed check ("timeout", "refused", "status 503", ...).
+  const std::string& last_failure(size_t i) const;
+  // Targets with a check in flight, including removed ones still draining.
+  size_t in_flight() const;
+
+ private:
+  struct Slot;
+  // The bool results say whether a target's up/down state changed.
+  bool start_due(uint64_t now);
+  bool start(Slot& s, uint64_t now);
+  bool submit_op(Slot& s, uint64_t now);
+  void on_completion(uint64_t user_data, int res, bool* changed);
+  bool advance(Slot& s, int res);
+  bool finish(Slot& s, bool ok, const std::string& reason);
+  void retire(std::unique_ptr<Slot> s);
+  void release_if_drained(Slot& s);
+  size_t reap(bool* changed);
+  uint64_t next_due(uint64_t now) const;
+
+  const Clock& clock_;
+  std::unique_ptr<core::Ring> ring_;
+  std::vector<std::unique_ptr<Slot>> slots_;     // in target order
+  std::vector<std::unique_ptr<Slot>> retiring_;  // removed, completions outstanding
+  std::vector<uint8_t> up_;
+  std::vector<std::pair<uint64_t, int>> cqes_;  // reused batch of (user_data, res)
+  uint64_t version_ = 0;
+};
+
+// Where a channel member's health comes from, per `TargetSet::members`.
+inline constexpr uint32_t kNotChecked = UINT32_MAX;      // always healthy
+inline constexpr uint32_t kUnresolved = UINT32_MAX - 1;  // host did not resolve: always down
+
+struct TargetSet {
+  std::vector<Target> targets;
+  // members[c][m]: target index of channel c's member m, kNotChecked or kUnresolved.
+  std::vector<std::vector<uint32_t>> members;
+  std::vector<config::Error> errors;  // resolution failures, with their JSON path
+};
+
+// Builds the targets of a configuration: channel order, then member order, enabled members
+// of channels with a health_check only (disabled members and members of channels without a
+// check are kNotChecked). Hosts are resolved with getaddrinfo (blocking); the first address
+// returned is used. Deterministic for a given configuration and resolver answer.
+TargetSet targets_for(const config::Config& cfg);
+
+}  // namespace ringway::health

@@ -1,0 +1,223 @@
+// Where an exchange goes and when it goes again: a `url` backend or a member of a
+// load-balance channel (picked by the channel's balancer over the snapshot's health),
+// WLC accounting, and the retry rules of `retry_count` (seed semantics).
+//
+// Retry contract: never after response bytes reached the client; only while the whole
+// request is still in up_out (replayable); a pooled connection found stale before any
+// response byte earns one free retry on a fresh connection; otherwise the retry_count
+// budget applies, and a request that may have reached a backend is replayed only for
+// methods other than POST and PATCH. A retry goes to another member when one is available.
+#include <cstring>
+
+#include "proxy/shard.h"
+#include "ringway/log.h"
+
+namespace ringway::proxy {
+
+void Shard::forward_start(ClientConn& c, const route::MatchResult& m) {
+  const http::RequestHead& h = c.req_parser->head();
+  const route::CompiledBackend& b = m.api->backend;
+  c.timeout_ms = b.timeout_ms;
+  client_fill_peer(c);
+  std::string_view method = b.method.empty() ? h.method_name : std::string_view(b.method);
+  bool post_like = method == "POST" || method == "PATCH";
+  c.retry_safe = !post_like;
+  c.retries_left = b.retry_count < 0 ? (post_like ? 0 : 1) : b.retry_count;
+  c.channel = c.snap->c().api_channel[m.api->index];
+  c.tried = lb::Tried{};
+  c.member = lb::kNone;
+  c.default_host = false;
+  std::string_view host = b.host_header;
+  if (c.channel >= 0) {
+    const CompiledChannel& ch = c.snap->c().channels[static_cast<uint32_t>(c.channel)];
+    config::BalanceStrategy st = ch.balancer.strategy();
+    c.lb_key = st == config::BalanceStrategy::kSh        ? c.peer_key
+               : st == config::BalanceStrategy::kUriHash ? lb::path_key(h.path)
+                                                         : 0;
+    if (!choose_member(c)) {
+      client_error(c, 503, "RW.5030", "no healthy member in the load-balance channel",
+                   !h.has_body() ? false : true);
+      return;
+    }
+    c.default_host = b.host_header.empty();
+    host = c.default_host ? std::string_view(ch.members[c.member].authority) : host;
+  } else {
+    std::memcpy(&c.dest.addr, &b.addr, b.addr_len);
+    c.dest.len = b.addr_len;
+  }
+  Writer path(scratch_.data(), scratch_.size());
+  if (!c.snap->c().routes->render_path(m, h.query, path)) {
+    client_error(c, 500, "RW.5000", "backend path too long", true);
+    return;
+  }
+  c.rechunk_request = h.chunked;
+  http::UpstreamRequest req;
+  req.method = method;
+  req.path_and_query = path.view();
+  req.host = host;
+  req.client_ip = c.peer_ip;
+  req.proto = "http";
+  req.forwarded_host = h.host;
+  req.request_id = c.rid();
+  req.content_length = h.chunked ? -1 : h.content_length;
+  req.chunked = h.chunked;
+  pool_.get(c.up_out, c.snap->c().head_buf_size);
+  Writer w(c.up_out.data + c.up_out.tail, c.up_out.room());
+  http::write_upstream_head(h, req, w);
+  if (!w.ok()) {
+    client_error(c, 431, "RW.4312", "request head too large for the backend", true);
+    return;
+  }
+  c.up_out.tail += static_cast<uint32_t>(w.size());
+  c.up_out_sent = 0;
+  c.replayable = true;
+  if (c.default_host) {
+    // The gateway writes exactly one "Host: " line (the client's is replaced).
+    std::string_view head(c.up_out.data, c.up_out.tail);
+    size_t at = head.find("\r\nHost: ");
+    c.host_off = static_cast<uint32_t>(at + 8);
+    c.host_len = static_cast<uint32_t>(host.size());
+    c.default_host = at != std::string_view::npos;
+  }
+  if (h.expect_continue && h.has_body()) {
+    pool_.get(c.out, c.snap->c().head_buf_size);
+    Writer cw(c.out.data + c.out.tail, c.out.room());
+    cw.put("HTTP/1.1 100 Continue\r\n\r\n");
+    c.out.tail += static_cast<uint32_t>(cw.size());
+    client_send(c);
+  }
+  client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+  send_to_destination(c);
+}
+
+// Picks a member of the exchange's channel, avoiding those already tried, and counts it
+// for WLC. False when no member is available.
+bool Shard::choose_member(ClientConn& c) {
+  auto ch_index = static_cast<uint32_t>(c.channel);
+  const CompiledChannel& ch = c.snap->c().channels[ch_index];
+  uint32_t m = ch.balancer.pick(lb_state(&c.snap->c(), ch_index), c.snap->health(ch_index),
+                                c.lb_key, c.tried);
+  if (m == lb::kNone) {
+    return false;
+  }
+  lb_release(c);
+  c.member = m;
+  c.tried.add(m);
+  ch.balancer.acquire(id_, m);
+  c.lb_acquired = true;
+  c.dest.len = ch.members[m].addr_len;
+  std::memcpy(&c.dest.addr, &ch.members[m].addr, c.dest.len);
+  return true;
+}
+
+void Shard::send_to_destination(ClientConn& c) {
+  if (!upstream_acquire(c)) {
+    upstream_failed(c, nullptr, Failure::kConnect, 502, "RW.5020",
+                    "cannot open a backend connection");
+  }
+}
+
+// Starts another attempt if the rules allow one. `stale`: a pooled connection failed
+// before any response byte.
+bool Shard::retry(ClientConn& c, bool stale, Failure f) {
+  if (c.resp_started || !c.replayable || c.state != ClientState::kForward) {
+    return false;
+  }
+  bool fresh_connection = stale && !c.retried;
+  if (fresh_connection) {
+    c.retried = true;  // same member, new connection: the request cannot have been seen
+  } else {
+    bool may_replay =
+        f == Failure::kConnect || (c.retry_safe && (f == Failure::kLost || f == Failure::kTimeout));
+    if (c.retries_left <= 0 || !may_replay) {
+      return false;
+    }
+    --c.retries_left;
+    uint32_t previous = c.member;
+    // Another member when one is available; else the same one again.
+    if (c.channel >= 0 && choose_member(c) && c.default_host && c.member != previous) {
+      rewrite_host(
+          c, c.snap->c().channels[static_cast<uint32_t>(c.channel)].members[c.member].authority);
+    }
+  }
+  RW_DEBUG("shard %u: retrying %.*s", id_, static_cast<int>(c.request_id_len), c.request_id);
+  c.up_out_sent = 0;
+  client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+  bool started = fresh_connection ? upstream_connect(c, c.dest) : upstream_acquire(c);
+  if (!started) {
+    upstream_failed(c, nullptr, Failure::kConnect, 502, "RW.5020",
+                    "cannot open a backend connection");
+  }
+  return true;
+}
+
+// Replaces the Host value in the buffered request (retry to another member).
+void Shard::rewrite_host(ClientConn& c, std::string_view host) {
+  int64_t delta = static_cast<int64_t>(host.size()) - c.host_len;
+  if (delta > static_cast<int64_t>(c.up_out.room())) {
+    return;  // no room: the first member's address stays (the request still goes out)
+  }
+  char* at = c.up_out.data + c.host_off;
+  std::memmove(at + host.size(), at + c.host_len, c.up_out.tail - c.host_off - c.host_len);
+  std::memcpy(at, host.data(), host.size());
+  c.up_out.tail = static_cast<uint32_t>(c.up_out.tail + delta);
+  c.host_len = static_cast<uint32_t>(host.size());
+}
+
+void Shard::lb_release(ClientConn& c) {
+  if (c.lb_acquired) {
+    c.snap->c().channels[static_cast<uint32_t>(c.channel)].balancer.release(id_, c.member);
+    c.lb_acquired = false;
+  }
+}
+
+lb::ShardState& Shard::lb_state(const Compiled* compiled, uint32_t channel) {
+  for (auto& [owner, states] : lb_states_) {
+    if (owner == compiled) {
+      return states[channel];
+    }
+  }
+  // First use of a configuration on this shard (after a reload): allocates once.
+  std::vector<lb::ShardState> states;
+  for (const CompiledChannel& ch : compiled->channels) {
+    states.push_back(ch.balancer.make_shard_state());
+  }
+  lb_states_.emplace_back(compiled, std::move(states));
+  return lb_states_.back().second[channel];
+}
+
+// Quiescent point: balancer state of configurations no longer in use goes.
+void Shard::drop_unused_lb_states() {
+  for (size_t i = 0; i < lb_states_.size();) {
+    const Compiled* owner = lb_states_[i].first;
+    bool used = current_->compiled.get() == owner;
+    for (const auto& h : held_) {
+      used = used || h.first->compiled.get() == owner;
+    }
+    if (used) {
+      ++i;
+    } else {
+      lb_states_[i] = std::move(lb_states_.back());
+      lb_states_.pop_back();
+    }
+  }
+}
+
+// The backend failed this attempt: retry if the rules allow, else answer `status` when
+// nothing was sent to the client yet, else close the client connection.
+void Shard::upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint16_t status,
+                            std::string_view code, std::string_view msg) {
+  bool stale = u != nullptr && u->reused && !u->got_bytes && f == Failure::kLost;
+  upstream_release(c, false);
+  if (retry(c, stale, f)) {
+    return;
+  }
+  if (c.resp_started) {
+    client_close(c);
+    return;
+  }
+  c.keep_alive = c.keep_alive && c.req_done;
+  client_error(c, status, code, msg, !c.req_done);
+}
+
+}  // namespace ringway::proxy
