@@ -98,7 +98,7 @@ struct ClientConn {
   uint64_t lb_key = 0;          // sh / uri_hash key
   lb::Tried tried;              // members of earlier attempts
   int32_t retries_left = 0;     // retry_count budget (seed semantics)
-  bool retry_safe = false;      // method may be replayed after it reached a backend
+  bool post_like = false;       // POST/PATCH: not replayed once it may have been seen
   bool default_host = false;    // Host is the member's address: rewrite on retry
   uint32_t host_off = 0;        // Host value's offset in up_out (default_host only)
   uint32_t host_len = 0;

@@ -20,9 +20,8 @@ void Shard::forward_start(ClientConn& c, const route::MatchResult& m) {
   c.timeout_ms = b.timeout_ms;
   client_fill_peer(c);
   std::string_view method = b.method.empty() ? h.method_name : std::string_view(b.method);
-  bool post_like = method == "POST" || method == "PATCH";
-  c.retry_safe = !post_like;
-  c.retries_left = b.retry_count < 0 ? (post_like ? 0 : 1) : b.retry_count;
+  c.post_like = post_like(method);
+  c.retries_left = retry_budget(b.retry_count, method);
   c.channel = c.snap->c().api_channel[m.api->index];
   c.tried = lb::Tried{};
   c.member = lb::kNone;
@@ -117,21 +116,27 @@ void Shard::send_to_destination(ClientConn& c) {
   }
 }
 
-// Starts another attempt if the rules allow one. `stale`: a pooled connection failed
-// before any response byte.
+// Starts another attempt if retry_policy.h allows one. `stale`: the failed connection came
+// from the pool and no response byte arrived.
 bool Shard::retry(ClientConn& c, bool stale, Failure f) {
-  if (c.resp_started || !c.replayable || c.state != ClientState::kForward) {
+  if (c.state != ClientState::kForward) {
     return false;
   }
-  bool fresh_connection = stale && !c.retried;
+  RetryState rs;
+  rs.response_started = c.resp_started;
+  rs.replayable = c.replayable;
+  rs.stale_pooled = stale;
+  rs.fresh_used = c.retried;
+  rs.retries_left = c.retries_left;
+  rs.post_like = c.post_like;
+  RetryKind kind = decide_retry(rs, f);
+  if (kind == RetryKind::kNone) {
+    return false;
+  }
+  bool fresh_connection = kind == RetryKind::kFreshConnection;
   if (fresh_connection) {
-    c.retried = true;  // same member, new connection: the request cannot have been seen
+    c.retried = true;
   } else {
-    bool may_replay =
-        f == Failure::kConnect || (c.retry_safe && (f == Failure::kLost || f == Failure::kTimeout));
-    if (c.retries_left <= 0 || !may_replay) {
-      return false;
-    }
     --c.retries_left;
     uint32_t previous = c.member;
     // Another member when one is available; else the same one again.
@@ -207,7 +212,7 @@ void Shard::drop_unused_lb_states() {
 // nothing was sent to the client yet, else close the client connection.
 void Shard::upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint16_t status,
                             std::string_view code, std::string_view msg) {
-  bool stale = u != nullptr && u->reused && !u->got_bytes && f == Failure::kLost;
+  bool stale = u != nullptr && u->reused && !u->got_bytes;
   upstream_release(c, false);
   if (retry(c, stale, f)) {
     return;

@@ -18,6 +18,7 @@
 #include "core/timer_wheel.h"
 #include "core/user_data.h"
 #include "proxy/conn.h"
+#include "proxy/retry_policy.h"
 #include "proxy/snapshot.h"
 #include "ringway/clock.h"
 #include "ringway/rcu.h"
@@ -107,12 +108,6 @@ class Shard {
   void on_client_timer(ClientConn& c, TimerKind kind);
 
   // ---- destination and retries (destination.cc) ----
-  enum class Failure : uint8_t {
-    kConnect,      // no connection: the backend cannot have seen the request
-    kLost,         // closed or reset before any response byte
-    kTimeout,      // no response head within timeout_ms
-    kBadResponse,  // the backend answered something unusable: never retried
-  };
   void forward_start(ClientConn& c, const route::MatchResult& m);
   bool choose_member(ClientConn& c);
   void send_to_destination(ClientConn& c);
