@@ -135,6 +135,7 @@ class Shard {
   void pool_remove(UpstreamConn& u);
   UpstreamConn* owned_upstream(ClientConn& c);
   ClientConn* owner_of(UpstreamConn& u);
+  ClientConn* exchange_of(UpstreamConn& u);
   void flush_upstream_body_room(ClientConn& c);
 
   // ---- helpers ----

@@ -98,13 +98,22 @@ bool Shard::upstream_connect(ClientConn& c, const BackendKey& key) {
   return true;
 }
 
-void Shard::on_upstream_connect(UpstreamConn& u, int res) {
+// The client of an upstream completion; null, with the upstream closed, when the
+// upstream is closing or its client went away.
+ClientConn* Shard::exchange_of(UpstreamConn& u) {
   if (u.state == UpstreamState::kClosing) {
-    return;
+    return nullptr;
   }
   ClientConn* c = owner_of(u);
   if (c == nullptr) {
     upstream_close(u);
+  }
+  return c;
+}
+
+void Shard::on_upstream_connect(UpstreamConn& u, int res) {
+  ClientConn* c = exchange_of(u);
+  if (c == nullptr) {
     return;
   }
   if (res < 0) {
@@ -133,12 +142,8 @@ void Shard::upstream_send(ClientConn& c, UpstreamConn& u) {
 
 void Shard::on_upstream_sent(UpstreamConn& u, int res) {
   u.send_armed = false;
-  if (u.state == UpstreamState::kClosing) {
-    return;
-  }
-  ClientConn* c = owner_of(u);
+  ClientConn* c = exchange_of(u);
   if (c == nullptr) {
-    upstream_close(u);
     return;
   }
   if (res == -EAGAIN || res == -EINTR) {
