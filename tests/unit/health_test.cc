@@ -113,7 +113,7 @@ config::Config two_channels() {
   checked.port = 9001;
   checked.members = {{.host = "127.0.0.1", .port = 0},
                      {.host = "127.0.0.2", .port = 9002, .enabled = false},
-                     {.host = "localhost", .port = 80}};
+                     {.host = "127.0.0.3", .port = 80}};  // (a name would need /etc/hosts)
   config::HealthCheck hc;
   hc.protocol = config::CheckProtocol::kHttp;
   hc.path = "/health";
@@ -152,7 +152,7 @@ TEST(TargetsFor, ChecksEnabledMembersOfCheckedChannelsInOrder) {
   EXPECT_EQ(a.interval_ms, 5000u);
   EXPECT_EQ(a.unhealthy_threshold, 3u);
   EXPECT_EQ(a.label, "channel orders member 127.0.0.1:9001");
-  EXPECT_EQ(set.targets[1].host, "localhost");  // port 80 is left out of Host
+  EXPECT_EQ(set.targets[1].host, "127.0.0.3");  // port 80 is left out of Host
   EXPECT_NE(a.key, set.targets[1].key);
 }
 
