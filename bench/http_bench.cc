@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "alloc_counter.h"
 #include "ringway/http.h"
 
 namespace {
@@ -25,12 +26,12 @@ const std::string kRequest =
 
 void BM_ParseRequest(benchmark::State& state) {
   RequestParser parser(ParserLimits{}, BodySink{});
-  for (auto _ : state) {
+  ringway::bench::Loop(state, [&] {
     parser.reset();
     FeedResult r = parser.feed(kRequest.data(), kRequest.size());
     r = parser.feed(kRequest.data() + r.consumed, kRequest.size() - r.consumed);
     benchmark::DoNotOptimize(r);
-  }
+  });
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kRequest.size()));
 }
 BENCHMARK(BM_ParseRequest);
@@ -46,11 +47,11 @@ void BM_WriteUpstreamHead(benchmark::State& state) {
                            .forwarded_host = "api.example.com",
                            .request_id = "5f2b9c1e-8d4a-4b7e-9a3c-1d2e3f4a5b6c"};
   char buf[2048];
-  for (auto _ : state) {
+  ringway::bench::Loop(state, [&] {
     Writer w(buf, sizeof(buf));
     write_upstream_head(parser.head(), up, w);
     benchmark::DoNotOptimize(w.size());
-  }
+  });
 }
 BENCHMARK(BM_WriteUpstreamHead);
 

@@ -1,31 +1,13 @@
 // Micro-benchmarks of Balancer::pick() per strategy with 3 and 100 members (one shard of
-// eight for WLC's summed cells). A global operator new override counts allocations made
-// inside the timed loop; the "allocs" counter must stay 0.
+// eight for WLC's summed cells). Allocations in the timed loop are counted
+// (allocs_per_iter, bench/alloc_counter.h) and must stay 0.
 #include <benchmark/benchmark.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <vector>
 
+#include "alloc_counter.h"
 #include "ringway/lb.h"
-
-namespace {
-std::atomic<uint64_t> g_allocs{0};
-}  // namespace
-
-// noinline: once inlined, g++ 12 pairs malloc/free across the replacement and warns
-// (-Wmismatched-new-delete).
-[[gnu::noinline]] void* operator new(size_t size) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace ringway::lb {
 namespace {
@@ -63,13 +45,11 @@ void run_pick(benchmark::State& state, config::BalanceStrategy strategy) {
   for (uint32_t s = 0; s < kShards; ++s) {  // some load on other shards' cells
     b.acquire(s, s % static_cast<uint32_t>(n));
   }
-  const uint64_t allocs_before = g_allocs.load();
   size_t i = 0;
-  for (auto _ : state) {
+  bench::Loop(state, [&] {
     const uint32_t m = b.pick(shard, health, keys[i++ & 1023], Tried{});
     benchmark::DoNotOptimize(m);
-  }
-  state.counters["allocs"] = static_cast<double>(g_allocs.load() - allocs_before);
+  });
 }
 
 void BM_PickWrr(benchmark::State& state) { run_pick(state, config::BalanceStrategy::kWrr); }
@@ -89,19 +69,14 @@ void BM_PickWrrRetry(benchmark::State& state) {
   Tried tried;
   tried.add(0);
   tried.add(1);
-  const uint64_t allocs_before = g_allocs.load();
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(b.pick(shard, Health{}, 0, tried));
-  }
-  state.counters["allocs"] = static_cast<double>(g_allocs.load() - allocs_before);
+  bench::Loop(state, [&] { benchmark::DoNotOptimize(b.pick(shard, Health{}, 0, tried)); });
 }
 BENCHMARK(BM_PickWrrRetry);
 
 // Hot-path key for uri_hash: path without query, hashed.
 void BM_PathKey(benchmark::State& state) {
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(path_key("/v1/orders/123456/items?expand=all"));
-  }
+  bench::Loop(state,
+              [&] { benchmark::DoNotOptimize(path_key("/v1/orders/123456/items?expand=all")); });
 }
 BENCHMARK(BM_PathKey);
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "alloc_counter.h"
 #include "ringway/route.h"
 
 namespace ringway::route {
@@ -45,10 +46,10 @@ std::unique_ptr<RouteTable> make_table(int n) {
 
 void run_match(benchmark::State& state, MethodKey method, std::string_view path) {
   const auto table = make_table(static_cast<int>(state.range(0)));
-  for (auto _ : state) {
+  bench::Loop(state, [&] {
     MatchResult m = table->match(method, "api.example.com:8080", path, "");
     benchmark::DoNotOptimize(m);
-  }
+  });
 }
 
 void BM_MatchParam(benchmark::State& state) {
@@ -68,11 +69,11 @@ void BM_RenderPath(benchmark::State& state) {
   const auto table = make_table(10000);
   const MatchResult m = table->match(MethodKey::kGet, "", "/svc3333/items/12345", "");
   char buf[256];
-  for (auto _ : state) {
+  bench::Loop(state, [&] {
     Writer w(buf, sizeof(buf));
     benchmark::DoNotOptimize(table->render_path(m, "page=2&size=50", w));
     benchmark::DoNotOptimize(buf);
-  }
+  });
 }
 
 BENCHMARK(BM_MatchParam)->Arg(10)->Arg(10000);

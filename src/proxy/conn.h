@@ -108,6 +108,14 @@ struct ClientConn {
 
 enum class UpstreamState : uint8_t { kConnecting, kBusy, kIdle, kClosing };
 
+struct UpstreamConn;
+
+// The idle keep-alive connections to one backend address (a shard's pool entry).
+struct IdlePool {
+  UpstreamConn* head = nullptr;
+  uint32_t count = 0;
+};
+
 struct UpstreamConn {
   int fd = -1;
   uint32_t slot = kNoSlot;
@@ -122,6 +130,7 @@ struct UpstreamConn {
   BackendKey key;
   uint32_t owner = kNoSlot;  // client slot while busy
   uint32_t owner_gen = 0;
+  IdlePool* pool = nullptr;           // set while idle in a pool
   UpstreamConn* pool_prev = nullptr;  // idle list links
   UpstreamConn* pool_next = nullptr;
 };

@@ -288,9 +288,9 @@ void Shard::start_drain() {
       c->keep_alive = false;  // finish this exchange, then close
     }
   }
-  for (auto& [key, head] : idle_) {
-    while (head != nullptr) {
-      UpstreamConn* u = head;
+  for (auto& [key, pool] : idle_) {
+    while (pool.head != nullptr) {
+      UpstreamConn* u = pool.head;
       upstream_close(*u);  // unlinks from the pool
       upstream_maybe_free(*u);
     }

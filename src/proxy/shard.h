@@ -160,7 +160,9 @@ class Shard {
   core::Slab<ClientConn> clients_;
   core::Slab<UpstreamConn> upstreams_;
   uint32_t client_count_ = 0;
-  std::unordered_map<BackendKey, UpstreamConn*, BackendKeyHash> idle_;  // pool heads
+  // Pool entries; unordered_map keeps element addresses stable, so connections point at
+  // their entry.
+  std::unordered_map<BackendKey, IdlePool, BackendKeyHash> idle_;
   std::vector<std::unique_ptr<http::RequestParser>> req_parsers_;
   std::vector<std::unique_ptr<http::ResponseParser>> resp_parsers_;
   std::vector<uint32_t> starved_clients_;  // recv hit -ENOBUFS: re-arm after the batch

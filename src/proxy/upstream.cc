@@ -44,8 +44,8 @@ ClientConn* Shard::owner_of(UpstreamConn& u) {
 bool Shard::upstream_acquire(ClientConn& c) {
   const BackendKey& key = c.dest;
   auto it = idle_.find(key);
-  if (it != idle_.end() && it->second != nullptr) {
-    UpstreamConn& u = *it->second;
+  if (it != idle_.end() && it->second.head != nullptr) {
+    UpstreamConn& u = *it->second.head;
     pool_remove(u);
     timers_.disarm(&u.timer);
     u.state = UpstreamState::kBusy;
@@ -80,6 +80,7 @@ bool Shard::upstream_connect(ClientConn& c, const BackendKey& key) {
   u.fd = fd;
   u.slot = slot;
   u.state = UpstreamState::kConnecting;
+  u.pool = nullptr;
   u.inflight = 0;
   u.recv_armed = u.send_armed = false;
   u.reused = false;
@@ -372,12 +373,8 @@ void Shard::upstream_release(ClientConn& c, bool reusable) {
     return;
   }
   u->owner = kNoSlot;
-  UpstreamConn*& head = idle_[u->key];
-  uint32_t count = 0;
-  for (UpstreamConn* p = head; p != nullptr && count < kPoolMaxPerKey; p = p->pool_next) {
-    ++count;
-  }
-  if (!reusable || draining_ || u->state != UpstreamState::kBusy || count >= kPoolMaxPerKey) {
+  IdlePool& pool = idle_[u->key];
+  if (!reusable || draining_ || u->state != UpstreamState::kBusy || pool.count >= kPoolMaxPerKey) {
     upstream_close(*u);
     upstream_maybe_free(*u);
     return;
@@ -385,28 +382,32 @@ void Shard::upstream_release(ClientConn& c, bool reusable) {
   pool_.put(u->in);
   u->state = UpstreamState::kIdle;
   u->reused = false;
+  u->pool = &pool;
   u->pool_prev = nullptr;
-  u->pool_next = head;
-  if (head != nullptr) {
-    head->pool_prev = u;
+  u->pool_next = pool.head;
+  if (pool.head != nullptr) {
+    pool.head->pool_prev = u;
   }
-  head = u;
+  pool.head = u;
+  ++pool.count;
   timers_.arm(&u->timer, now_ms_ + kPoolIdleMs);
   upstream_recv(*u);  // notices the backend closing it while idle
 }
 
 void Shard::pool_remove(UpstreamConn& u) {
+  if (u.pool == nullptr) {
+    return;
+  }
   if (u.pool_prev != nullptr) {
     u.pool_prev->pool_next = u.pool_next;
   } else {
-    auto it = idle_.find(u.key);
-    if (it != idle_.end() && it->second == &u) {
-      it->second = u.pool_next;
-    }
+    u.pool->head = u.pool_next;
   }
   if (u.pool_next != nullptr) {
     u.pool_next->pool_prev = u.pool_prev;
   }
+  --u.pool->count;
+  u.pool = nullptr;
   u.pool_prev = u.pool_next = nullptr;
 }
 

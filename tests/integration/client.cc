@@ -33,6 +33,17 @@ bool ParseStatusLine(const std::string& line, Response* r) {
   return r->status >= 100 && r->status <= 999;
 }
 
+// Binds `fd` to the local IPv4 address `ip`, any port.
+bool BindTo(int fd, const std::string& ip) {
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  if (::inet_pton(AF_INET, ip.c_str(), &local.sin_addr) != 1) {
+    errno = EINVAL;
+    return false;
+  }
+  return ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) == 0;
+}
+
 }  // namespace
 
 std::string Response::Header(std::string_view name) const {
@@ -76,6 +87,12 @@ Client::~Client() { Close(); }
   SetSocketTimeouts(fd, timeout_ms_);
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (!source_ip_.empty() && !BindTo(fd, source_ip_)) {
+    connect_errno_ = errno;
+    ::close(fd);
+    return ::testing::AssertionFailure()
+           << "bind to " << source_ip_ << ": " << std::strerror(connect_errno_);
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port_));

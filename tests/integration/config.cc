@@ -148,13 +148,20 @@ std::string EchoField(const Response& r, std::string_view field) {
   return ::testing::AssertionSuccess();
 }
 
+std::string HttpApi(std::string_view name, std::string_view method, std::string_view uri,
+                    std::string_view destination, std::string_view backend_uri,
+                    std::string_view api_extra, std::string_view backend_extra) {
+  return "{\"name\":" + JsonQuote(name) + ",\"req_method\":" + JsonQuote(method) +
+         ",\"req_uri\":" + JsonQuote(uri) + Members(api_extra) +
+         ",\"backend\":{\"type\":\"http\",\"req_protocol\":\"http\"," + std::string(destination) +
+         ",\"req_uri\":" + JsonQuote(backend_uri) + Members(backend_extra) + "}}";
+}
+
 std::string ProxyApi(std::string_view name, std::string_view method, std::string_view uri,
                      std::string_view url, std::string_view backend_uri, std::string_view api_extra,
                      std::string_view backend_extra) {
-  return "{\"name\":" + JsonQuote(name) + ",\"req_method\":" + JsonQuote(method) +
-         ",\"req_uri\":" + JsonQuote(uri) + Members(api_extra) +
-         ",\"backend\":{\"type\":\"http\",\"req_protocol\":\"http\",\"url\":" + JsonQuote(url) +
-         ",\"req_uri\":" + JsonQuote(backend_uri) + Members(backend_extra) + "}}";
+  return HttpApi(name, method, uri, "\"url\":" + JsonQuote(url), backend_uri, api_extra,
+                 backend_extra);
 }
 
 std::string MockApi(std::string_view name, std::string_view method, std::string_view uri,

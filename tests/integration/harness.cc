@@ -314,17 +314,42 @@ long Gateway::RssKib() const {
 // ---- Backend ----
 
 ::testing::AssertionResult Backend::Start(const std::string& name) {
+  BackendOptions opts;
+  opts.name = name;
+  return Start(opts);
+}
+
+::testing::AssertionResult Backend::Start(const BackendOptions& opts) {
+  opts_ = opts;
+  port_ = -1;
+  return Spawn();
+}
+
+// The old process may hold its port a moment after it died: retry binding for a while.
+::testing::AssertionResult Backend::Restart() {
+  Kill();
+  opts_.port = port_;
+  ::testing::AssertionResult r = ::testing::AssertionFailure();
+  PollUntil([&] { return static_cast<bool>(r = Spawn()); }, 5000);
+  return r;
+}
+
+::testing::AssertionResult Backend::Spawn() {
   std::string bin = EnvOr("STUB_BACKEND_BIN", "");
+  std::vector<std::string> argv = {bin, "--listen", opts_.host + ":" + std::to_string(opts_.port),
+                                   "--name", opts_.name};
+  argv.insert(argv.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+  proc_ = std::make_unique<Process>();
   std::string error;
-  if (bin.empty() || !proc_.Spawn({bin, "--listen", "127.0.0.1:0", "--name", name}, &error)) {
+  if (bin.empty() || !proc_->Spawn(argv, &error)) {
     return ::testing::AssertionFailure()
            << "cannot start stub_backend (STUB_BACKEND_BIN=" << bin << "): " << error;
   }
-  if (!proc_.WaitFor(Process::kStdout, "port=", 5000)) {
-    return ::testing::AssertionFailure()
-           << "stub_backend printed no port: " << proc_.Output(Process::kStderr);
+  if (!proc_->WaitFor(Process::kStdout, "port=", 5000)) {
+    return ::testing::AssertionFailure() << "stub_backend " << JoinArgs(argv)
+                                         << " printed no port: " << proc_->Output(Process::kStderr);
   }
-  std::string out = proc_.Output(Process::kStdout);
+  std::string out = proc_->Output(Process::kStdout);
   port_ = std::atoi(out.c_str() + out.find("port=") + 5);
   return ::testing::AssertionSuccess();
 }
@@ -365,12 +390,14 @@ bool PollUntil(const std::function<bool()>& cond, int timeout_ms) {
   return r;
 }
 
-::testing::AssertionResult Stack::Healthy() {
-  if (!start_error_.empty()) {
-    return ::testing::AssertionFailure() << start_error_;
+::testing::AssertionResult Stack::Healthy() { return StackHealth(start_error_, gateway_); }
+
+::testing::AssertionResult StackHealth(const std::string& start_error, Gateway& gateway) {
+  if (!start_error.empty()) {
+    return ::testing::AssertionFailure() << start_error;
   }
-  if (!gateway_.running()) {
-    return ::testing::AssertionFailure() << "ringway has exited; log:\n" << gateway_.LogTail();
+  if (!gateway.running()) {
+    return ::testing::AssertionFailure() << "ringway has exited; log:\n" << gateway.LogTail();
   }
   return ::testing::AssertionSuccess();
 }

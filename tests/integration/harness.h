@@ -127,22 +127,42 @@ class Gateway {
   std::map<std::string, int, std::less<>> ports_;
 };
 
+// How a stub_backend runs: its name, listen address and extra flags (e.g. {"--reset-all"},
+// {"--delay-ms", "300"}).
+struct BackendOptions {
+  std::string name = "stub";
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: chosen by the OS
+  std::vector<std::string> extra_args;
+};
+
 // A stub_backend process.
 class Backend {
  public:
   ::testing::AssertionResult Start(const std::string& name = "stub");
+  ::testing::AssertionResult Start(const BackendOptions& opts);
+  // Kills it (SIGKILL, reaped): its address refuses connections until Restart().
+  void Kill() { proc_.reset(); }
+  // Starts it again on the address it had (its request log starts empty).
+  ::testing::AssertionResult Restart();
+  bool running() { return proc_ && proc_->running(); }
   int port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  const std::string& host() const { return opts_.host; }
+  const std::string& name() const { return opts_.name; }
+  std::string address() const { return opts_.host + ":" + std::to_string(port_); }
   // Request lines are printed as "req conn=<id> <METHOD> <target>".
   bool WaitRequest(std::string_view needle, int timeout_ms) const {
-    return proc_.WaitFor(Process::kStdout, needle, timeout_ms);
+    return proc_ && proc_->WaitFor(Process::kStdout, needle, timeout_ms);
   }
   size_t RequestCount(std::string_view needle) const {
-    return proc_.Count(Process::kStdout, needle);
+    return proc_ ? proc_->Count(Process::kStdout, needle) : 0;
   }
 
  private:
-  Process proc_;
+  ::testing::AssertionResult Spawn();
+
+  BackendOptions opts_;
+  std::unique_ptr<Process> proc_;
   int port_ = -1;
 };
 
@@ -182,6 +202,8 @@ class Client {
   bool connected() const { return fd_ >= 0; }
   void Close();
   void SetTimeout(int timeout_ms);
+  // Binds the socket to this local IPv4 address before the next Connect() ("127.0.0.2").
+  void BindSource(std::string ip) { source_ip_ = std::move(ip); }
 
   bool Send(std::string_view raw);
   // Reads one response, 1xx included. `head_request`: the response has no body.
@@ -211,6 +233,7 @@ class Client {
   int timeout_ms_;
   int fd_ = -1;
   int connect_errno_ = 0;
+  std::string source_ip_;
   std::unique_ptr<SocketReader> reader_;
   ReadStatus last_status_ = ReadStatus::kOk;
 };
@@ -248,6 +271,11 @@ std::string EchoField(const Response& r, std::string_view field);
 std::string ProxyApi(std::string_view name, std::string_view method, std::string_view uri,
                      std::string_view url, std::string_view backend_uri,
                      std::string_view api_extra = "", std::string_view backend_extra = "");
+// Like ProxyApi with the destination given as a backend JSON member: "\"url\":\"h:p\"" or
+// "\"channel\":\"name\"".
+std::string HttpApi(std::string_view name, std::string_view method, std::string_view uri,
+                    std::string_view destination, std::string_view backend_uri,
+                    std::string_view api_extra = "", std::string_view backend_extra = "");
 // An API answered by a mock backend with a text body.
 std::string MockApi(std::string_view name, std::string_view method, std::string_view uri,
                     std::string_view body, std::string_view api_extra = "", int status = 200);
@@ -291,26 +319,42 @@ class Stack {
   std::string start_error_ = "not started";
 };
 
-// One Stack shared by all tests of a suite: `Derived::Config(const Backend&)` builds the
-// config, `Derived::Options()` (optional) the gateway options.
-template <typename Derived>
-class SharedStackTest : public ::testing::Test {
+// Failure text for a stack that did not start (`start_error` not empty) or whose gateway
+// has died.
+::testing::AssertionResult StackHealth(const std::string& start_error, Gateway& gateway);
+
+// One stack (of type StackT: Stack, ChannelStack) shared by all tests of a suite, started
+// by `Derived::StartStack(StackT&)`.
+template <typename Derived, typename StackT>
+class SharedStackFixture : public ::testing::Test {
  protected:
   static GatewayOptions Options() { return {}; }
   static void SetUpTestSuite() {
-    stack_ = std::make_unique<Stack>();
-    (void)stack_->Start(&Derived::Config, Derived::Options());
+    stack_ = std::make_unique<StackT>();
+    (void)Derived::StartStack(*stack_);
   }
   static void TearDownTestSuite() { stack_.reset(); }
   void SetUp() override { ASSERT_TRUE(stack_->Healthy()); }
 
-  static Stack& stack() { return *stack_; }
+  static StackT& stack() { return *stack_; }
   static int port() { return stack_->port(); }
-  static Backend& backend() { return stack_->backend(); }
   static Gateway& gateway() { return stack_->gateway(); }
 
  private:
-  static inline std::unique_ptr<Stack> stack_;
+  static inline std::unique_ptr<StackT> stack_;
+};
+
+// One Stack shared by all tests of a suite: `Derived::Config(const Backend&)` builds the
+// config, `Derived::Options()` (optional) the gateway options.
+template <typename Derived>
+class SharedStackTest : public SharedStackFixture<Derived, Stack> {
+ public:
+  static ::testing::AssertionResult StartStack(Stack& s) {
+    return s.Start(&Derived::Config, Derived::Options());
+  }
+
+ protected:
+  static Backend& backend() { return SharedStackTest::stack().backend(); }
 };
 
 // Polls `cond` every few milliseconds until it holds or timeout_ms passes.

@@ -1,6 +1,10 @@
 // stub_backend: a small HTTP/1.1 origin for the integration tests.
 //
-//   stub_backend --listen 127.0.0.1:0 --name NAME
+//   stub_backend --listen 127.0.0.1:0 --name NAME [--reset-all] [--delay-ms MS]
+//
+// --reset-all: every request is read and logged, then its connection is reset (a member
+// that fails everything). --delay-ms: every request waits MS before it is handled (a slow
+// member).
 //
 // Prints "port=<N>" on stdout once listening, then one line per request:
 // "req conn=<id> <METHOD> <target>". One thread per connection, keep-alive, pipelining,
@@ -37,6 +41,8 @@ constexpr size_t kChunkSize = 16 * 1024;
 constexpr int kIdleTimeoutMs = 300 * 1000;
 
 std::string g_name = "stub";
+bool g_reset_all = false;
+uint64_t g_delay_ms = 0;
 std::mutex g_stdout_mu;
 
 struct Request {
@@ -217,6 +223,12 @@ uint64_t Arg(std::string_view s) { return std::strtoull(std::string(s).c_str(), 
 
 // Picks the handler from the first path segment that names one.
 bool Dispatch(int fd, Request& req) {
+  if (g_reset_all) {
+    return HandleReset(fd);
+  }
+  if (g_delay_ms > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(g_delay_ms));
+  }
   std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
   std::vector<std::string_view> segs;
   for (size_t pos = 0; pos < path.size();) {
@@ -360,14 +372,21 @@ int Listen(const std::string& spec) {
 
 int Main(int argc, char** argv) {
   std::string listen = "127.0.0.1:0";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; ++i) {
     std::string_view flag = argv[i];
-    if (flag == "--listen") {
-      listen = argv[i + 1];
-    } else if (flag == "--name") {
-      g_name = argv[i + 1];
+    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (flag == "--reset-all") {
+      g_reset_all = true;
+    } else if (flag == "--listen" && value) {
+      listen = argv[++i];
+    } else if (flag == "--name" && value) {
+      g_name = argv[++i];
+    } else if (flag == "--delay-ms" && value) {
+      g_delay_ms = Arg(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: stub_backend --listen HOST:PORT --name NAME\n");
+      std::fprintf(stderr,
+                   "usage: stub_backend --listen HOST:PORT --name NAME [--reset-all] "
+                   "[--delay-ms MS]\n");
       return 2;
     }
   }

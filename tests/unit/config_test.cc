@@ -220,10 +220,10 @@ TEST_F(ConfigTest, ExampleLoadsWithTheGateOpen) {
 }
 
 TEST_F(ConfigTest, ExampleIsRejectedByTheNotSupportedYetGate) {
-  EXPECT_EQ(gated_errors_of(std::string(kExample)),
-            (Errors{"instance.cascade.enabled: not supported yet",
-                    "listeners[1].tls: not supported yet", "policies: not supported yet",
-                    "bindings: not supported yet"}));
+  EXPECT_EQ(
+      gated_errors_of(std::string(kExample)),
+      (Errors{"instance.cascade.enabled: not supported yet", "listeners[1].tls: not supported yet",
+              "policies: not supported yet", "bindings: not supported yet"}));
 }
 
 TEST_F(ConfigTest, SupportedPartOfTheExampleLoads) {
