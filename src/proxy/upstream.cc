@@ -22,7 +22,10 @@ using core::Op;
 namespace {
 constexpr uint32_t kFramingSlack = 64;
 constexpr uint64_t kPoolIdleMs = 60000;  // a pooled backend connection lives this long idle
-constexpr uint32_t kPoolMaxPerKey = 256;
+// Idle connections kept per backend address and shard. It must exceed the concurrency a
+// shard sends to one backend, or each release beyond it closes and the next request pays a
+// new connection (measured: 512 clients with a cap of 256 gave half the req/s, p99 ×10).
+constexpr uint32_t kPoolMaxPerKey = 4096;
 }  // namespace
 
 UpstreamConn* Shard::owned_upstream(ClientConn& c) {
