@@ -72,39 +72,56 @@ void Shard::client_recv(ClientConn& c) {
   if (c.recv_armed || c.state == ClientState::kClosing) {
     return;
   }
-  if (c.in.allocated() && c.in.room() < bufs_.buf_size()) {
-    // Never while a head is being parsed: its header views point into c.in. A head is at
-    // most max_header_bytes and the buffer has two receives more, so it needs no room.
-    if (c.state != ClientState::kHead) {
-      c.in.compact();
+  // Never compact while a head is being parsed: its header views point into c.in. A head
+  // is at most max_header_bytes and the buffer has two receives more, so it needs no room.
+  if (arm_recv(c.fd, c.in, c.state != ClientState::kHead,
+               core::encode(Op::kClientRecv, c.slot, clients_.gen(c.slot)))) {
+    c.recv_armed = true;
+    ++c.inflight;
+  }
+}
+
+// Queues one receive on `fd` into a provided buffer if `buf` can take a whole one (after
+// compacting it, when allowed). False under back-pressure: the owner re-arms once its
+// bytes were consumed.
+bool Shard::arm_recv(int fd, core::IoBuf& buf, bool may_compact, uint64_t user_data) {
+  if (buf.allocated() && buf.room() < bufs_.buf_size()) {
+    if (may_compact) {
+      buf.compact();
     }
-    if (c.in.room() < bufs_.buf_size()) {
-      return;  // back-pressure: the parser has not consumed what we hold
+    if (buf.room() < bufs_.buf_size()) {
+      return false;
     }
   }
   io_uring_sqe* s = ring_.sqe();
-  io_uring_prep_recv(s, c.fd, nullptr, bufs_.buf_size(), 0);
+  io_uring_prep_recv(s, fd, nullptr, bufs_.buf_size(), 0);
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = bufs_.group();
-  io_uring_sqe_set_data64(s, core::encode(Op::kClientRecv, c.slot, clients_.gen(c.slot)));
-  c.recv_armed = true;
-  ++c.inflight;
+  io_uring_sqe_set_data64(s, user_data);
+  return true;
+}
+
+// Moves a receive's bytes from its provided buffer into `into` (null: dropped) and gives
+// the buffer back. arm_recv guaranteed the room.
+void Shard::take_received(core::IoBuf* into, int res, uint32_t flags) {
+  if (!(flags & IORING_CQE_F_BUFFER)) {
+    return;
+  }
+  auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+  if (res > 0 && into != nullptr) {
+    pool_.get(*into, current_->c().head_buf_size);
+    if (into->room() < static_cast<uint32_t>(res)) {
+      into->compact();
+    }
+    std::memcpy(into->data + into->tail, bufs_.buf(bid), static_cast<size_t>(res));
+    into->tail += static_cast<uint32_t>(res);
+  }
+  bufs_.recycle(bid);
 }
 
 void Shard::on_client_recv(ClientConn& c, int res, uint32_t flags) {
   c.recv_armed = false;
-  if (flags & IORING_CQE_F_BUFFER) {
-    auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-    if (res > 0 && c.state != ClientState::kClosing) {
-      pool_.get(c.in, current_->c().head_buf_size);
-      if (c.in.room() < static_cast<uint32_t>(res)) {
-        c.in.compact();  // client_recv guarantees room in the head phase
-      }
-      std::memcpy(c.in.data + c.in.tail, bufs_.buf(bid), static_cast<size_t>(res));
-      c.in.tail += static_cast<uint32_t>(res);
-    }
-    bufs_.recycle(bid);
-  }
+  take_received(c.state != ClientState::kClosing ? &c.in : nullptr, res, flags);
   if (c.state == ClientState::kClosing) {
     return;
   }

@@ -139,6 +139,8 @@ class Shard {
   void flush_upstream_body_room(ClientConn& c);
 
   // ---- helpers ----
+  bool arm_recv(int fd, core::IoBuf& buf, bool may_compact, uint64_t user_data);
+  void take_received(core::IoBuf* into, int res, uint32_t flags);
   void close_fd(int fd, core::Op close_op = core::Op::kIgnore);
   http::RequestParser* take_req_parser();
   http::ResponseParser* take_resp_parser();

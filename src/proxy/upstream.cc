@@ -186,36 +186,17 @@ void Shard::upstream_recv(UpstreamConn& u) {
   if (u.recv_armed || u.state == UpstreamState::kClosing) {
     return;
   }
-  if (u.in.allocated() && u.in.room() < bufs_.buf_size()) {
-    u.in.compact();
-    if (u.in.room() < bufs_.buf_size()) {
-      return;  // back-pressure: the client has not taken what we hold
-    }
+  // Back-pressure (no room): upstream_input re-arms once the client took what we hold.
+  if (arm_recv(u.fd, u.in, true, core::encode(Op::kUpRecv, u.slot, upstreams_.gen(u.slot)))) {
+    u.recv_armed = true;
+    ++u.inflight;
   }
-  io_uring_sqe* s = ring_.sqe();
-  io_uring_prep_recv(s, u.fd, nullptr, bufs_.buf_size(), 0);
-  s->flags |= IOSQE_BUFFER_SELECT;
-  s->buf_group = bufs_.group();
-  io_uring_sqe_set_data64(s, core::encode(Op::kUpRecv, u.slot, upstreams_.gen(u.slot)));
-  u.recv_armed = true;
-  ++u.inflight;
 }
 
 void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
   u.recv_armed = false;
   ClientConn* c = u.state == UpstreamState::kBusy ? owner_of(u) : nullptr;
-  if (flags & IORING_CQE_F_BUFFER) {
-    auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-    if (res > 0 && c != nullptr) {
-      pool_.get(u.in, current_->c().head_buf_size);
-      if (u.in.room() < static_cast<uint32_t>(res)) {
-        u.in.compact();
-      }
-      std::memcpy(u.in.data + u.in.tail, bufs_.buf(bid), static_cast<size_t>(res));
-      u.in.tail += static_cast<uint32_t>(res);
-    }
-    bufs_.recycle(bid);
-  }
+  take_received(c != nullptr ? &u.in : nullptr, res, flags);
   if (u.state == UpstreamState::kClosing) {
     return;
   }
