@@ -337,9 +337,7 @@ bool Shard::client_body_step(ClientConn& c) {
     c.req_done = true;
     if (c.state == ClientState::kForward) {
       if (c.rechunk_request) {
-        Writer w(c.up_out.data + c.up_out.tail, c.up_out.room());
-        w.put(http::kLastChunk);
-        c.up_out.tail += static_cast<uint32_t>(w.size());
+        append_last_chunk(c.up_out);
       }
       UpstreamConn* u = owned_upstream(c);
       if (u != nullptr && u->state == UpstreamState::kBusy) {
@@ -365,16 +363,8 @@ void Shard::on_req_body(void* ctx, const char* data, size_t len) {
   if (c.state != ClientState::kForward || len == 0) {
     return;  // kLocal: the body is discarded
   }
-  Writer w(c.up_out.data + c.up_out.tail, c.up_out.room());
-  if (c.rechunk_request) {
-    http::write_chunk_header(len, w);
-  }
-  w.put(std::string_view(data, len));
-  if (c.rechunk_request) {
-    w.put(http::kChunkEnd);
-  }
   // client_body_step bounds each feed by the room, so this always fits.
-  c.up_out.tail += static_cast<uint32_t>(w.size());
+  append_body(c.up_out, c.rechunk_request, std::string_view(data, len));
 }
 
 void Shard::client_send(ClientConn& c) {

@@ -9,9 +9,11 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
 #include "core/buf_pool.h"
 #include "core/timer_wheel.h"
+#include "ringway/buffer.h"
 #include "ringway/http.h"
 #include "ringway/lb.h"
 #include "ringway/route.h"
@@ -39,6 +41,27 @@ enum class TimerKind : uint8_t {
   kBackend,       // connect or response (head or body) not in time: 504 / close
   kUpstreamIdle,  // pooled backend connection idle too long: close
 };
+
+// Appends body bytes to `buf`, re-framed as one chunk when `chunked`. Callers bound the
+// bytes they feed by the room (minus framing slack), so it always fits.
+inline void append_body(core::IoBuf& buf, bool chunked, std::string_view data) {
+  Writer w(buf.data + buf.tail, buf.room());
+  if (chunked) {
+    http::write_chunk_header(data.size(), w);
+  }
+  w.put(data);
+  if (chunked) {
+    w.put(http::kChunkEnd);
+  }
+  buf.tail += static_cast<uint32_t>(w.size());
+}
+
+// Ends a re-chunked body.
+inline void append_last_chunk(core::IoBuf& buf) {
+  Writer w(buf.data + buf.tail, buf.room());
+  w.put(http::kLastChunk);
+  buf.tail += static_cast<uint32_t>(w.size());
+}
 
 // Identity of a backend address, the key of the upstream pool.
 struct BackendKey {

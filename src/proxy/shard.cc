@@ -166,7 +166,6 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
   Op op = core::op_of(ud);
   uint32_t slot = core::slot_of(ud);
   uint32_t gen = core::gen_of(ud);
-  bool has_buf = (flags & IORING_CQE_F_BUFFER) != 0;
   switch (op) {
     case Op::kIgnore:
       return;
@@ -185,10 +184,7 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
     case Op::kClientSend: {
       ClientConn* c = clients_.get(slot);
       if (c == nullptr || clients_.gen(slot) != gen) {
-        // A completion for a recycled slot: drop it, but never leak its buffer.
-        if (has_buf) {
-          bufs_.recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
-        }
+        take_received(nullptr, res, flags);  // recycled slot: drop, but keep the buffer
         return;
       }
       --c->inflight;
@@ -205,9 +201,7 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
     case Op::kUpRecv: {
       UpstreamConn* u = upstreams_.get(slot);
       if (u == nullptr || upstreams_.gen(slot) != gen) {
-        if (has_buf) {
-          bufs_.recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
-        }
+        take_received(nullptr, res, flags);
         return;
       }
       --u->inflight;

@@ -214,9 +214,7 @@ void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
       if (r.event == http::Event::kMessageComplete) {
         c->resp_done = true;
         if (c->chunked_to_client) {
-          Writer w(c->out.data + c->out.tail, c->out.room());
-          w.put(http::kLastChunk);
-          c->out.tail += static_cast<uint32_t>(w.size());
+          append_last_chunk(c->out);
         }
         upstream_release(*c, false);
         client_send(*c);
@@ -274,9 +272,7 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u) {
     } else if (r.event == http::Event::kMessageComplete) {
       c.resp_done = true;
       if (c.chunked_to_client) {
-        Writer w(c.out.data + c.out.tail, c.out.room());
-        w.put(http::kLastChunk);
-        c.out.tail += static_cast<uint32_t>(w.size());
+        append_last_chunk(c.out);
       }
       bool reusable = c.resp_parser->head().keep_alive && c.req_sent && u.in.empty();
       upstream_release(c, reusable);
@@ -338,15 +334,7 @@ void Shard::on_resp_body(void* ctx, const char* data, size_t len) {
   if (len == 0) {
     return;
   }
-  Writer w(c.out.data + c.out.tail, c.out.room());
-  if (c.chunked_to_client) {
-    http::write_chunk_header(len, w);
-  }
-  w.put(std::string_view(data, len));
-  if (c.chunked_to_client) {
-    w.put(http::kChunkEnd);
-  }
-  c.out.tail += static_cast<uint32_t>(w.size());
+  append_body(c.out, c.chunked_to_client, std::string_view(data, len));
 }
 
 // Ends the client's use of its upstream: back to the pool, or closed.
