@@ -184,6 +184,9 @@ class ResponseParser {
   FeedResult finish();
   const ResponseHead& head() const;
   const ParseError& error() const;
+  // Body bytes of the current response parsed so far (before any framing is removed for
+  // chunked bodies: the payload bytes given to the sink).
+  uint64_t body_bytes() const;
 
  private:
   struct Impl;

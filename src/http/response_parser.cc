@@ -89,4 +89,6 @@ const ResponseHead& ResponseParser::head() const { return impl_->head; }
 
 const ParseError& ResponseParser::error() const { return impl_->error(); }
 
+uint64_t ResponseParser::body_bytes() const { return impl_->body_bytes(); }
+
 }  // namespace ringway::http

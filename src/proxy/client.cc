@@ -51,8 +51,11 @@ void Shard::client_open(int fd, uint32_t listener) {
   c.listener = listener;
   c.state = ClientState::kIdle;
   c.inflight = 0;
+  c.lent = 0;
   c.recv_armed = c.send_armed = false;
   c.peer_known = false;
+  c.out_pinned = false;
+  c.direct_left = 0;
   c.timer.owner = slot;
   ++client_count_;
   ctx_->conn_counts[id_].value.store(client_count_, std::memory_order_relaxed);
@@ -67,14 +70,15 @@ void Shard::client_set_timer(ClientConn& c, TimerKind kind, uint64_t ms) {
   timers_.arm(&c.timer, now_ms_ + ms);
 }
 
-// Arms one receive into a provided buffer, if there is room to take it.
-void Shard::client_recv(ClientConn& c) {
+// Arms one receive into a provided buffer, if there is room to take it. `poll_first`:
+// idle between requests, the next one is not there yet (no failed receive first).
+void Shard::client_recv(ClientConn& c, bool poll_first) {
   if (c.recv_armed || c.state == ClientState::kClosing) {
     return;
   }
   // Never compact while a head is being parsed: its header views point into c.in. A head
   // is at most max_header_bytes and the buffer has two receives more, so it needs no room.
-  if (arm_recv(c.fd, c.in, c.state != ClientState::kHead,
+  if (arm_recv(c.fd, c.in, c.state != ClientState::kHead, poll_first,
                core::encode(Op::kClientRecv, c.slot, clients_.gen(c.slot)))) {
     c.recv_armed = true;
     ++c.inflight;
@@ -83,8 +87,9 @@ void Shard::client_recv(ClientConn& c) {
 
 // Queues one receive on `fd` into a provided buffer if `buf` can take a whole one (after
 // compacting it, when allowed). False under back-pressure: the owner re-arms once its
-// bytes were consumed.
-bool Shard::arm_recv(int fd, core::IoBuf& buf, bool may_compact, uint64_t user_data) {
+// bytes were consumed. `poll_first`: no data is expected yet (IORING_RECVSEND_POLL_FIRST).
+bool Shard::arm_recv(int fd, core::IoBuf& buf, bool may_compact, bool poll_first,
+                     uint64_t user_data) {
   if (buf.allocated() && buf.room() < bufs_.buf_size()) {
     if (may_compact) {
       buf.compact();
@@ -95,6 +100,9 @@ bool Shard::arm_recv(int fd, core::IoBuf& buf, bool may_compact, uint64_t user_d
   }
   io_uring_sqe* s = ring_.sqe();
   io_uring_prep_recv(s, fd, nullptr, bufs_.buf_size(), 0);
+  if (poll_first) {
+    s->ioprio |= IORING_RECVSEND_POLL_FIRST;
+  }
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = bufs_.group();
   io_uring_sqe_set_data64(s, user_data);
@@ -225,6 +233,7 @@ void Shard::client_head_done(ClientConn& c) {
   c.retried = false;
   c.lb_acquired = false;
   c.chunked_to_client = false;
+  c.direct_left = 0;
   c.api = nullptr;
   route::MatchResult m =
       c.snap->c().routes->match(route::method_key(h.method_name), h.host, h.path, h.get("x-stage"));
@@ -396,7 +405,9 @@ void Shard::on_client_sent(ClientConn& c, int res) {
     client_send(c);  // short send
     return;
   }
-  c.out.head = c.out.tail = 0;
+  if (!c.out_pinned) {
+    c.out.head = c.out.tail = 0;
+  }
   if (c.close_after_send && c.resp_done) {
     client_close(c);
     return;
@@ -433,7 +444,11 @@ void Shard::client_exchange_done(ClientConn& c) {
     release_snapshot(c.snap);
     c.snap = nullptr;
   }
-  pool_.put(c.up_out);
+  if (c.lent > 0) {
+    c.keep_alive = false;  // a backend send still reads up_out (rare): no reuse, close
+  } else {
+    pool_.put(c.up_out);
+  }
   c.up_out_sent = 0;
   if (!c.keep_alive || c.close_after_send) {
     client_close(c);
@@ -447,7 +462,7 @@ void Shard::client_exchange_done(ClientConn& c) {
     pool_.put(c.in);
     pool_.put(c.out);
     client_set_timer(c, TimerKind::kClientIdle, current_->c().config.limits.client_idle_timeout_ms);
-    client_recv(c);
+    client_recv(c, true);
     return;
   }
   // Pipelined bytes are waiting: they start the next request now.
@@ -512,17 +527,20 @@ void Shard::client_close(ClientConn& c) {
     c.snap = nullptr;
   }
   give_parsers(c);
-  pool_.put(c.in);
-  pool_.put(c.out);
-  pool_.put(c.up_out);
   close_fd(c.fd);
   c.fd = -1;
   --client_count_;
   ctx_->conn_counts[id_].value.store(client_count_, std::memory_order_relaxed);
+  client_maybe_free(c);  // nothing in flight: free now (no completion would do it later)
 }
 
+// A closing connection's buffers and slot go once no SQE uses them: its own (inflight)
+// and backend ones reading or writing its buffers (lent).
 void Shard::client_maybe_free(ClientConn& c) {
-  if (c.state == ClientState::kClosing && c.inflight == 0 && c.slot != kNoSlot) {
+  if (c.state == ClientState::kClosing && c.inflight == 0 && c.lent == 0 && c.slot != kNoSlot) {
+    pool_.put(c.in);
+    pool_.put(c.out);
+    pool_.put(c.up_out);
     uint32_t slot = c.slot;
     c.slot = kNoSlot;
     clients_.release(slot);

@@ -78,9 +78,13 @@ struct ClientConn {
   uint32_t listener = 0;
   ClientState state = ClientState::kIdle;
   uint8_t inflight = 0;  // SQEs submitted whose CQE has not arrived
+  // Backend SQEs in flight that use this connection's buffers (a send of up_out, a
+  // receive into out): the buffers, and the slot, stay until they completed.
+  uint8_t lent = 0;
   bool recv_armed = false;
   bool send_armed = false;
   bool peer_known = false;
+  bool out_pinned = false;  // a backend receive writes into `out` past its tail
   core::TimerNode timer;
   core::IoBuf in;   // bytes from the client; head bytes stay put until the head is used
   core::IoBuf out;  // bytes to the client
@@ -103,7 +107,10 @@ struct ClientConn {
   bool discard_body = false;       // kLocal: swallow the request body
   bool rechunk_request = false;    // request body re-framed chunked to the backend
   bool chunked_to_client = false;  // response body re-framed chunked to the client
-  bool resp_started = false;       // response bytes were queued for the client
+  // Content-Length body bytes still to come, received straight into `out` (no parser,
+  // no copy); 0: bytes go through the backend's buffer and the response parser.
+  int64_t direct_left = 0;
+  bool resp_started = false;  // response bytes were queued for the client
   bool resp_done = false;
   bool close_after_send = false;  // close once `out` is flushed
   bool retried = false;
@@ -146,10 +153,15 @@ struct UpstreamConn {
   uint8_t inflight = 0;
   bool recv_armed = false;
   bool send_armed = false;
-  bool reused = false;     // taken from the pool for the current exchange
-  bool got_bytes = false;  // response bytes arrived for the current exchange
-  core::TimerNode timer;   // pool idle timeout
-  core::IoBuf in;          // bytes from the backend
+  bool reused = false;             // taken from the pool for the current exchange
+  bool got_bytes = false;          // response bytes arrived for the current exchange
+  bool direct = false;             // the receive in flight writes into its client's `out`
+  bool more_likely = false;        // the last receive filled its buffer: more may be queued
+  uint32_t direct_len = 0;         // bytes that direct receive asked for
+  uint32_t send_lender = kNoSlot;  // client whose up_out the send in flight reads
+  uint32_t recv_lender = kNoSlot;  // client whose out the direct receive writes
+  core::TimerNode timer;           // pool idle timeout
+  core::IoBuf in;                  // bytes from the backend
   BackendKey key;
   uint32_t owner = kNoSlot;  // client slot while busy
   uint32_t owner_gen = 0;

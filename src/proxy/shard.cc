@@ -205,6 +205,10 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
         return;
       }
       --u->inflight;
+      uint32_t lender = op == Op::kUpSend   ? u->send_lender
+                        : op == Op::kUpRecv ? u->recv_lender
+                                            : kNoSlot;
+      return_lent(*u, op);
       if (op == Op::kUpConnect) {
         on_upstream_connect(*u, res);
       } else if (op == Op::kUpSend) {
@@ -213,6 +217,9 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
         on_upstream_recv(*u, res, flags);
       }
       upstream_maybe_free(*u);
+      if (lender != kNoSlot) {
+        client_maybe_free(clients_[lender]);  // its last lent buffer may have come back
+      }
       return;
     }
   }

@@ -88,7 +88,7 @@ class Shard {
 
   // ---- client side (client.cc) ----
   void client_open(int fd, uint32_t listener);
-  void client_recv(ClientConn& c);
+  void client_recv(ClientConn& c, bool poll_first = false);
   void client_send(ClientConn& c);
   void on_client_recv(ClientConn& c, int res, uint32_t flags);
   void on_client_sent(ClientConn& c, int res);
@@ -124,6 +124,10 @@ class Shard {
   bool upstream_connect(ClientConn& c, const BackendKey& key);
   void upstream_send(ClientConn& c, UpstreamConn& u);
   void upstream_recv(UpstreamConn& u);
+  bool upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool speculative);
+  void on_direct_recv(UpstreamConn& u, int res);
+  bool go_direct(ClientConn& c, const UpstreamConn& u);
+  void return_lent(UpstreamConn& u, core::Op op);
   void on_upstream_connect(UpstreamConn& u, int res);
   void on_upstream_sent(UpstreamConn& u, int res);
   void on_upstream_recv(UpstreamConn& u, int res, uint32_t flags);
@@ -139,7 +143,7 @@ class Shard {
   void flush_upstream_body_room(ClientConn& c);
 
   // ---- helpers ----
-  bool arm_recv(int fd, core::IoBuf& buf, bool may_compact, uint64_t user_data);
+  bool arm_recv(int fd, core::IoBuf& buf, bool may_compact, bool poll_first, uint64_t user_data);
   void take_received(core::IoBuf* into, int res, uint32_t flags);
   void close_fd(int fd, core::Op close_op = core::Op::kIgnore);
   http::RequestParser* take_req_parser();

@@ -73,5 +73,32 @@ TEST_F(BackendErrorsTest, PooledConnectionClosedByBackendIsRetried) {
   }
 }
 
+// A backend that dies in the middle of a Content-Length body: the client connection is
+// closed (the response can be neither completed nor replaced), and the connection's slot
+// and buffers are given back: with max_connections 4, twenty such failures in a row
+// (bodies relayed straight and through the parser) leave the gateway serving.
+class TruncatedBodyTest : public SharedStackTest<TruncatedBodyTest> {
+ public:
+  static std::string Config(const Backend& b) {
+    ConfigSpec spec;
+    spec.limits = R"("max_connections": 4)";
+    spec.apis = {StubApi(b)};
+    return BuildConfig(spec);
+  }
+};
+
+TEST_F(TruncatedBodyTest, ClientConnectionClosedAndNothingLeaks) {
+  for (int i = 0; i < 20; ++i) {
+    Client c(port());
+    std::string target = "/stub/truncate/" + std::string(i % 2 ? "300000" : "6000");
+    EXPECT_FALSE(c.Get(target).has_value()) << target;
+    EXPECT_TRUE(c.WaitClosed(3000)) << target;
+  }
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(EchoedTarget(HttpGet(port(), "/stub/echo/alive"), "/stub/echo/alive")) << i;
+  }
+  EXPECT_TRUE(stack().Healthy());
+}
+
 }  // namespace
 }  // namespace ringway::integration

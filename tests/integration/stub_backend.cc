@@ -11,8 +11,9 @@
 // Content-Length and chunked request bodies (streamed into a checksum, constant memory).
 // The handler is chosen by the first path segment that names one (so a gateway may add a
 // prefix): status/<code>, delay/<ms>, bytes/<n>, chunked/<n>, close/<n>, reset, sink,
-// headers, bye (answer with Connection: close), ghost (answer keep-alive, then close);
-// anything else echoes the request as JSON.
+// headers, bye (answer with Connection: close), ghost (answer keep-alive, then close),
+// truncate/<n> (Content-Length n, half the body, then close), drip/<n> (Content-Length n,
+// the body in 8 pieces 5 ms apart); anything else echoes the request as JSON.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -170,6 +171,31 @@ bool HandleBytes(int fd, const Request& req, uint64_t n) {
   return SendAll(fd, head) && (req.head() || SendPattern(fd, n));
 }
 
+// Content-Length `n`, but only the first half of the body before the connection closes.
+bool HandleTruncate(int fd, uint64_t n) {
+  std::string head = StatusLine(200) + "Content-Type: application/octet-stream\r\n" +
+                     "Content-Length: " + std::to_string(n) + "\r\n\r\n";
+  SendAll(fd, head) && SendPattern(fd, n / 2);
+  return false;
+}
+
+// A Content-Length body written in 8 pieces with pauses: the gateway sees partial bodies.
+bool HandleDrip(int fd, const Request& req, uint64_t n) {
+  std::string head = StatusLine(200) + "Content-Type: application/octet-stream\r\n" +
+                     "Content-Length: " + std::to_string(n) + "\r\n\r\n";
+  if (!SendAll(fd, head)) {
+    return false;
+  }
+  uint64_t piece = n / 8 + 1;
+  for (uint64_t off = 0; off < n && !req.head(); off += piece) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!SendAll(fd, PatternBytes(off, static_cast<size_t>(std::min(piece, n - off))))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool HandleChunked(int fd, const Request& req, uint64_t n) {
   std::string head = StatusLine(200) +
                      "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -249,6 +275,10 @@ bool Dispatch(int fd, Request& req) {
       break;
     } else if (key == "bytes") {
       return HandleBytes(fd, req, Arg(arg)) && req.keep_alive;
+    } else if (key == "truncate") {
+      return HandleTruncate(fd, Arg(arg));
+    } else if (key == "drip") {
+      return HandleDrip(fd, req, Arg(arg)) && req.keep_alive;
     } else if (key == "chunked") {
       return HandleChunked(fd, req, Arg(arg)) && req.keep_alive;
     } else if (key == "close") {
