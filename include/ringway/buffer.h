@@ -32,29 +32,8 @@ class Writer {
     }
     *p_++ = c;
   }
-  void put_uint(uint64_t v) {
-    char tmp[20];
-    int n = 0;
-    do {
-      tmp[n++] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    } while (v != 0);
-    while (n > 0) {
-      put(tmp[--n]);
-    }
-  }
-  void put_hex(uint64_t v) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    char tmp[16];
-    int n = 0;
-    do {
-      tmp[n++] = kDigits[v & 15];
-      v >>= 4;
-    } while (v != 0);
-    while (n > 0) {
-      put(tmp[--n]);
-    }
-  }
+  void put_uint(uint64_t v) { put_digits<10>(v); }
+  void put_hex(uint64_t v) { put_digits<16>(v); }  // lower-case digits
 
   bool ok() const { return !overflow_; }
   size_t size() const { return static_cast<size_t>(p_ - begin_); }
@@ -63,6 +42,21 @@ class Writer {
   std::string_view view() const { return {begin_, size()}; }
 
  private:
+  // `v` in base kBase, most significant digit first, through one put(): like any put(),
+  // on overflow it sets the flag and writes nothing.
+  template <unsigned kBase>
+  void put_digits(uint64_t v) {
+    static_assert(kBase >= 10 && kBase <= 16, "tmp holds the 20 decimal digits of 2^64-1");
+    static constexpr char kDigits[] = "0123456789abcdef";
+    char tmp[20];
+    char* d = tmp + sizeof(tmp);
+    do {
+      *--d = kDigits[v % kBase];
+      v /= kBase;
+    } while (v != 0);
+    put(std::string_view(d, static_cast<size_t>(tmp + sizeof(tmp) - d)));
+  }
+
   char* begin_;
   char* p_;
   char* end_;

@@ -126,7 +126,7 @@ struct HealthCheck {
   uint32_t timeout_s = 5;
   uint32_t interval_s = 10;
   std::string http_codes = "200";
-  std::vector<std::pair<uint16_t, uint16_t>> codes;  // parsed inclusive ranges
+  std::vector<std::pair<uint16_t, uint16_t>> codes{{200, 200}};  // http_codes parsed: inclusive
 };
 
 enum class BalanceStrategy { kWrr, kWlc, kSh, kUriHash };

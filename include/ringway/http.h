@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "ringway/buffer.h"
+#include "ringway/http_status.h"
 
 namespace ringway::http {
 
@@ -263,6 +264,7 @@ void write_chunk_header(size_t len, Writer& out);  // "<hex>\r\n"
 inline constexpr std::string_view kChunkEnd = "\r\n";
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
-std::string_view reason_phrase(uint16_t status);
+// The standard phrase of `status`, or "" (see status_reason()).
+inline std::string_view reason_phrase(uint16_t status) { return status_reason(status); }
 
 }  // namespace ringway::http

@@ -60,7 +60,6 @@ HealthCheck read_health_check(const Value& v) {
   Obj o(v, {"protocol", "client_ssl", "path", "method", "port", "healthy_threshold",
             "unhealthy_threshold", "timeout_s", "interval_s", "http_codes"});
   HealthCheck h;
-  check_http_codes(h.http_codes, &h.codes);
   bool protocol_ok = o.read("protocol", h.protocol, kCheckProtocols) || !o.has("protocol");
   if (protocol_ok && h.protocol == CheckProtocol::kTcp) {
     o.forbid({"path", "method", "http_codes"}, "only allowed with protocol http or https");

@@ -13,24 +13,20 @@ namespace ringway::core {
 
 Ring::Ring(uint32_t entries) {
   io_uring_params p{};
-  p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-  p.cq_entries = entries * 4;
-  int rc = io_uring_queue_init_params(entries, &ring_, &p);
+  auto init = [&](uint32_t flags) {
+    p = io_uring_params{};
+    p.flags = IORING_SETUP_CQSIZE | flags;
+    p.cq_entries = entries * 4;
+    return io_uring_queue_init_params(entries, &ring_, &p);
+  };
+  int rc = init(IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
   if (rc == -EINVAL) {
     // Kernels before 6.1 lack DEFER_TASKRUN (and 5.x SINGLE_ISSUER): use COOP_TASKRUN.
     RW_INFO("io_uring: DEFER_TASKRUN unavailable, using COOP_TASKRUN");
-    p = io_uring_params{};
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
-    p.cq_entries = entries * 4;
-    rc = io_uring_queue_init_params(entries, &ring_, &p);
+    rc = init(IORING_SETUP_COOP_TASKRUN);
     if (rc == -EINVAL) {
-      p = io_uring_params{};
-      p.flags = IORING_SETUP_CQSIZE;
-      p.cq_entries = entries * 4;
-      rc = io_uring_queue_init_params(entries, &ring_, &p);
+      rc = init(0);
     }
-  } else if (rc == 0) {
-    defer_taskrun_ = true;
   }
   if (rc < 0) {
     throw std::runtime_error(std::string("io_uring_queue_init: ") + strerror(-rc));

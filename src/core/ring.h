@@ -24,11 +24,9 @@ class Ring {
   // Submits queued SQEs and waits for at least one CQE or `timeout_ms`.
   void submit_and_wait(uint64_t timeout_ms);
   io_uring* raw() { return &ring_; }
-  bool defer_taskrun() const { return defer_taskrun_; }
 
  private:
   io_uring ring_{};
-  bool defer_taskrun_ = false;
 };
 
 // Provided buffers registered as a buffer ring (liburing 2.3 has no setup helper: the

@@ -9,6 +9,8 @@
 #include <memory>
 #include <vector>
 
+#include "core/user_data.h"
+
 namespace ringway::core {
 
 template <class T>
@@ -35,7 +37,7 @@ class Slab {
   }
   // Returns the slot; its generation moves on so stale completions no longer match.
   void release(uint32_t slot) {
-    gens_[slot] = (gens_[slot] + 1) & 0xffffff;
+    gens_[slot] = static_cast<uint32_t>((gens_[slot] + 1) & kGenMask);  // user_data width
     if (gens_[slot] == 0) {
       gens_[slot] = 1;
     }

@@ -41,7 +41,7 @@ std::optional<Target> member_target(const config::Channel& ch, const config::Mem
   t.interval_ms = hc.interval_s * 1000;
   t.healthy_threshold = hc.healthy_threshold;
   t.unhealthy_threshold = hc.unhealthy_threshold;
-  t.codes = hc.codes.empty() ? decltype(t.codes){{200, 200}} : hc.codes;
+  t.codes = hc.codes;
   t.label = "channel " + ch.name + " member " + config::authority(m.host, member_port, 0);
   t.key = identity_key(ch.name, t);
   return t;

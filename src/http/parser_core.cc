@@ -73,6 +73,7 @@ void ParserCore::ResetHeadState() {
   start_text_ = {};
   header_count_ = 0;
   place_ = Place::kStartLine;
+  name_kind_ = NameKind::kOther;
   open_kind_ = kNoSpan;
   open_end_ = nullptr;
   open_end_offset_ = 0;
@@ -201,8 +202,15 @@ int ParserCore::OnFieldComplete() {
   if (HasWhitespace(name)) {
     return Fail(Fault::kNameWhitespace);
   }
-  if (IEquals(name, "transfer-encoding")) {
+  if (IEquals(name, "host")) {
+    name_kind_ = NameKind::kHost;
+  } else if (IEquals(name, "transfer-encoding")) {
+    name_kind_ = NameKind::kTe;
     ++facts_.te_count;  // counted here so a later Content-Length error can name it
+  } else if (IEquals(name, "expect")) {
+    name_kind_ = NameKind::kExpect;
+  } else {
+    name_kind_ = NameKind::kOther;
   }
   return 0;
 }
@@ -216,14 +224,20 @@ int ParserCore::OnValueComplete() {
   if (HasBadValueChar(h.value)) {
     return Fail(Fault::kBadValueChar);
   }
-  if (IEquals(h.name, "host")) {
-    if (facts_.host_count++ == 0) {
-      facts_.host = h.value;
-    }
-  } else if (IEquals(h.name, "transfer-encoding")) {
-    facts_.te_chunked = IEquals(h.value, "chunked");
-  } else if (IEquals(h.name, "expect")) {
-    facts_.expect_continue = facts_.expect_continue || IEquals(h.value, "100-continue");
+  switch (name_kind_) {
+    case NameKind::kHost:
+      if (facts_.host_count++ == 0) {
+        facts_.host = h.value;
+      }
+      break;
+    case NameKind::kTe:
+      facts_.te_chunked = IEquals(h.value, "chunked");
+      break;
+    case NameKind::kExpect:
+      facts_.expect_continue = facts_.expect_continue || IEquals(h.value, "100-continue");
+      break;
+    case NameKind::kOther:
+      break;
   }
   ++header_count_;
   return 0;

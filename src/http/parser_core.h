@@ -93,11 +93,25 @@ class ParserCore {
   std::string_view start_text() const { return start_text_; }  // target or reason
   const Header* headers() const { return headers_.data(); }
   uint32_t header_count() const { return header_count_; }
+  // Fills the fields RequestHead and ResponseHead share from the parsed head: version,
+  // headers, content_length (-1: no Content-Length) and chunked.
+  template <typename Head>
+  void FillCommonHead(Head& head) const {
+    head.http_major = parser_.http_major;
+    head.http_minor = parser_.http_minor;
+    head.headers = headers();
+    head.header_count = header_count();
+    head.content_length =
+        (parser_.flags & F_CONTENT_LENGTH) != 0 ? static_cast<int64_t>(parser_.content_length) : -1;
+    head.chunked = (parser_.flags & F_CHUNKED) != 0;
+  }
 
  private:
   enum class Phase : uint8_t { kHead, kBody, kDone };
   // Where in the head llhttp is: start line, a header name, or a header value.
   enum class Place : uint8_t { kStartLine, kName, kValue };
+  // The header names OnValueComplete gathers facts about; set once per name.
+  enum class NameKind : uint8_t { kOther, kHost, kTe, kExpect };
 
   uint64_t HeadOffset(const char* p) const { return head_base_ + (p - feed_start_); }
   int Extend(int kind, const char* at, size_t len, std::string_view* view);
@@ -125,6 +139,7 @@ class ParserCore {
   bool failed_ = false;
   Phase phase_ = Phase::kHead;
   Place place_ = Place::kStartLine;
+  NameKind name_kind_ = NameKind::kOther;  // of the header whose value is being parsed
   bool message_begun_ = false;
   bool head_done_ = false;         // on_headers_complete accepted the head
   bool head_reported_ = false;     // kHeadComplete was returned

@@ -97,23 +97,18 @@ struct RequestParser::Impl : internal::ParserWithHead<RequestParser::Impl> {
     if (has_length && llhttp().content_length > limits().max_body_bytes) {
       return Fail(Fault::kBodyTooLarge);
     }
-    FillHead(target, has_length);
+    FillHead(target);
     return FinishHead(HeadVerdict::kBody);
   }
 
-  void FillHead(const Target& target, bool has_length) {
+  void FillHead(const Target& target) {
+    FillCommonHead(head);
     head.method = llhttp().method;
     head.method_name = llhttp_method_name(static_cast<llhttp_method_t>(llhttp().method));
     head.target = start_text();
     head.path = target.path;
     head.query = target.query;
-    head.http_major = llhttp().http_major;
-    head.http_minor = llhttp().http_minor;
-    head.headers = headers();
-    head.header_count = header_count();
     head.host = target.authority.empty() ? facts().host : target.authority;
-    head.content_length = has_length ? static_cast<int64_t>(llhttp().content_length) : -1;
-    head.chunked = (llhttp().flags & F_CHUNKED) != 0;
     head.keep_alive = llhttp_should_keep_alive(&llhttp()) != 0;
     // RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
     head.expect_continue = facts().expect_continue && llhttp().http_minor == 1;

@@ -50,16 +50,9 @@ struct ResponseParser::Impl : internal::ParserWithHead<ResponseParser::Impl> {
     if (!facts().te_ok()) {
       return Fail(Fault::kBadTe);
     }
+    FillCommonHead(head);
     head.status = status;
     head.reason = start_text();
-    head.http_major = llhttp().http_major;
-    head.http_minor = llhttp().http_minor;
-    head.headers = headers();
-    head.header_count = header_count();
-    head.content_length = (llhttp().flags & F_CONTENT_LENGTH) != 0
-                              ? static_cast<int64_t>(llhttp().content_length)
-                              : -1;
-    head.chunked = (llhttp().flags & F_CHUNKED) != 0;
     head.no_body = head_request || status == 204 || status == 304;
     head.close_delimited = !head.no_body && !head.chunked && head.content_length < 0;
     head.keep_alive = ConnectionReusable() && !head.close_delimited;

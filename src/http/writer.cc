@@ -1,10 +1,10 @@
 // Header writers for both directions and gateway-made error responses.
+#include <algorithm>
 #include <array>
 #include <initializer_list>
 
 #include "http/text.h"
 #include "ringway/http.h"
-#include "ringway/http_status.h"
 
 namespace ringway::http {
 namespace {
@@ -76,17 +76,22 @@ class ConnectionNames {
   bool overflow_ = false;
 };
 
-// Client X-Forwarded-For values, in order, joined by ", ", then `client_ip`.
-void PutForwardedFor(const RequestHead& client, std::string_view client_ip,
+// Client X-Forwarded-For values, in order, joined by ", ", then `client_ip`. `first` is
+// the index of the first X-Forwarded-For header of `client` (header_count: none).
+void PutForwardedFor(const RequestHead& client, uint32_t first, std::string_view client_ip,
                      const ConnectionNames& hop, Writer& out) {
   out.put("X-Forwarded-For: ");
-  for (uint32_t i = 0; i < client.header_count; ++i) {
-    const Header& h = client.headers[i];
-    if (!IEquals(h.name, "x-forwarded-for") || h.value.empty() || hop.IsHop(h.name)) {
-      continue;
+  // Connection may name X-Forwarded-For (then no client value is forwarded); the answer
+  // is the same for every such line, so it is asked once.
+  if (first < client.header_count && !hop.IsHop(client.headers[first].name)) {
+    for (uint32_t i = first; i < client.header_count; ++i) {
+      const Header& h = client.headers[i];
+      if (!IEquals(h.name, "x-forwarded-for") || h.value.empty()) {
+        continue;
+      }
+      out.put(h.value);
+      out.put(", ");
     }
-    out.put(h.value);
-    out.put(", ");
   }
   out.put(client_ip);
   out.put(kCrlf);
@@ -155,9 +160,14 @@ void write_upstream_head(const RequestHead& client, const UpstreamRequest& req, 
   out.put(req.path_and_query);
   out.put(" HTTP/1.1\r\n");
   const ConnectionNames hop(client.headers, client.header_count);
+  uint32_t first_xff = client.header_count;  // none yet
   for (uint32_t i = 0; i < client.header_count; ++i) {
     const Header& h = client.headers[i];
-    if (IsAnyOf(h.name, {"host", "content-length", "expect", "x-forwarded-for", "x-forwarded-proto",
+    if (IEquals(h.name, "x-forwarded-for")) {
+      first_xff = std::min(first_xff, i);
+      continue;
+    }
+    if (IsAnyOf(h.name, {"host", "content-length", "expect", "x-forwarded-proto",
                          "x-forwarded-host", "x-request-id"}) ||
         hop.IsHop(h.name)) {
       continue;
@@ -165,7 +175,7 @@ void write_upstream_head(const RequestHead& client, const UpstreamRequest& req, 
     PutHeader(h.name, h.value, out);
   }
   PutHeader("Host", req.host, out);
-  PutForwardedFor(client, req.client_ip, hop, out);
+  PutForwardedFor(client, first_xff, req.client_ip, hop, out);
   if (!req.proto.empty()) {
     PutHeader("X-Forwarded-Proto", req.proto, out);
   }
@@ -258,7 +268,5 @@ void write_chunk_header(size_t len, Writer& out) {
   out.put_hex(len);
   out.put(kCrlf);
 }
-
-std::string_view reason_phrase(uint16_t status) { return status_reason(status); }
 
 }  // namespace ringway::http

@@ -115,12 +115,14 @@ bool group_available(const PickContext& ctx, uint32_t group) noexcept {
 
 // The group for this pick: by smooth WRR on group weights, or by rendezvous on the key for
 // the hash strategies (so a key keeps its group); only groups with an eligible member.
+// A lone group is returned unchecked: every algorithm answers kNone itself, with no state
+// change, when none of its members is eligible.
 uint32_t choose_group(const PickContext& ctx) noexcept {
   const Tables& t = ctx.t;
-  const auto ok = [&ctx](uint32_t g) { return group_available(ctx, g); };
   if (t.groups.size() == 1) {
-    return ok(0) ? 0 : kNone;
+    return 0;
   }
+  const auto ok = [&ctx](uint32_t g) { return group_available(ctx, g); };
   if (t.strategy == BalanceStrategy::kSh || t.strategy == BalanceStrategy::kUriHash) {
     return detail::rendezvous(
         t.group_ids, ctx.key, t.groups_uniform, [&t](uint32_t g) { return t.groups[g].seed; },
@@ -163,10 +165,9 @@ uint32_t Balancer::pick(ShardState& state, const Health& health, uint64_t key,
       state.group_current_.size() != t.groups.size()) {
     return kNone;  // empty state, or one made for a channel of another shape
   }
-  const bool standby = !primary_available(t, health);
-  if (standby && !t.has_standby) {
-    return kNone;
-  }
+  // Without standbys the tier is always the primaries: when none is available, no member
+  // is eligible, so choose_group or the algorithm answers kNone and no smooth-WRR weight moves.
+  const bool standby = t.has_standby && !primary_available(t, health);
   const PickContext ctx{t, state, health, tried, key, standby};
   const uint32_t group = choose_group(ctx);
   if (group == kNone) {

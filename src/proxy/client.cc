@@ -496,16 +496,8 @@ void Shard::on_client_timer(ClientConn& c, TimerKind kind) {
       }
       return;
     case TimerKind::kBackend:
-      if (!c.resp_started) {
-        upstream_release(c, false);
-        if (retry(c, false, Failure::kTimeout)) {
-          return;
-        }
-        c.keep_alive = c.keep_alive && c.req_done;
-        client_error(c, 504, "RW.5040", "backend did not respond in time", !c.req_done);
-      } else {
-        client_close(c);
-      }
+      upstream_failed(c, nullptr, Failure::kTimeout, 504, "RW.5040",
+                      "backend did not respond in time");
       return;
     default:
       return;

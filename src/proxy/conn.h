@@ -130,7 +130,7 @@ struct ClientConn {
   int32_t retries_left = 0;     // retry_count budget (seed semantics)
   bool post_like = false;       // POST/PATCH: not replayed once it may have been seen
   bool default_host = false;    // Host is the member's address: rewrite on retry
-  uint32_t host_off = 0;        // Host value's offset in up_out (default_host only)
+  uint32_t host_off = 0;        // Host value's offset in up_out (0: not looked up yet)
   uint32_t host_len = 0;
 
   std::string_view rid() const { return {request_id, request_id_len}; }

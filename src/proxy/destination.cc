@@ -35,7 +35,7 @@ void Shard::forward_start(ClientConn& c, const route::MatchResult& m) {
                                                          : 0;
     if (!choose_member(c)) {
       client_error(c, 503, "RW.5030", "no healthy member in the load-balance channel",
-                   !h.has_body() ? false : true);
+                   h.has_body());
       return;
     }
     c.default_host = b.host_header.empty();
@@ -70,14 +70,8 @@ void Shard::forward_start(ClientConn& c, const route::MatchResult& m) {
   c.up_out.tail += static_cast<uint32_t>(w.size());
   c.up_out_sent = 0;
   c.replayable = true;
-  if (c.default_host) {
-    // The gateway writes exactly one "Host: " line (the client's is replaced).
-    std::string_view head(c.up_out.data, c.up_out.tail);
-    size_t at = head.find("\r\nHost: ");
-    c.host_off = static_cast<uint32_t>(at + 8);
-    c.host_len = static_cast<uint32_t>(host.size());
-    c.default_host = at != std::string_view::npos;
-  }
+  c.host_off = 0;  // found by rewrite_host, on the rare retry that changes member
+  c.host_len = static_cast<uint32_t>(host.size());
   if (h.expect_continue && h.has_body()) {
     pool_.get(c.out, c.snap->c().head_buf_size);
     Writer cw(c.out.data + c.out.tail, c.out.room());
@@ -109,8 +103,9 @@ bool Shard::choose_member(ClientConn& c) {
   return true;
 }
 
-void Shard::send_to_destination(ClientConn& c) {
-  if (!upstream_acquire(c)) {
+// `fresh_connection`: a new connection to c.dest, not one from the pool.
+void Shard::send_to_destination(ClientConn& c, bool fresh_connection) {
+  if (!(fresh_connection ? upstream_connect(c, c.dest) : upstream_acquire(c))) {
     upstream_failed(c, nullptr, Failure::kConnect, 502, "RW.5020",
                     "cannot open a backend connection");
   }
@@ -148,16 +143,22 @@ bool Shard::retry(ClientConn& c, bool stale, Failure f) {
   RW_DEBUG("shard %u: retrying %.*s", id_, static_cast<int>(c.request_id_len), c.request_id);
   c.up_out_sent = 0;
   client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
-  bool started = fresh_connection ? upstream_connect(c, c.dest) : upstream_acquire(c);
-  if (!started) {
-    upstream_failed(c, nullptr, Failure::kConnect, 502, "RW.5020",
-                    "cannot open a backend connection");
-  }
+  send_to_destination(c, fresh_connection);
   return true;
 }
 
 // Replaces the Host value in the buffered request (retry to another member).
 void Shard::rewrite_host(ClientConn& c, std::string_view host) {
+  if (c.host_off == 0) {
+    // The gateway writes exactly one "Host: " line (the client's is replaced), in the head,
+    // which is still whole at the front of up_out while the request is replayable.
+    std::string_view head(c.up_out.data, c.up_out.tail);
+    size_t at = head.find("\r\nHost: ");
+    if (at == std::string_view::npos) {
+      return;
+    }
+    c.host_off = static_cast<uint32_t>(at + 8);
+  }
   int64_t delta = static_cast<int64_t>(host.size()) - c.host_len;
   if (delta > static_cast<int64_t>(c.up_out.room())) {
     return;  // no room: the first member's address stays (the request still goes out)
@@ -221,8 +222,7 @@ void Shard::upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint16_t 
     client_close(c);
     return;
   }
-  c.keep_alive = c.keep_alive && c.req_done;
-  client_error(c, status, code, msg, !c.req_done);
+  client_error(c, status, code, msg, !c.req_done);  // closes if the upload was cut short
 }
 
 }  // namespace ringway::proxy

@@ -37,24 +37,12 @@ using proxy::Shard;
 using proxy::ShardContext;
 using proxy::Snapshot;
 
+// Listener hosts are IP literals (the loader checks), so this never queries DNS.
 sockaddr_storage to_sockaddr(const config::Address& a, socklen_t* len) {
   sockaddr_storage ss{};
-  if (a.v6) {
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(a.port);
-    if (inet_pton(AF_INET6, a.host.c_str(), &s6->sin6_addr) != 1) {
-      throw std::runtime_error("bad IPv6 address " + a.host);
-    }
-    *len = sizeof(sockaddr_in6);
-  } else {
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(a.port);
-    if (inet_pton(AF_INET, a.host.c_str(), &s4->sin_addr) != 1) {
-      throw std::runtime_error("bad IPv4 address " + a.host);
-    }
-    *len = sizeof(sockaddr_in);
+  std::string why;
+  if (!config::resolve_address(a.host, a.port, &ss, len, &why)) {
+    throw std::runtime_error("listener address: " + why);
   }
   return ss;
 }
@@ -265,14 +253,13 @@ struct Control {
   }
 };
 
-void drain(const ServeOptions& opt, ShardContext& ctx, ShardThreads& st) {
+void drain(const ServeOptions& opt, const Clock& clock, ShardContext& ctx, ShardThreads& st) {
   RW_INFO("draining");
   notify_systemd("STOPPING=1");
   ctx.draining.store(true, std::memory_order_release);
   ctx.wake_all();
-  auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(opt.drain_timeout_ms);
-  while (!all_done(st) && std::chrono::steady_clock::now() < deadline) {
+  uint64_t deadline = clock.now_ms() + opt.drain_timeout_ms;
+  while (!all_done(st) && clock.now_ms() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // control thread, not a test
     ctx.rcu->reclaim();
   }
@@ -337,7 +324,7 @@ int serve(const ServeOptions& opt, config::Config initial) {
       notify_systemd("READY=1");
     }
   }
-  drain(opt, ctx, st);
+  drain(opt, control.clock, ctx, st);
   rcu.reclaim();
   for (int fd : ctx.wake_fds) {
     ::close(fd);

@@ -19,7 +19,6 @@ using core::Op;
 namespace {
 constexpr uint32_t kRingEntries = 2048;
 constexpr uint32_t kRecvBufs = 1024;
-constexpr uint32_t kRecvBufSize = 16384;
 constexpr uint32_t kMaxUpstreamsPerShard = 65536;
 constexpr uint64_t kMaxWaitMs = 100;  // bounds how late a shard sees a reload or drain
 }  // namespace
@@ -205,10 +204,7 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
         return;
       }
       --u->inflight;
-      uint32_t lender = op == Op::kUpSend   ? u->send_lender
-                        : op == Op::kUpRecv ? u->recv_lender
-                                            : kNoSlot;
-      return_lent(*u, op);
+      uint32_t lender = return_lent(*u, op);
       if (op == Op::kUpConnect) {
         on_upstream_connect(*u, res);
       } else if (op == Op::kUpSend) {
@@ -344,24 +340,29 @@ void Shard::close_fd(int fd, Op close_op) {
   io_uring_sqe_set_data64(c, core::encode(close_op, 0, 0));
 }
 
-http::RequestParser* Shard::take_req_parser() {
-  if (req_parsers_.empty()) {
-    return new http::RequestParser(current_->c().parser_limits,
-                                   http::BodySink{this, &Shard::on_req_body});
+namespace {
+// A parser from the shard's free list; a new one only while the list has never been this
+// deep (parsers are returned, not freed).
+template <class Parser>
+Parser* take_parser(std::vector<std::unique_ptr<Parser>>& free, const http::ParserLimits& limits,
+                    http::BodySink sink) {
+  if (free.empty()) {
+    return new Parser(limits, sink);
   }
-  http::RequestParser* p = req_parsers_.back().release();
-  req_parsers_.pop_back();
+  Parser* p = free.back().release();
+  free.pop_back();
   return p;
+}
+}  // namespace
+
+http::RequestParser* Shard::take_req_parser() {
+  return take_parser(req_parsers_, current_->c().parser_limits,
+                     http::BodySink{this, &Shard::on_req_body});
 }
 
 http::ResponseParser* Shard::take_resp_parser() {
-  if (resp_parsers_.empty()) {
-    return new http::ResponseParser(current_->c().parser_limits,
-                                    http::BodySink{this, &Shard::on_resp_body});
-  }
-  http::ResponseParser* p = resp_parsers_.back().release();
-  resp_parsers_.pop_back();
-  return p;
+  return take_parser(resp_parsers_, current_->c().parser_limits,
+                     http::BodySink{this, &Shard::on_resp_body});
 }
 
 void Shard::give_parsers(ClientConn& c) {

@@ -110,7 +110,7 @@ class Shard {
   // ---- destination and retries (destination.cc) ----
   void forward_start(ClientConn& c, const route::MatchResult& m);
   bool choose_member(ClientConn& c);
-  void send_to_destination(ClientConn& c);
+  void send_to_destination(ClientConn& c, bool fresh_connection = false);
   bool retry(ClientConn& c, bool stale, Failure f);
   void rewrite_host(ClientConn& c, std::string_view host);
   void lb_release(ClientConn& c);
@@ -127,7 +127,8 @@ class Shard {
   bool upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool speculative);
   void on_direct_recv(UpstreamConn& u, int res);
   bool go_direct(ClientConn& c, const UpstreamConn& u);
-  void return_lent(UpstreamConn& u, core::Op op);
+  uint32_t return_lent(UpstreamConn& u, core::Op op);
+  void direct_continue(ClientConn& c, UpstreamConn& u, bool speculative);
   void on_upstream_connect(UpstreamConn& u, int res);
   void on_upstream_sent(UpstreamConn& u, int res);
   void on_upstream_recv(UpstreamConn& u, int res, uint32_t flags);

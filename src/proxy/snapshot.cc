@@ -7,10 +7,6 @@ namespace ringway::proxy {
 
 namespace {
 
-// Receive buffers are this size (provided-buffer ring); a head buffer holds a complete
-// head plus two more receives, so a head at the limit can always be completed.
-constexpr uint32_t kRecvBufSize = 16384;
-
 std::string member_path(size_t c, size_t m) {
   return "channels[" + std::to_string(c) + "].members[" + std::to_string(m) + "].host";
 }
@@ -57,7 +53,7 @@ std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
     return nullptr;
   }
   c->api_channel.assign(cfg.apis.size(), -1);
-  if (!compile_channels(cfg, std::max<uint32_t>(shards, 1), c.get(), errors)) {
+  if (!compile_channels(cfg, shards, c.get(), errors)) {
     return nullptr;
   }
   c->health = health::targets_for(cfg);

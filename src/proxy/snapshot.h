@@ -22,6 +22,10 @@
 
 namespace ringway::proxy {
 
+// Size of a shard's provided receive buffers. A head buffer holds a complete head plus two
+// more receives, so a head at the limit can always be completed (Compiled::head_buf_size).
+inline constexpr uint32_t kRecvBufSize = 16384;
+
 struct ChannelMember {
   sockaddr_storage addr{};
   socklen_t addr_len = 0;

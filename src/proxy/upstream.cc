@@ -157,20 +157,23 @@ void Shard::upstream_send(ClientConn& c, UpstreamConn& u) {
 }
 
 // Called before each upstream completion is handled: the client whose buffer the op used
-// gets it back (shard.cc then frees that client if it was waiting only for this).
-void Shard::return_lent(UpstreamConn& u, Op op) {
+// gets it back. Returns that client's slot (kNoSlot: none), for shard.cc to free it if it
+// was waiting only for this.
+uint32_t Shard::return_lent(UpstreamConn& u, Op op) {
   uint32_t* lender = op == Op::kUpSend   ? &u.send_lender
                      : op == Op::kUpRecv ? &u.recv_lender
                                          : nullptr;
   if (lender == nullptr || *lender == kNoSlot) {
-    return;
+    return kNoSlot;
   }
-  ClientConn& c = clients_[*lender];
+  uint32_t slot = *lender;
+  ClientConn& c = clients_[slot];
   --c.lent;
   if (op == Op::kUpRecv) {
     c.out_pinned = false;
   }
   *lender = kNoSlot;
+  return slot;
 }
 
 void Shard::on_upstream_sent(UpstreamConn& u, int res) {
@@ -218,9 +221,7 @@ void Shard::upstream_recv(UpstreamConn& u) {
   if (u.state == UpstreamState::kBusy) {
     ClientConn* c = owner_of(u);
     if (c != nullptr && c->direct_left > 0) {
-      if (!upstream_direct_recv(*c, u, false)) {
-        client_send(*c);  // no room: the send's completion re-arms
-      }
+      direct_continue(*c, u, false);
       return;
     }
   }
@@ -235,10 +236,21 @@ void Shard::upstream_recv(UpstreamConn& u) {
   }
 }
 
+// Continues a direct relay: unless `speculative` (more is probably queued: take it first,
+// send once), passes on what `out` holds; then arms the next receive, or, when `out` has
+// no room for one, sends to make room (the send's completion re-arms).
+void Shard::direct_continue(ClientConn& c, UpstreamConn& u, bool speculative) {
+  if (!speculative) {
+    client_send(c);
+  }
+  if (!upstream_direct_recv(c, u, speculative)) {
+    client_send(c);
+  }
+}
+
 // Receives Content-Length body bytes straight into the client's output buffer, behind the
-// bytes queued there (a send in flight reads only those). `speculative`: MSG_DONTWAIT, for
-// when more is probably queued; -EAGAIN then means "send what you have". False when `out`
-// has too little room: the caller sends, and the send's completion re-arms.
+// bytes queued there (a send in flight reads only those). `speculative`: MSG_DONTWAIT;
+// -EAGAIN then means "send what you have". False when `out` has too little room.
 bool Shard::upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool speculative) {
   if (u.recv_armed) {
     return true;
@@ -273,11 +285,7 @@ void Shard::on_direct_recv(UpstreamConn& u, int res) {
     return;
   }
   if (res == -EAGAIN || res == -EINTR) {
-    // Nothing more queued: pass on what we have and wait for the backend.
-    client_send(*c);
-    if (!upstream_direct_recv(*c, u, false)) {
-      client_send(*c);
-    }
+    direct_continue(*c, u, false);  // nothing more queued: send, wait for the backend
     return;
   }
   if (res <= 0) {
@@ -297,15 +305,8 @@ void Shard::on_direct_recv(UpstreamConn& u, int res) {
     }
     return;
   }
-  // A full receive probably left more queued: take it before sending (one send per
-  // burst). A short one drained the socket: send now.
-  bool full = static_cast<uint32_t>(res) == u.direct_len;
-  if (!full) {
-    client_send(*c);
-  }
-  if (!upstream_direct_recv(*c, u, full)) {
-    client_send(*c);
-  }
+  // A full receive probably left more queued; a short one drained the socket.
+  direct_continue(*c, u, static_cast<uint32_t>(res) == u.direct_len);
 }
 
 void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
@@ -406,14 +407,9 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u) {
     pool_.put(u.in);
   }
   if (go_direct(c, u)) {
-    // The rest of the body goes straight into c.out. When the receive that brought the
-    // head filled its buffer, more is probably queued: take it first, send once.
-    if (!u.more_likely) {
-      client_send(c);
-    }
-    if (!upstream_direct_recv(c, u, u.more_likely)) {
-      client_send(c);
-    }
+    // The rest of the body goes straight into c.out; more is probably queued when the
+    // receive that brought the head filled its buffer.
+    direct_continue(c, u, u.more_likely);
     return;
   }
   client_send(c);
@@ -430,9 +426,12 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u) {
 // relayed as is (not re-chunked), in the big relay buffer, with nothing left in u.in.
 // Sets c.direct_left.
 bool Shard::go_direct(ClientConn& c, const UpstreamConn& u) {
-  if (c.direct_left > 0 || !c.resp_started || c.resp_done || c.state != ClientState::kForward ||
-      !u.in.empty() || c.chunked_to_client || c.out.cap < kRelayBufSize || c.upstream != u.slot) {
-    return c.direct_left > 0;
+  if (c.direct_left > 0) {
+    return true;
+  }
+  if (!c.resp_started || c.resp_done || c.state != ClientState::kForward || !u.in.empty() ||
+      c.chunked_to_client || c.out.cap < kRelayBufSize) {
+    return false;
   }
   const http::ResponseHead& rh = c.resp_parser->head();
   if (rh.no_body || rh.content_length <= 0) {

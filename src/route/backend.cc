@@ -68,12 +68,8 @@ void compile_url(const config::HttpBackend& http, size_t index, Resolver& resolv
         {api_path(index, "backend.url"), "cannot resolve \"" + url.host + "\": " + why});
     return;
   }
-  const bool v6 = url.v6 || url.host.find(':') != std::string::npos;
-  out->authority = v6 ? "[" + url.host + "]" : url.host;
-  const uint16_t default_port = http.req_protocol == "https" ? 443 : 80;
-  if (url.port != default_port) {
-    out->authority += ":" + std::to_string(url.port);
-  }
+  // A parsed IPv6 literal (url.v6) always contains ':', so authority() brackets it.
+  out->authority = config::authority(url.host, url.port, http.req_protocol == "https" ? 443 : 80);
 }
 
 }  // namespace

@@ -154,15 +154,7 @@ std::optional<Response> Client::Read(bool head_request, const BodySink* sink) {
       r.body.append(data);
     }
   };
-  const std::string* te = FindHeader(r.headers, "transfer-encoding");
-  const std::string* cl = FindHeader(r.headers, "content-length");
-  if (te && HasToken(*te, "chunked")) {
-    last_status_ = reader_->ReadChunked(store);
-  } else if (cl) {
-    last_status_ = reader_->ReadFixed(std::strtoull(cl->c_str(), nullptr, 10), store);
-  } else {
-    last_status_ = reader_->ReadToEof(store);
-  }
+  last_status_ = reader_->ReadBody(r.headers, /*unframed_to_eof=*/true, store);
   if (last_status_ != ReadStatus::kOk) {
     return std::nullopt;
   }

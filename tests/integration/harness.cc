@@ -114,14 +114,17 @@ void Process::ReadLoop(int out_fd, int err_fd) {
         continue;
       }
       ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
-      if (n <= 0 && !(n < 0 && errno == EINTR)) {
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0) {
         ::close(fds[i].fd);
         fds[i].fd = -1;
         --open_count;
         continue;
       }
       std::lock_guard<std::mutex> lock(mu_);
-      (i == 0 ? out_ : err_).append(buf, static_cast<size_t>(std::max<ssize_t>(n, 0)));
+      (i == 0 ? out_ : err_).append(buf, static_cast<size_t>(n));
       cv_.notify_all();
     }
   }
@@ -185,19 +188,28 @@ bool Process::WaitFor(Stream s, std::string_view needle, int timeout_ms) const {
   return found();
 }
 
-CommandResult RunRingway(const std::vector<std::string>& args, int timeout_ms) {
-  std::vector<std::string> argv = {EnvOr("RINGWAY_BIN", "")};
-  argv.insert(argv.end(), args.begin(), args.end());
+CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms) {
   CommandResult result;
   Process proc;
   std::string error;
   if (!proc.Spawn(argv, &error)) {
-    result.err = error + " (is RINGWAY_BIN set? run through meson test)";
+    result.err = error;
     return result;
   }
+  result.started = true;
   result.exit_code = proc.WaitExit(timeout_ms).value_or(-1);
   result.out = proc.Output(Process::kStdout);
   result.err = proc.Output(Process::kStderr);
+  return result;
+}
+
+CommandResult RunRingway(const std::vector<std::string>& args, int timeout_ms) {
+  std::vector<std::string> argv = {EnvOr("RINGWAY_BIN", "")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  CommandResult result = RunCommand(argv, timeout_ms);
+  if (!result.started) {
+    result.err += " (is RINGWAY_BIN set? run through meson test)";
+  }
   return result;
 }
 

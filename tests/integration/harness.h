@@ -63,10 +63,13 @@ class Process {
 };
 
 struct CommandResult {
-  int exit_code = -1;  // -1: still running at the deadline (then killed)
+  bool started = false;  // false: could not be spawned (err says why)
+  int exit_code = -1;    // -1: not started, or still running at the deadline (then killed)
   std::string out;
   std::string err;
 };
+// Runs `argv` (argv[0] is the executable's path) to completion (bounded by timeout_ms).
+CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms);
 // Runs `$RINGWAY_BIN args...` to completion (bounded by timeout_ms).
 CommandResult RunRingway(const std::vector<std::string>& args, int timeout_ms = 10000);
 

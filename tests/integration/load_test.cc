@@ -19,30 +19,14 @@ std::string LoadBin() {
   return bin != nullptr && access(bin, X_OK) == 0 ? bin : "";
 }
 
-struct LoadRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-LoadRun RunLoad(const std::vector<std::string>& args) {
+CommandResult RunLoad(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {LoadBin()};
   argv.insert(argv.end(), args.begin(), args.end());
-  Process p;
-  std::string error;
-  LoadRun run;
-  if (!p.Spawn(argv, &error)) {
-    run.err = error;
-    return run;
-  }
-  run.exit_code = p.WaitExit(20000).value_or(-1);
-  run.out = p.Output(Process::kStdout);
-  run.err = p.Output(Process::kStderr);
-  return run;
+  return RunCommand(argv, 20000);
 }
 
 // The counts of a --json result: every request answered with a 2xx, nothing else.
-::testing::AssertionResult CountsAgree(const LoadRun& run) {
+::testing::AssertionResult CountsAgree(const CommandResult& run) {
   if (run.exit_code != 0) {
     return ::testing::AssertionFailure()
            << "exit " << run.exit_code << "\nstdout: " << run.out << "\nstderr: " << run.err;
@@ -87,7 +71,7 @@ class LoadTest : public ::testing::Test {
 };
 
 TEST_F(LoadTest, ClosedLoopOneSecondEveryRequestAnswered) {
-  const LoadRun run = RunLoad({"-d", "1s", "-c", "8", "--json", url_});
+  const CommandResult run = RunLoad({"-d", "1s", "-c", "8", "--json", url_});
   EXPECT_TRUE(CountsAgree(run));
   EXPECT_TRUE(gateway_.running());
 }
@@ -100,14 +84,14 @@ TEST_F(LoadTest, PipelinedNewConnectionAndOpenLoopRunsAgree) {
 }
 
 TEST_F(LoadTest, HumanTableShowsTheSameRun) {
-  const LoadRun run = RunLoad({"-n", "100", "-c", "2", url_});
+  const CommandResult run = RunLoad({"-n", "100", "-c", "2", url_});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_NE(run.out.find("100 sent, 100 answered, 0 lost"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("2xx 100"), std::string::npos) << run.out;
 }
 
 TEST_F(LoadTest, RefusesTargetsOffLoopback) {
-  const LoadRun run = RunLoad({"-d", "1s", "http://192.0.2.1:80/"});
+  const CommandResult run = RunLoad({"-d", "1s", "http://192.0.2.1:80/"});
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_NE(run.err.find("refusing target host '192.0.2.1'"), std::string::npos) << run.err;
 }

@@ -145,14 +145,20 @@ bool SendSimple(int fd, const Request& req, int status, std::string_view content
   return SendAll(fd, out);
 }
 
-bool SendPattern(int fd, uint64_t n) {
-  for (uint64_t off = 0; off < n;) {
-    std::string_view slice =
-        PatternSlice(off, static_cast<size_t>(std::min<uint64_t>(n - off, kPatternSlice)));
+// The head of a 200 with an octet-stream body of Content-Length `n`.
+std::string OctetHead(uint64_t n) {
+  return StatusLine(200) + "Content-Type: application/octet-stream\r\n" +
+         "Content-Length: " + std::to_string(n) + "\r\n\r\n";
+}
+
+// Sends `len` pattern bytes starting at absolute offset `offset`.
+bool SendPattern(int fd, uint64_t offset, uint64_t len) {
+  for (uint64_t sent = 0; sent < len;) {
+    std::string_view slice = PatternSlice(offset + sent, static_cast<size_t>(len - sent));
     if (!SendAll(fd, slice)) {
       return false;
     }
-    off += slice.size();
+    sent += slice.size();
   }
   return true;
 }
@@ -166,30 +172,24 @@ bool HandleStatus(int fd, const Request& req, int status) {
 }
 
 bool HandleBytes(int fd, const Request& req, uint64_t n) {
-  std::string head = StatusLine(200) + "Content-Type: application/octet-stream\r\n" +
-                     "Content-Length: " + std::to_string(n) + "\r\n\r\n";
-  return SendAll(fd, head) && (req.head() || SendPattern(fd, n));
+  return SendAll(fd, OctetHead(n)) && (req.head() || SendPattern(fd, 0, n));
 }
 
 // Content-Length `n`, but only the first half of the body before the connection closes.
 bool HandleTruncate(int fd, uint64_t n) {
-  std::string head = StatusLine(200) + "Content-Type: application/octet-stream\r\n" +
-                     "Content-Length: " + std::to_string(n) + "\r\n\r\n";
-  SendAll(fd, head) && SendPattern(fd, n / 2);
+  SendAll(fd, OctetHead(n)) && SendPattern(fd, 0, n / 2);
   return false;
 }
 
 // A Content-Length body written in 8 pieces with pauses: the gateway sees partial bodies.
 bool HandleDrip(int fd, const Request& req, uint64_t n) {
-  std::string head = StatusLine(200) + "Content-Type: application/octet-stream\r\n" +
-                     "Content-Length: " + std::to_string(n) + "\r\n\r\n";
-  if (!SendAll(fd, head)) {
+  if (!SendAll(fd, OctetHead(n))) {
     return false;
   }
   uint64_t piece = n / 8 + 1;
   for (uint64_t off = 0; off < n && !req.head(); off += piece) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    if (!SendAll(fd, PatternBytes(off, static_cast<size_t>(std::min(piece, n - off))))) {
+    if (!SendPattern(fd, off, std::min(piece, n - off))) {
       return false;
     }
   }
@@ -209,7 +209,7 @@ bool HandleChunked(int fd, const Request& req, uint64_t n) {
     size_t len = static_cast<size_t>(std::min<uint64_t>(n - off, kChunkSize));
     char size_line[32];
     std::snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
-    if (!SendAll(fd, size_line) || !SendAll(fd, PatternBytes(off, len)) || !SendAll(fd, "\r\n")) {
+    if (!SendAll(fd, size_line) || !SendPattern(fd, off, len) || !SendAll(fd, "\r\n")) {
       return false;
     }
     off += len;
@@ -222,7 +222,7 @@ bool HandleClose(int fd, uint64_t n) {
   std::string head =
       StatusLine(200) + "Content-Type: application/octet-stream\r\n" + "Connection: close\r\n\r\n";
   if (SendAll(fd, head)) {
-    SendPattern(fd, n);
+    SendPattern(fd, 0, n);
   }
   return false;
 }
@@ -247,7 +247,8 @@ bool HandleHopByHop(int fd, const Request& req) {
 
 uint64_t Arg(std::string_view s) { return std::strtoull(std::string(s).c_str(), nullptr, 10); }
 
-// Picks the handler from the first path segment that names one.
+// Picks the handler from the first path segment that names one. False: close the
+// connection (the caller also closes it when the request is not keep-alive).
 bool Dispatch(int fd, Request& req) {
   if (g_reset_all) {
     return HandleReset(fd);
@@ -269,18 +270,18 @@ bool Dispatch(int fd, Request& req) {
     std::string_view key = segs[i];
     std::string_view arg = i + 1 < segs.size() ? segs[i + 1] : "";
     if (key == "status") {
-      return HandleStatus(fd, req, static_cast<int>(Arg(arg))) && req.keep_alive;
+      return HandleStatus(fd, req, static_cast<int>(Arg(arg)));
     } else if (key == "delay") {
       std::this_thread::sleep_for(std::chrono::milliseconds(Arg(arg)));
       break;
     } else if (key == "bytes") {
-      return HandleBytes(fd, req, Arg(arg)) && req.keep_alive;
+      return HandleBytes(fd, req, Arg(arg));
     } else if (key == "truncate") {
       return HandleTruncate(fd, Arg(arg));
     } else if (key == "drip") {
-      return HandleDrip(fd, req, Arg(arg)) && req.keep_alive;
+      return HandleDrip(fd, req, Arg(arg));
     } else if (key == "chunked") {
-      return HandleChunked(fd, req, Arg(arg)) && req.keep_alive;
+      return HandleChunked(fd, req, Arg(arg));
     } else if (key == "close") {
       return HandleClose(fd, Arg(arg));
     } else if (key == "reset") {
@@ -288,9 +289,9 @@ bool Dispatch(int fd, Request& req) {
     } else if (key == "sink") {
       std::string body =
           "{\"bytes\":" + std::to_string(req.body_bytes) + ",\"fnv\":\"" + req.body_fnv + "\"}";
-      return SendSimple(fd, req, 200, "application/json", body) && req.keep_alive;
+      return SendSimple(fd, req, 200, "application/json", body);
     } else if (key == "headers") {
-      return HandleHopByHop(fd, req) && req.keep_alive;
+      return HandleHopByHop(fd, req);
     } else if (key == "ghost") {  // keep-alive answer, then close the connection anyway
       SendSimple(fd, req, 200, "application/json", EchoJson(req));
       return false;
@@ -299,7 +300,7 @@ bool Dispatch(int fd, Request& req) {
       break;
     }
   }
-  return SendSimple(fd, req, 200, "application/json", EchoJson(req)) && req.keep_alive;
+  return SendSimple(fd, req, 200, "application/json", EchoJson(req));
 }
 
 bool ParseRequestHead(const std::string& head, uint64_t conn_id, Request* req) {
@@ -333,14 +334,7 @@ bool ReadBody(int fd, SocketReader& reader, Request* req) {
     fnv.Update(data);
     req->body_bytes += data.size();
   };
-  ReadStatus s = ReadStatus::kOk;
-  const std::string* te = FindHeader(req->headers, "transfer-encoding");
-  const std::string* cl = FindHeader(req->headers, "content-length");
-  if (te && HasToken(*te, "chunked")) {
-    s = reader.ReadChunked(sink);
-  } else if (cl) {
-    s = reader.ReadFixed(Arg(*cl), sink);
-  }
+  ReadStatus s = reader.ReadBody(req->headers, /*unframed_to_eof=*/false, sink);
   req->body_fnv = fnv.Hex();
   return s == ReadStatus::kOk;
 }
@@ -362,7 +356,7 @@ void ServeConnection(int fd, uint64_t conn_id) {
       break;
     }
     PrintLine("req conn=" + std::to_string(conn_id) + " " + req.method + " " + req.target);
-    if (!ReadBody(fd, reader, &req) || !Dispatch(fd, req)) {
+    if (!ReadBody(fd, reader, &req) || !Dispatch(fd, req) || !req.keep_alive) {
       break;
     }
   }

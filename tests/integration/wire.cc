@@ -274,6 +274,19 @@ ReadStatus SocketReader::ReadToEof(const BodySink& sink) {
   }
 }
 
+ReadStatus SocketReader::ReadBody(const HeaderList& headers, bool unframed_to_eof,
+                                  const BodySink& sink) {
+  const std::string* te = FindHeader(headers, "transfer-encoding");
+  const std::string* cl = FindHeader(headers, "content-length");
+  if (te && HasToken(*te, "chunked")) {
+    return ReadChunked(sink);
+  }
+  if (cl) {
+    return ReadFixed(std::strtoull(cl->c_str(), nullptr, 10), sink);
+  }
+  return unframed_to_eof ? ReadToEof(sink) : ReadStatus::kOk;
+}
+
 bool SendAll(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);

@@ -73,6 +73,9 @@ class SocketReader {
   ReadStatus ReadFixed(uint64_t len, const BodySink& sink);
   ReadStatus ReadChunked(const BodySink& sink);  // decodes, consumes trailers
   ReadStatus ReadToEof(const BodySink& sink);
+  // Reads the body framed by `headers`: chunked Transfer-Encoding, else Content-Length,
+  // else (neither) to EOF when `unframed_to_eof` (a response) or none at all (a request).
+  ReadStatus ReadBody(const HeaderList& headers, bool unframed_to_eof, const BodySink& sink);
   bool HasBuffered() const { return begin_ != end_; }
   int last_errno() const { return last_errno_; }
 
