@@ -47,6 +47,12 @@ io_uring_sqe* Ring::sqe() {
   return s;
 }
 
+void Ring::reserve(unsigned n) {
+  while (io_uring_sq_space_left(&ring_) < n) {
+    io_uring_submit(&ring_);
+  }
+}
+
 void Ring::submit_and_wait(uint64_t timeout_ms) {
   __kernel_timespec ts{};
   ts.tv_sec = static_cast<long long>(timeout_ms / 1000);

@@ -21,6 +21,12 @@ class Ring {
 
   // Always returns an SQE: when the SQ is full, submits what is queued and retries.
   io_uring_sqe* sqe();
+  // Makes room for `n` consecutive SQEs (a link cannot span two submissions).
+  void reserve(unsigned n);
+  // Submits what is queued now, without waiting, and runs the deferred completion work
+  // (DEFER_TASKRUN): an op linked behind one that completed inline runs in this call,
+  // not after the rest of the loop's batch.
+  void submit_now() { io_uring_submit_and_get_events(&ring_); }
   // Submits queued SQEs and waits for at least one CQE or `timeout_ms`.
   void submit_and_wait(uint64_t timeout_ms);
   io_uring* raw() { return &ring_; }

@@ -376,19 +376,72 @@ void Shard::on_req_body(void* ctx, const char* data, size_t len) {
   append_body(c.up_out, c.rechunk_request, std::string_view(data, len));
 }
 
+// True when the bytes in `out` are the connection's last: the response is complete and
+// on_client_sent would close the connection once they are out.
+bool Shard::send_ends_connection(const ClientConn& c) const {
+  if (!c.resp_done || c.out_pinned) {
+    return false;
+  }
+  if (c.close_after_send) {
+    return true;
+  }
+  if (c.keep_alive) {
+    return false;
+  }
+  if (c.state == ClientState::kForward) {
+    return c.req_done;
+  }
+  return c.state == ClientState::kLocal && (c.req_done || c.req_parser == nullptr);
+}
+
+// The last send of a connection carries MSG_WAITALL and a linked cancel+close, submitted at
+// once: the close runs in the kernel right behind the send, so the FIN reaches the client
+// before it closes first and TIME_WAIT stays on the gateway (as with HAProxy), not on the
+// client's ephemeral ports. Left to the end of the loop's batch, the client closed first in
+// ~40% of connections at 20k new connections/s. A send that fails or stops short breaks the
+// link and the connection is closed the ordinary way.
 void Shard::client_send(ClientConn& c) {
   if (c.send_armed || c.state == ClientState::kClosing || c.out.size() == 0) {
     return;
   }
+  bool last = send_ends_connection(c);
+  if (last) {
+    ring_.reserve(3);
+  }
   io_uring_sqe* s = ring_.sqe();
-  io_uring_prep_send(s, c.fd, c.out.data + c.out.head, c.out.size(), MSG_NOSIGNAL);
+  io_uring_prep_send(s, c.fd, c.out.data + c.out.head, c.out.size(),
+                     MSG_NOSIGNAL | (last ? MSG_WAITALL : 0));
   io_uring_sqe_set_data64(s, core::encode(Op::kClientSend, c.slot, clients_.gen(c.slot)));
   c.send_armed = true;
   ++c.inflight;
+  if (last) {
+    s->flags |= IOSQE_IO_LINK;
+    close_fd(c.fd);
+    c.linked_close = c.out.size();
+    ring_.submit_now();
+  }
+}
+
+// A linked close behind a send: complete send, the kernel closed the fd; otherwise the link
+// broke and the fd is still ours. True when the fd is gone.
+bool Shard::settle_linked_close(ClientConn& c, int res) {
+  bool closed = res >= 0 && static_cast<uint32_t>(res) == c.linked_close;
+  c.linked_close = 0;
+  if (closed) {
+    c.fd = -1;
+  } else if (c.state == ClientState::kClosing) {
+    close_fd(c.fd);  // client_close left it to this completion
+    c.fd = -1;
+  }
+  return closed;
 }
 
 void Shard::on_client_sent(ClientConn& c, int res) {
   c.send_armed = false;
+  if (c.linked_close != 0 && settle_linked_close(c, res)) {
+    client_close(c);  // the whole response is out and the connection closed behind it
+    return;
+  }
   if (c.state == ClientState::kClosing) {
     return;
   }
@@ -519,8 +572,16 @@ void Shard::client_close(ClientConn& c) {
     c.snap = nullptr;
   }
   give_parsers(c);
-  close_fd(c.fd);
-  c.fd = -1;
+  if (c.linked_close != 0) {
+    // The send that ends the connection is still out (a stalled client): cancelling it
+    // breaks the link, and settle_linked_close closes the fd when its CQE arrives.
+    io_uring_sqe* s = ring_.sqe();
+    io_uring_prep_cancel_fd(s, c.fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
+  } else if (c.fd >= 0) {
+    close_fd(c.fd);
+    c.fd = -1;
+  }
   --client_count_;
   ctx_->conn_counts[id_].value.store(client_count_, std::memory_order_relaxed);
   client_maybe_free(c);  // nothing in flight: free now (no completion would do it later)

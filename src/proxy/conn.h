@@ -85,6 +85,10 @@ struct ClientConn {
   bool send_armed = false;
   bool peer_known = false;
   bool out_pinned = false;  // a backend receive writes into `out` past its tail
+  // Length of the send in flight that ends the connection: a cancel and a close are linked
+  // behind it in the kernel, so the FIN follows the response at once (TIME_WAIT stays on
+  // this side, as with HAProxy). 0: none. Until that send's CQE the fd is not ours to close.
+  uint32_t linked_close = 0;
   core::TimerNode timer;
   core::IoBuf in;   // bytes from the client; head bytes stay put until the head is used
   core::IoBuf out;  // bytes to the client

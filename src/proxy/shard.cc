@@ -326,16 +326,12 @@ void Shard::rearm_starved() {
 // Cancels whatever is pending on `fd`, then closes it. Hard-linked so the close runs even
 // when there was nothing to cancel; both completions are ignored.
 void Shard::close_fd(int fd, Op close_op) {
+  ring_.reserve(2);
   io_uring_sqe* s = ring_.sqe();
   io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
   io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
   s->flags |= IOSQE_IO_HARDLINK;
-  io_uring_sqe* c = io_uring_get_sqe(ring_.raw());
-  if (c == nullptr) {
-    // The link cannot span two submissions: un-link and close after a submit.
-    s->flags &= ~IOSQE_IO_HARDLINK;
-    c = ring_.sqe();
-  }
+  io_uring_sqe* c = ring_.sqe();
   io_uring_prep_close(c, fd);
   io_uring_sqe_set_data64(c, core::encode(close_op, 0, 0));
 }

@@ -90,6 +90,8 @@ class Shard {
   void client_open(int fd, uint32_t listener);
   void client_recv(ClientConn& c, bool poll_first = false);
   void client_send(ClientConn& c);
+  bool send_ends_connection(const ClientConn& c) const;
+  bool settle_linked_close(ClientConn& c, int res);
   void on_client_recv(ClientConn& c, int res, uint32_t flags);
   void on_client_sent(ClientConn& c, int res);
   void client_input(ClientConn& c);

@@ -100,5 +100,65 @@ TEST_F(TruncatedBodyTest, ClientConnectionClosedAndNothingLeaks) {
   EXPECT_TRUE(stack().Healthy());
 }
 
+// Clients that stop reading in the middle of a response, the last bytes of a Connection:
+// close exchange among them (that send carries the kernel-linked close): the backend
+// timeout, which also bounds the download, closes each one and gives its slot back. With
+// max_connections 2, a stalled connection that kept its slot would keep the gateway full.
+class StalledClientTest : public SharedStackTest<StalledClientTest> {
+ public:
+  // One shard: its slot table is the whole limit, so one slot kept is one refusal.
+  static GatewayOptions Options() { return {.shards = 1}; }
+  static std::string Config(const Backend& b) {
+    ConfigSpec spec;
+    spec.limits = R"("max_connections": 2)";
+    spec.apis = {StubApi(b, R"("timeout_ms": )" + std::to_string(kBackendTimeoutMs))};
+    return BuildConfig(spec);
+  }
+};
+
+// A connection whose client never reads (a tiny receive buffer, and small segments so
+// that the gateway's send buffer stays small too) once its response has started. Retried
+// while the gateway still frees the slots of the previous round's connections.
+std::unique_ptr<Client> StalledClient(int port, const std::string& target) {
+  auto start = Clock::now();
+  while (ElapsedMs(start) < 5000) {
+    auto c = std::make_unique<Client>(port);
+    c->SetRecvBuffer(1);  // the kernel's minimum
+    c->SetMaxSegment(536);
+    if (c->Connect() &&
+        c->Send("GET " + target + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n") &&
+        c->Peek(12) == "HTTP/1.1 200") {
+      return c;
+    }
+  }
+  return nullptr;
+}
+
+TEST_F(StalledClientTest, NonReadingClientsAreClosedAndTheirSlotsFreed) {
+  // Larger than the kernel buffers on both sides, whole in the gateway's relay buffer (its
+  // last send is the linked one) or not, relayed straight (Content-Length) and through the
+  // parser (chunked).
+  for (const char* what : {"bytes/120000", "bytes/8000000", "chunked/8000000"}) {
+    std::vector<std::unique_ptr<Client>> stalled;
+    for (int i = 0; i < 2; ++i) {
+      stalled.push_back(StalledClient(port(), std::string("/stub/") + what));
+      ASSERT_NE(stalled.back(), nullptr) << what;
+    }
+    // Both slots are taken until the timeout; then both must serve again, at once: two
+    // kept-alive connections, each answered.
+    auto start = Clock::now();
+    bool served = false;
+    while (!served && ElapsedMs(start) < 5000) {
+      Client a(port());
+      Client b(port());
+      served = EchoedTarget(a.Get("/stub/echo/a"), "/stub/echo/a") &&
+               EchoedTarget(b.Get("/stub/echo/b"), "/stub/echo/b");
+    }
+    EXPECT_TRUE(served) << what << ": a stalled connection kept its slot";
+    EXPECT_GE(ElapsedMs(start), kBackendTimeoutMs / 2) << what << ": served before the timeout";
+  }
+  EXPECT_TRUE(stack().Healthy());
+}
+
 }  // namespace
 }  // namespace ringway::integration

@@ -87,6 +87,12 @@ Client::~Client() { Close(); }
   SetSocketTimeouts(fd, timeout_ms_);
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (rcvbuf_ > 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf_, sizeof(rcvbuf_));
+  }
+  if (mss_ > 0) {
+    ::setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss_, sizeof(mss_));
+  }
   if (!source_ip_.empty() && !BindTo(fd, source_ip_)) {
     connect_errno_ = errno;
     ::close(fd);
@@ -204,6 +210,13 @@ bool Client::Readable() const {
   }
   pollfd pfd{fd_, POLLIN, 0};
   return fd_ >= 0 && ::poll(&pfd, 1, 0) > 0;
+}
+
+std::string Client::Peek(size_t n) {
+  std::string data(n, '\0');
+  ssize_t got = fd_ >= 0 ? ::recv(fd_, data.data(), n, MSG_PEEK) : -1;  // SO_RCVTIMEO bounds it
+  data.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  return data;
 }
 
 std::string Client::ReadUntilEof(int timeout_ms) {

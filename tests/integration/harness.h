@@ -207,6 +207,12 @@ class Client {
   void SetTimeout(int timeout_ms);
   // Binds the socket to this local IPv4 address before the next Connect() ("127.0.0.2").
   void BindSource(std::string ip) { source_ip_ = std::move(ip); }
+  // SO_RCVBUF for the next Connect(): a small one makes a client that stops reading stall
+  // the gateway's sends early.
+  void SetRecvBuffer(int bytes) { rcvbuf_ = bytes; }
+  // TCP_MAXSEG for the next Connect(): the gateway's socket then sizes its send buffer for
+  // small segments (on loopback it would otherwise take MiBs).
+  void SetMaxSegment(int bytes) { mss_ = bytes; }
 
   bool Send(std::string_view raw);
   // Reads one response, 1xx included. `head_request`: the response has no body.
@@ -228,6 +234,9 @@ class Client {
   bool WaitClosed(int timeout_ms, std::string* received = nullptr);
   // True when a read would not block: data, EOF or an error is pending.
   bool Readable() const;
+  // Up to `n` bytes that have arrived, left unread (MSG_PEEK: the receive window does not
+  // open); waits up to the client's timeout for the first. Empty on EOF, error or timeout.
+  std::string Peek(size_t n);
   // Everything until EOF/reset/timeout.
   std::string ReadUntilEof(int timeout_ms);
 
@@ -237,6 +246,8 @@ class Client {
   int fd_ = -1;
   int connect_errno_ = 0;
   std::string source_ip_;
+  int rcvbuf_ = 0;
+  int mss_ = 0;
   std::unique_ptr<SocketReader> reader_;
   ReadStatus last_status_ = ReadStatus::kOk;
 };
