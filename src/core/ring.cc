@@ -11,6 +11,29 @@
 
 namespace ringway::core {
 
+namespace {
+// Not in liburing 2.3's headers: the feature bit of min_wait_usec, which the kernel reads
+// where those headers' io_uring_getevents_arg has `pad`.
+constexpr uint32_t kFeatMinTimeout = 1U << 15;
+
+// Publishes the SQEs queued since the last submit to the kernel, as liburing does before
+// io_uring_enter; returns how many the kernel has not consumed yet.
+unsigned flush_sq(io_uring* r) {
+  io_uring_sq& sq = r->sq;
+  if (sq.sqe_head != sq.sqe_tail) {
+    sq.sqe_head = sq.sqe_tail;
+    io_uring_smp_store_release(sq.ktail, sq.sqe_tail);
+  }
+  return sq.sqe_tail - io_uring_smp_load_acquire(sq.khead);
+}
+__kernel_timespec to_timespec(uint64_t ms) {
+  __kernel_timespec ts{};
+  ts.tv_sec = static_cast<long long>(ms / 1000);
+  ts.tv_nsec = static_cast<long long>((ms % 1000) * 1000000);
+  return ts;
+}
+}  // namespace
+
 Ring::Ring(uint32_t entries) {
   io_uring_params p{};
   auto init = [&](uint32_t flags) {
@@ -31,6 +54,7 @@ Ring::Ring(uint32_t entries) {
   if (rc < 0) {
     throw std::runtime_error(std::string("io_uring_queue_init: ") + strerror(-rc));
   }
+  min_timeout_ = (p.features & kFeatMinTimeout) != 0;
   if (!(p.features & IORING_FEAT_EXT_ARG)) {
     throw std::runtime_error("io_uring: kernel lacks IORING_FEAT_EXT_ARG (need Linux 5.11+)");
   }
@@ -54,13 +78,29 @@ void Ring::reserve(unsigned n) {
 }
 
 void Ring::submit_and_wait(uint64_t timeout_ms) {
-  __kernel_timespec ts{};
-  ts.tv_sec = static_cast<long long>(timeout_ms / 1000);
-  ts.tv_nsec = static_cast<long long>((timeout_ms % 1000) * 1000000);
+  __kernel_timespec ts = to_timespec(timeout_ms);
   io_uring_cqe* cqe = nullptr;
   int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
     RW_WARN("io_uring_submit_and_wait_timeout: %s", strerror(-rc));
+  }
+}
+
+void Ring::submit_and_wait_batch(uint64_t timeout_ms, unsigned batch, uint32_t batch_us) {
+  if (!min_timeout_ || batch <= 1 || batch_us == 0) {
+    submit_and_wait(timeout_ms);
+    return;
+  }
+  __kernel_timespec ts = to_timespec(timeout_ms);
+  io_uring_getevents_arg arg{};
+  arg.ts = reinterpret_cast<uint64_t>(&ts);
+  arg.pad = batch_us;  // min_wait_usec
+  unsigned to_submit = flush_sq(&ring_);
+  int rc = io_uring_enter2(ring_.ring_fd, to_submit, batch,
+                           IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                           reinterpret_cast<sigset_t*>(&arg), sizeof(arg));
+  if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+    RW_WARN("io_uring_enter: %s", strerror(-rc));
   }
 }
 

@@ -29,10 +29,19 @@ class Ring {
   void submit_now() { io_uring_submit_and_get_events(&ring_); }
   // Submits queued SQEs and waits for at least one CQE or `timeout_ms`.
   void submit_and_wait(uint64_t timeout_ms);
+  // Submits queued SQEs and waits for `batch` CQEs for at most `batch_us`; after that,
+  // returns as soon as there is at least one, up to `timeout_ms`. With DEFER_TASKRUN the
+  // kernel wakes this thread once for the batch rather than once per completion, and each
+  // wake-up of a sleeping thread is an inter-processor interrupt that the peer whose packet
+  // completed the op pays for. Needs IORING_FEAT_MIN_TIMEOUT (Linux 6.12); before that, and
+  // for a batch of 1, it is submit_and_wait.
+  void submit_and_wait_batch(uint64_t timeout_ms, unsigned batch, uint32_t batch_us);
+  bool batch_wait_supported() const { return min_timeout_; }
   io_uring* raw() { return &ring_; }
 
  private:
   io_uring ring_{};
+  bool min_timeout_ = false;
 };
 
 // Provided buffers registered as a buffer ring (liburing 2.3 has no setup helper: the

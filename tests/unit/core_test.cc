@@ -2,12 +2,14 @@
 // buffer pool, RCU reclamation.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/buf_pool.h"
+#include "core/ring.h"
 #include "core/slab.h"
 #include "core/timer_wheel.h"
 #include "core/user_data.h"
@@ -144,6 +146,40 @@ struct Obj {
   Obj() { ++live; }
   ~Obj() { --live; }
 };
+
+// Queues `n` NOPs; returns how many CQEs are ready after `wait` ran (and consumes them).
+template <class Wait>
+unsigned NopsThenWait(ringway::core::Ring& ring, unsigned n, Wait wait) {
+  for (unsigned i = 0; i < n; ++i) {
+    io_uring_prep_nop(ring.sqe());
+  }
+  wait();
+  unsigned ready = io_uring_cq_ready(ring.raw());
+  io_uring_cq_advance(ring.raw(), ready);
+  return ready;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+TEST(Ring, BatchWaitSubmitsEverythingQueued) {
+  ringway::core::Ring ring(64);
+  EXPECT_EQ(NopsThenWait(ring, 5, [&] { ring.submit_and_wait_batch(10000, 5, 1000); }), 5u);
+  EXPECT_EQ(NopsThenWait(ring, 40, [&] { ring.submit_and_wait_batch(10000, 40, 1000); }), 40u);
+}
+
+// Fewer completions than the batch: the wait settles for them after the batch window, not
+// after the overall timeout (10 s here; the bound checked is half of it, a hang, not speed).
+TEST(Ring, BatchWaitSettlesForFewerCompletions) {
+  ringway::core::Ring ring(64);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(NopsThenWait(ring, 1, [&] { ring.submit_and_wait_batch(10000, 8, 1000); }), 1u);
+  EXPECT_LT(SecondsSince(start), 5.0);
+  // Nothing at all: returns at the overall timeout with nothing.
+  EXPECT_EQ(NopsThenWait(ring, 0, [&] { ring.submit_and_wait_batch(20, 8, 1000); }), 0u);
+  EXPECT_EQ(NopsThenWait(ring, 3, [&] { ring.submit_and_wait_batch(10000, 1, 0); }), 3u);
+}
 
 TEST(Rcu, RetiredSnapshotIsFreedOnlyAfterEveryReaderMovedOn) {
   Obj::live = 0;
