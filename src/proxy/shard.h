@@ -162,7 +162,8 @@ class Shard {
   uint32_t listeners_open_;
   SteadyClock clock_;
   uint64_t now_ms_ = 0;
-  unsigned batch_ = 1;  // completions the loop waits for (see kMaxBatch)
+  unsigned batch_ = 1;     // completions the loop waits for (see kMaxBatch)
+  unsigned accepted_ = 0;  // connections accepted in this turn of the loop
   core::Ring ring_;
   core::BufRing bufs_;
   core::TimerWheel timers_;
