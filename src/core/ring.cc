@@ -26,13 +26,14 @@ unsigned flush_sq(io_uring* r) {
   }
   return sq.sqe_tail - io_uring_smp_load_acquire(sq.khead);
 }
+}  // namespace
+
 __kernel_timespec to_timespec(uint64_t ms) {
   __kernel_timespec ts{};
   ts.tv_sec = static_cast<long long>(ms / 1000);
   ts.tv_nsec = static_cast<long long>((ms % 1000) * 1000000);
   return ts;
 }
-}  // namespace
 
 Ring::Ring(uint32_t entries) {
   io_uring_params p{};

@@ -11,6 +11,9 @@
 
 namespace ringway::core {
 
+// A relative io_uring timeout of `ms` milliseconds.
+__kernel_timespec to_timespec(uint64_t ms);
+
 class Ring {
  public:
   // entries: SQ size (CQ gets 4x). Throws std::runtime_error on failure (start-up only).
@@ -36,7 +39,6 @@ class Ring {
   // completed the op pays for. Needs IORING_FEAT_MIN_TIMEOUT (Linux 6.12); before that, and
   // for a batch of 1, it is submit_and_wait.
   void submit_and_wait_batch(uint64_t timeout_ms, unsigned batch, uint32_t batch_us);
-  bool batch_wait_supported() const { return min_timeout_; }
   io_uring* raw() { return &ring_; }
 
  private:

@@ -48,13 +48,6 @@ T* slot_of(uint64_t ud) {
 }
 Tag tag_of(uint64_t ud) { return static_cast<Tag>(ud & 1); }
 
-__kernel_timespec to_timespec(uint64_t ms) {
-  __kernel_timespec ts{};
-  ts.tv_sec = static_cast<long long>(ms / 1000);
-  ts.tv_nsec = static_cast<long long>((ms % 1000) * 1000000);
-  return ts;
-}
-
 }  // namespace
 
 struct alignas(8) Checker::Slot {
@@ -232,7 +225,7 @@ bool Checker::submit_op(Slot& s, uint64_t now) {
   }
   io_uring_sqe_set_data64(op, encode(&s, Tag::kMain));
   op->flags |= IOSQE_IO_LINK;
-  s.timeout = to_timespec(s.deadline - now);
+  s.timeout = core::to_timespec(s.deadline - now);
   io_uring_sqe* timeout = ring_->sqe();
   io_uring_prep_link_timeout(timeout, &s.timeout, 0);
   io_uring_sqe_set_data64(timeout, encode(&s, Tag::kAux));

@@ -575,9 +575,7 @@ void Shard::client_close(ClientConn& c) {
   if (c.linked_close != 0) {
     // The send that ends the connection is still out (a stalled client): cancelling it
     // breaks the link, and settle_linked_close closes the fd when its CQE arrives.
-    io_uring_sqe* s = ring_.sqe();
-    io_uring_prep_cancel_fd(s, c.fd, IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
+    cancel_fd(c.fd);
   } else if (c.fd >= 0) {
     close_fd(c.fd);
     c.fd = -1;

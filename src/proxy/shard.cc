@@ -336,14 +336,19 @@ void Shard::rearm_starved() {
   }
 }
 
+// Queues a cancel of every op pending on `fd`; its completion is ignored.
+io_uring_sqe* Shard::cancel_fd(int fd) {
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
+  return s;
+}
+
 // Cancels whatever is pending on `fd`, then closes it. Hard-linked so the close runs even
 // when there was nothing to cancel; both completions are ignored.
 void Shard::close_fd(int fd, Op close_op) {
   ring_.reserve(2);
-  io_uring_sqe* s = ring_.sqe();
-  io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
-  s->flags |= IOSQE_IO_HARDLINK;
+  cancel_fd(fd)->flags |= IOSQE_IO_HARDLINK;
   io_uring_sqe* c = ring_.sqe();
   io_uring_prep_close(c, fd);
   io_uring_sqe_set_data64(c, core::encode(close_op, 0, 0));

@@ -148,6 +148,7 @@ class Shard {
   // ---- helpers ----
   bool arm_recv(int fd, core::IoBuf& buf, bool may_compact, bool poll_first, uint64_t user_data);
   void take_received(core::IoBuf* into, int res, uint32_t flags);
+  io_uring_sqe* cancel_fd(int fd);
   void close_fd(int fd, core::Op close_op = core::Op::kIgnore);
   http::RequestParser* take_req_parser();
   http::ResponseParser* take_resp_parser();
