@@ -105,8 +105,14 @@ void Ring::submit_and_wait_batch(uint64_t timeout_ms, unsigned batch, uint32_t b
   }
 }
 
-BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size)
-    : ring_(ring), group_(group), count_(count), size_(size), mask_(count - 1) {
+BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size, uint32_t headroom)
+    : ring_(ring),
+      group_(group),
+      count_(count),
+      size_(size),
+      headroom_(headroom),
+      stride_(static_cast<size_t>(size) + headroom),
+      mask_(count - 1) {
   if (count == 0 || (count & (count - 1)) != 0 || count > 32768) {
     throw std::runtime_error("buffer ring size must be a power of two <= 32768");
   }
@@ -128,8 +134,8 @@ BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size)
     throw std::runtime_error(std::string("io_uring_register_buf_ring: ") + strerror(-rc));
   }
   // Buffer memory: touched pages only count towards RSS once the kernel fills them.
-  base_ = static_cast<char*>(mmap(nullptr, static_cast<size_t>(count) * size,
-                                  PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0));
+  base_ = static_cast<char*>(
+      mmap(nullptr, count * stride_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0));
   if (base_ == MAP_FAILED) {
     throw std::runtime_error("mmap buffers failed");
   }
@@ -143,7 +149,7 @@ BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size)
 BufRing::~BufRing() {
   io_uring_unregister_buf_ring(ring_.raw(), group_);
   munmap(br_, ring_bytes_);
-  munmap(base_, static_cast<size_t>(count_) * size_);
+  munmap(base_, count_ * stride_);
 }
 
 void BufRing::recycle(uint16_t id) {

@@ -51,14 +51,17 @@ class Ring {
 // io_uring_register_buf_ring).
 class BufRing {
  public:
-  BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size);
+  // `headroom` bytes before each buffer are left out of what the kernel may fill: the
+  // owner may write there to prepend bytes to a received buffer without moving it.
+  BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size, uint32_t headroom = 0);
   ~BufRing();
   BufRing(const BufRing&) = delete;
   BufRing& operator=(const BufRing&) = delete;
 
   uint16_t group() const { return group_; }
   uint32_t buf_size() const { return size_; }
-  char* buf(uint16_t id) { return base_ + static_cast<size_t>(id) * size_; }
+  uint32_t headroom() const { return headroom_; }
+  char* buf(uint16_t id) { return base_ + static_cast<size_t>(id) * stride_ + headroom_; }
   // Gives buffer `id` back to the kernel; made visible by flush().
   void recycle(uint16_t id);
   void flush();
@@ -71,6 +74,8 @@ class BufRing {
   uint16_t group_;
   uint32_t count_;
   uint32_t size_;
+  uint32_t headroom_;
+  size_t stride_;
   uint32_t mask_;
   int pending_ = 0;
 };

@@ -78,58 +78,67 @@ void Shard::client_recv(ClientConn& c, bool poll_first) {
   }
   // Never compact while a head is being parsed: its header views point into c.in. A head
   // is at most max_header_bytes and the buffer has two receives more, so it needs no room.
-  if (arm_recv(c.fd, c.in, c.state != ClientState::kHead, poll_first,
+  if (arm_recv(c.fd, c.in, bufs_, c.state != ClientState::kHead, poll_first,
                core::encode(Op::kClientRecv, c.slot, clients_.gen(c.slot)))) {
     c.recv_armed = true;
     ++c.inflight;
   }
 }
 
-// Queues one receive on `fd` into a provided buffer if `buf` can take a whole one (after
-// compacting it, when allowed). False under back-pressure: the owner re-arms once its
-// bytes were consumed. `poll_first`: no data is expected yet (IORING_RECVSEND_POLL_FIRST).
-bool Shard::arm_recv(int fd, core::IoBuf& buf, bool may_compact, bool poll_first,
-                     uint64_t user_data) {
-  if (buf.allocated() && buf.room() < bufs_.buf_size()) {
-    if (may_compact) {
+// Queues one receive on `fd` into a provided buffer of `ring`, for at most what `buf` can
+// take (after compacting it, when allowed) and never less than kRecvBufSize. Returns the
+// length asked for; 0 under back-pressure: the owner re-arms once its bytes were consumed.
+// `poll_first`: no data is expected yet (IORING_RECVSEND_POLL_FIRST).
+uint32_t Shard::arm_recv(int fd, core::IoBuf& buf, core::BufRing& ring, bool may_compact,
+                         bool poll_first, uint64_t user_data) {
+  uint32_t len = ring.buf_size();
+  if (buf.allocated()) {
+    if (buf.room() < len && may_compact) {
       buf.compact();
     }
-    if (buf.room() < bufs_.buf_size()) {
-      return false;
+    len = std::min(len, buf.room());
+    if (len < kRecvBufSize) {
+      return 0;
     }
   }
   io_uring_sqe* s = ring_.sqe();
-  io_uring_prep_recv(s, fd, nullptr, bufs_.buf_size(), 0);
+  io_uring_prep_recv(s, fd, nullptr, len, 0);
   if (poll_first) {
     s->ioprio |= IORING_RECVSEND_POLL_FIRST;
   }
   s->flags |= IOSQE_BUFFER_SELECT;
-  s->buf_group = bufs_.group();
+  s->buf_group = ring.group();
   io_uring_sqe_set_data64(s, user_data);
-  return true;
+  return len;
 }
 
-// Moves a receive's bytes from its provided buffer into `into` (null: dropped) and gives
-// the buffer back. arm_recv guaranteed the room.
-void Shard::take_received(core::IoBuf* into, int res, uint32_t flags) {
+// Moves a receive's bytes from its provided buffer of `ring` into `into` (null: dropped)
+// and gives the buffer back. arm_recv guaranteed the room.
+void Shard::take_received(core::BufRing& ring, core::IoBuf* into, int res, uint32_t flags) {
   if (!(flags & IORING_CQE_F_BUFFER)) {
     return;
   }
   auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
   if (res > 0 && into != nullptr) {
-    pool_.get(*into, current_->c().head_buf_size);
-    if (into->room() < static_cast<uint32_t>(res)) {
-      into->compact();
-    }
-    std::memcpy(into->data + into->tail, bufs_.buf(bid), static_cast<size_t>(res));
-    into->tail += static_cast<uint32_t>(res);
+    append_received(*into, ring.buf(bid), static_cast<uint32_t>(res), ring.buf_size());
   }
-  bufs_.recycle(bid);
+  ring.recycle(bid);
+}
+
+// Appends received bytes to `into`, which gets a pooled buffer of at least `cap` (and a
+// head buffer) if it has none.
+void Shard::append_received(core::IoBuf& into, const char* data, uint32_t len, uint32_t cap) {
+  pool_.get(into, std::max(current_->c().head_buf_size, cap));
+  if (into.room() < len) {
+    into.compact();
+  }
+  std::memcpy(into.data + into.tail, data, len);
+  into.tail += len;
 }
 
 void Shard::on_client_recv(ClientConn& c, int res, uint32_t flags) {
   c.recv_armed = false;
-  take_received(c.state != ClientState::kClosing ? &c.in : nullptr, res, flags);
+  take_received(bufs_, c.state != ClientState::kClosing ? &c.in : nullptr, res, flags);
   if (c.state == ClientState::kClosing) {
     return;
   }
@@ -352,7 +361,7 @@ bool Shard::client_body_step(ClientConn& c) {
       if (u != nullptr && u->state == UpstreamState::kBusy) {
         upstream_send(c, *u);
       }
-    } else if (c.resp_done && !c.send_armed && c.out.empty()) {
+    } else if (c.resp_done && !c.send_armed && c.unsent() == 0) {
       client_exchange_done(c);
     }
     return false;
@@ -401,7 +410,8 @@ bool Shard::send_ends_connection(const ClientConn& c) const {
 // ~40% of connections at 20k new connections/s. A send that fails or stops short breaks the
 // link and the connection is closed the ordinary way.
 void Shard::client_send(ClientConn& c) {
-  if (c.send_armed || c.state == ClientState::kClosing || c.out.size() == 0) {
+  uint32_t len = c.unsent();
+  if (c.send_armed || c.state == ClientState::kClosing || len == 0) {
     return;
   }
   bool last = send_ends_connection(c);
@@ -409,15 +419,19 @@ void Shard::client_send(ClientConn& c) {
     ring_.reserve(3);
   }
   io_uring_sqe* s = ring_.sqe();
-  io_uring_prep_send(s, c.fd, c.out.data + c.out.head, c.out.size(),
-                     MSG_NOSIGNAL | (last ? MSG_WAITALL : 0));
+  int flags = MSG_NOSIGNAL | (last ? MSG_WAITALL : 0);
+  if (c.lead != nullptr) {
+    prep_lead_send(s, c, flags);
+  } else {
+    io_uring_prep_send(s, c.fd, c.out.data + c.out.head, c.out.size(), flags);
+  }
   io_uring_sqe_set_data64(s, core::encode(Op::kClientSend, c.slot, clients_.gen(c.slot)));
   c.send_armed = true;
   ++c.inflight;
   if (last) {
     s->flags |= IOSQE_IO_LINK;
     close_fd(c.fd);
-    c.linked_close = c.out.size();
+    c.linked_close = len;
     ring_.submit_now();
   }
 }
@@ -453,8 +467,8 @@ void Shard::on_client_sent(ClientConn& c, int res) {
     client_close(c);
     return;
   }
-  c.out.head += static_cast<uint32_t>(res);
-  if (!c.out.empty()) {
+  consume_sent(c, static_cast<uint32_t>(res));
+  if (c.unsent() > 0) {
     client_send(c);  // short send
     return;
   }
@@ -473,7 +487,7 @@ void Shard::on_client_sent(ClientConn& c, int res) {
     if (u != nullptr) {
       upstream_input(c, *u);  // room again: continue with buffered backend bytes
     }
-    if (c.resp_done && c.out.empty() && !c.send_armed) {
+    if (c.resp_done && c.unsent() == 0 && !c.send_armed) {
       client_exchange_done(c);
     }
     return;
@@ -589,6 +603,7 @@ void Shard::client_close(ClientConn& c) {
 // and backend ones reading or writing its buffers (lent).
 void Shard::client_maybe_free(ClientConn& c) {
   if (c.state == ClientState::kClosing && c.inflight == 0 && c.lent == 0 && c.slot != kNoSlot) {
+    release_lead(c);
     pool_.put(c.in);
     pool_.put(c.out);
     pool_.put(c.up_out);

@@ -91,8 +91,14 @@ struct ClientConn {
   uint32_t linked_close = 0;
   core::TimerNode timer;
   core::IoBuf in;   // bytes from the client; head bytes stay put until the head is used
-  core::IoBuf out;  // bytes to the client
+  core::IoBuf out;  // bytes to the client, sent after the lead bytes
   uint32_t out_sent = 0;
+  // Response bytes sent straight from the backend receive buffer `lead_bid` of the shard's
+  // upstream buffer ring (no copy), before `out`'s bytes; the buffer goes back to the ring
+  // once they are sent or the connection is freed. Null: none.
+  char* lead = nullptr;
+  uint32_t lead_len = 0;
+  uint16_t lead_bid = 0;
   http::RequestParser* req_parser = nullptr;
   http::ResponseParser* resp_parser = nullptr;
   char peer_ip[INET6_ADDRSTRLEN] = {};
@@ -138,6 +144,8 @@ struct ClientConn {
   uint32_t host_len = 0;
 
   std::string_view rid() const { return {request_id, request_id_len}; }
+  // Response bytes not yet handed to the kernel.
+  uint32_t unsent() const { return lead_len + out.size(); }
 };
 
 enum class UpstreamState : uint8_t { kConnecting, kBusy, kIdle, kClosing };
@@ -159,9 +167,10 @@ struct UpstreamConn {
   bool send_armed = false;
   bool reused = false;             // taken from the pool for the current exchange
   bool got_bytes = false;          // response bytes arrived for the current exchange
+  bool eof = false;                // the backend closed (bytes before the close may wait)
   bool direct = false;             // the receive in flight writes into its client's `out`
   bool more_likely = false;        // the last receive filled its buffer: more may be queued
-  uint32_t direct_len = 0;         // bytes that direct receive asked for
+  uint32_t recv_len = 0;           // bytes the receive in flight asked for
   uint32_t send_lender = kNoSlot;  // client whose up_out the send in flight reads
   uint32_t recv_lender = kNoSlot;  // client whose out the direct receive writes
   core::TimerNode timer;           // pool idle timeout

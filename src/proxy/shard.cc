@@ -51,6 +51,9 @@ Shard::Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds)
       now_ms_(clock_.now_ms()),
       ring_(kRingEntries),
       bufs_(ring_, 0, kRecvBufs, kRecvBufSize),
+      up_bufs_(ring_, 1, kUpRecvBufs, kUpRecvBufSize, kUpHeadroom),
+      lead_msgs_(kUpRecvBufs),
+      lead_iovs_(2 * kUpRecvBufs),
       timers_(now_ms_),
       clients_(std::max<uint32_t>(ctx->max_connections, 1)),
       upstreams_(kMaxUpstreamsPerShard),
@@ -120,6 +123,7 @@ void Shard::run() noexcept {
     timers_.expire(now_ms_, [this](core::TimerNode* n) { on_timer(n); });
     rearm_starved();
     bufs_.flush();
+    up_bufs_.flush();
   }
   ctx_->rcu->report(id_, RcuDomain<Snapshot>::kNone);
   RW_DEBUG("shard %u stopped", id_);
@@ -195,7 +199,7 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
     case Op::kClientSend: {
       ClientConn* c = clients_.get(slot);
       if (c == nullptr || clients_.gen(slot) != gen) {
-        take_received(nullptr, res, flags);  // recycled slot: drop, but keep the buffer
+        take_received(bufs_, nullptr, res, flags);  // recycled slot: drop, but keep the buffer
         return;
       }
       --c->inflight;
@@ -212,7 +216,7 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
     case Op::kUpRecv: {
       UpstreamConn* u = upstreams_.get(slot);
       if (u == nullptr || upstreams_.gen(slot) != gen) {
-        take_received(nullptr, res, flags);
+        take_received(up_bufs_, nullptr, res, flags);
         return;
       }
       --u->inflight;

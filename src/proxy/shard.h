@@ -6,6 +6,7 @@
 // before the shard thread starts).
 #pragma once
 
+#include <sys/uio.h>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,23 @@
 #include "ringway/rcu.h"
 
 namespace ringway::proxy {
+
+// Backend receives use their own provided buffers, large enough that the first receive of
+// a response usually takes all the backend has sent (a 64 KiB body and its head in one go:
+// the backend's window opens at once, as with NGINX's readv over its proxy buffers), with
+// headroom in front where the client's response head is written, so head and body leave
+// from that buffer (ClientConn::lead). At most half of them are held that way; the others
+// keep the receives going.
+inline constexpr uint32_t kUpRecvBufs = 256;
+inline constexpr uint32_t kUpRecvBufSize = 65536;
+inline constexpr uint32_t kUpHeadroom = 512;
+inline constexpr uint32_t kMaxLeads = kUpRecvBufs / 2;
+// A Content-Length body larger than this is relayed through one buffer of kRelayBufSize,
+// received straight into it behind the bytes being sent: one receive and one send per
+// burst of the backend, and no copy.
+inline constexpr int64_t kDirectMinBody = 16384;
+inline constexpr uint32_t kRelayBufSize = 128 * 1024;
+inline constexpr uint32_t kDirectMinRoom = 16384;  // smaller free room waits for the send
 
 // A per-shard cell: written only by its shard, summed by readers (no shared RMW).
 struct alignas(kCacheLine) ShardCell {
@@ -90,6 +108,9 @@ class Shard {
   void client_open(int fd, uint32_t listener);
   void client_recv(ClientConn& c, bool poll_first = false);
   void client_send(ClientConn& c);
+  void prep_lead_send(io_uring_sqe* s, ClientConn& c, int flags);
+  void consume_sent(ClientConn& c, uint32_t n);
+  void release_lead(ClientConn& c);
   bool send_ends_connection(const ClientConn& c) const;
   bool settle_linked_close(ClientConn& c, int res);
   void on_client_recv(ClientConn& c, int res, uint32_t flags);
@@ -134,8 +155,13 @@ class Shard {
   void on_upstream_connect(UpstreamConn& u, int res);
   void on_upstream_sent(UpstreamConn& u, int res);
   void on_upstream_recv(UpstreamConn& u, int res, uint32_t flags);
-  void upstream_input(ClientConn& c, UpstreamConn& u);
+  bool upstream_lead(ClientConn& c, UpstreamConn& u, uint16_t bid, int res);
+  bool lead_head(ClientConn& c, char* head_end, uint32_t room);
+  void lead_body(ClientConn& c, UpstreamConn& u, uint32_t piece, bool more_likely);
+  void upstream_input(ClientConn& c, UpstreamConn& u, bool after_head = false);
   void upstream_head_done(ClientConn& c, UpstreamConn& u);
+  bool client_response_head(ClientConn& c, Writer& w);
+  void upstream_eof(ClientConn& c, UpstreamConn& u);
   void upstream_release(ClientConn& c, bool reusable);
   void upstream_close(UpstreamConn& u);
   void upstream_maybe_free(UpstreamConn& u);
@@ -146,8 +172,10 @@ class Shard {
   void flush_upstream_body_room(ClientConn& c);
 
   // ---- helpers ----
-  bool arm_recv(int fd, core::IoBuf& buf, bool may_compact, bool poll_first, uint64_t user_data);
-  void take_received(core::IoBuf* into, int res, uint32_t flags);
+  uint32_t arm_recv(int fd, core::IoBuf& buf, core::BufRing& ring, bool may_compact,
+                    bool poll_first, uint64_t user_data);
+  void take_received(core::BufRing& ring, core::IoBuf* into, int res, uint32_t flags);
+  void append_received(core::IoBuf& into, const char* data, uint32_t len, uint32_t cap);
   io_uring_sqe* cancel_fd(int fd);
   void close_fd(int fd, core::Op close_op = core::Op::kIgnore);
   http::RequestParser* take_req_parser();
@@ -166,7 +194,12 @@ class Shard {
   unsigned batch_ = 1;     // completions the loop waits for (see kMaxBatch)
   unsigned accepted_ = 0;  // connections accepted in this turn of the loop
   core::Ring ring_;
-  core::BufRing bufs_;
+  core::BufRing bufs_;       // client receives
+  core::BufRing up_bufs_;    // backend receives (kUpRecvBufs of kUpRecvBufSize + kUpHeadroom)
+  uint32_t leads_held_ = 0;  // up_bufs_ buffers held by clients as ClientConn::lead
+  // sendmsg arguments of a lead send, by lead buffer id (lives until its completion).
+  std::vector<msghdr> lead_msgs_;
+  std::vector<iovec> lead_iovs_;  // two per buffer id
   core::TimerWheel timers_;
   core::BufPool pool_;
   core::Slab<ClientConn> clients_;
@@ -188,7 +221,7 @@ class Shard {
   uint64_t wake_value_ = 0;  // eventfd read target
   uint64_t rid_seed_ = 0;
   uint64_t rid_counter_ = 0;
-  std::vector<char> scratch_;  // backend path rendering
+  std::vector<char> scratch_;  // backend path rendering; a client head for a lead
 };
 
 }  // namespace ringway::proxy

@@ -27,12 +27,6 @@ constexpr uint64_t kPoolIdleMs = 60000;  // a pooled backend connection lives th
 // shard sends to one backend, or each release beyond it closes and the next request pays a
 // new connection (measured: 512 clients with a cap of 256 gave half the req/s, p99 ×10).
 constexpr uint32_t kPoolMaxPerKey = 4096;
-// A Content-Length body larger than this is relayed through one buffer of kRelayBufSize,
-// received straight into it behind the bytes being sent: one receive and one send per
-// burst of the backend instead of one of each per 16 KiB provided buffer, and no copy.
-constexpr int64_t kDirectMinBody = 16384;
-constexpr uint32_t kRelayBufSize = 128 * 1024;
-constexpr uint32_t kDirectMinRoom = 16384;  // smaller free room waits for the send
 }  // namespace
 
 UpstreamConn* Shard::owned_upstream(ClientConn& c) {
@@ -96,6 +90,7 @@ bool Shard::upstream_connect(ClientConn& c, const BackendKey& key) {
   u.reused = false;
   u.got_bytes = false;
   u.direct = false;
+  u.eof = false;
   u.more_likely = false;
   u.send_lender = u.recv_lender = kNoSlot;
   u.key = key;
@@ -229,8 +224,9 @@ void Shard::upstream_recv(UpstreamConn& u) {
   // the kernel arms its poll at once instead of trying a receive first.
   bool poll_first = u.state == UpstreamState::kIdle || !u.got_bytes;
   // Back-pressure (no room): upstream_input re-arms once the client took what we hold.
-  if (arm_recv(u.fd, u.in, true, poll_first,
-               core::encode(Op::kUpRecv, u.slot, upstreams_.gen(u.slot)))) {
+  u.recv_len = arm_recv(u.fd, u.in, up_bufs_, true, poll_first,
+                        core::encode(Op::kUpRecv, u.slot, upstreams_.gen(u.slot)));
+  if (u.recv_len > 0) {
     u.recv_armed = true;
     ++u.inflight;
   }
@@ -271,7 +267,7 @@ bool Shard::upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool speculativ
   io_uring_sqe_set_data64(s, core::encode(Op::kUpRecv, u.slot, upstreams_.gen(u.slot)));
   u.recv_armed = true;
   u.direct = true;
-  u.direct_len = want;
+  u.recv_len = want;
   ++u.inflight;
   u.recv_lender = c.slot;
   ++c.lent;
@@ -300,13 +296,13 @@ void Shard::on_direct_recv(UpstreamConn& u, int res) {
     c->resp_done = true;
     upstream_release(*c, c->resp_parser->head().keep_alive && c->req_sent);
     client_send(*c);
-    if (c->out.empty() && !c->send_armed) {
+    if (c->unsent() == 0 && !c->send_armed) {
       client_exchange_done(*c);
     }
     return;
   }
   // A full receive probably left more queued; a short one drained the socket.
-  direct_continue(*c, u, static_cast<uint32_t>(res) == u.direct_len);
+  direct_continue(*c, u, static_cast<uint32_t>(res) == u.recv_len);
 }
 
 void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
@@ -316,9 +312,13 @@ void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
     on_direct_recv(u, res);
     return;
   }
-  u.more_likely = res == static_cast<int>(bufs_.buf_size());
+  u.more_likely = res == static_cast<int>(u.recv_len);
   ClientConn* c = u.state == UpstreamState::kBusy ? owner_of(u) : nullptr;
-  take_received(c != nullptr ? &u.in : nullptr, res, flags);
+  if (c != nullptr && res > 0 && (flags & IORING_CQE_F_BUFFER) != 0 &&
+      upstream_lead(*c, u, static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT), res)) {
+    return;
+  }
+  take_received(up_bufs_, c != nullptr ? &u.in : nullptr, res, flags);
   if (u.state == UpstreamState::kClosing) {
     return;
   }
@@ -330,22 +330,16 @@ void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
     upstream_close(u);  // idle in the pool and the backend closed or spoke: drop it
     return;
   }
-  if (res <= 0) {
-    if (res == 0 && u.got_bytes && c->resp_parser != nullptr) {
-      http::FeedResult r = c->resp_parser->finish();
-      if (r.event == http::Event::kMessageComplete) {
-        c->resp_done = true;
-        if (c->chunked_to_client) {
-          append_last_chunk(c->out);
-        }
-        upstream_release(*c, false);
-        client_send(*c);
-        if (c->out.empty() && !c->send_armed) {
-          client_exchange_done(*c);
-        }
-        return;
-      }
+  if (res == 0) {
+    // The close ends the response only after the bytes before it: while some wait for
+    // room in the client's buffer, upstream_input ends it once they are parsed.
+    u.eof = true;
+    if (u.in.empty()) {
+      upstream_eof(*c, u);
     }
+    return;
+  }
+  if (res < 0) {
     upstream_failed(*c, &u, Failure::kLost, 502, "RW.5021",
                     "backend closed the connection before responding");
     return;
@@ -357,11 +351,33 @@ void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
   upstream_input(*c, u);
 }
 
+// The backend closed and every byte before the close was parsed: that completes a
+// close-delimited body; anything else is a failed exchange.
+void Shard::upstream_eof(ClientConn& c, UpstreamConn& u) {
+  if (u.got_bytes && c.resp_parser != nullptr) {
+    http::FeedResult r = c.resp_parser->finish();
+    if (r.event == http::Event::kMessageComplete) {
+      c.resp_done = true;
+      if (c.chunked_to_client) {
+        append_last_chunk(c.out);
+      }
+      upstream_release(c, false);
+      client_send(c);
+      if (c.unsent() == 0 && !c.send_armed) {
+        client_exchange_done(c);
+      }
+      return;
+    }
+  }
+  upstream_failed(c, &u, Failure::kLost, 502, "RW.5021",
+                  "backend closed the connection before responding");
+}
+
 // Parses buffered backend bytes as far as the client's output room allows.
-void Shard::upstream_input(ClientConn& c, UpstreamConn& u) {
+// `after_head`: the head was parsed already (upstream_lead).
+void Shard::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) {
   // After the head, one more feed runs even with no bytes: a body-less response (HEAD,
   // 204, 304, Content-Length: 0) completes on it.
-  bool after_head = false;
   while ((!u.in.empty() || after_head) && !c.resp_done && c.state == ClientState::kForward) {
     after_head = false;
     if (c.resp_parser == nullptr) {
@@ -369,8 +385,10 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u) {
       c.resp_parser->reset(c.head_request);
     }
     pool_.get(c.out, c.snap->c().head_buf_size);
-    if (c.out.room() <= kFramingSlack && !c.send_armed) {
-      c.out.compact();  // never under a send in flight: it points into c.out
+    if (c.out.room() <= kFramingSlack) {
+      if (!c.send_armed) {
+        c.out.compact();  // never under a send in flight: it points into c.out
+      }
       if (c.out.room() <= kFramingSlack) {
         break;  // wait for the client to take what is queued
       }
@@ -396,7 +414,7 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u) {
       if (c.chunked_to_client) {
         append_last_chunk(c.out);
       }
-      bool reusable = c.resp_parser->head().keep_alive && c.req_sent && u.in.empty();
+      bool reusable = c.resp_parser->head().keep_alive && c.req_sent && u.in.empty() && !u.eof;
       upstream_release(c, reusable);
       break;
     } else if (r.consumed == 0) {
@@ -415,9 +433,14 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u) {
   client_send(c);
   UpstreamConn* still = owned_upstream(c);
   if (still != nullptr && !c.resp_done) {
-    upstream_recv(*still);
+    if (!still->eof) {
+      upstream_recv(*still);
+    } else if (still->in.empty()) {
+      upstream_eof(c, *still);
+      return;
+    }
   }
-  if (c.resp_done && c.out.empty() && !c.send_armed) {
+  if (c.resp_done && c.unsent() == 0 && !c.send_armed) {
     client_exchange_done(c);
   }
 }
@@ -443,7 +466,6 @@ bool Shard::go_direct(ClientConn& c, const UpstreamConn& u) {
 }
 
 void Shard::upstream_head_done(ClientConn& c, UpstreamConn& u) {
-  (void)u;
   const http::ResponseHead& rh = c.resp_parser->head();
   // A large Content-Length body gets the big relay buffer (see go_direct).
   if (!rh.no_body && rh.content_length > kDirectMinBody && c.out.empty() && !c.send_armed &&
@@ -451,6 +473,20 @@ void Shard::upstream_head_done(ClientConn& c, UpstreamConn& u) {
     pool_.put(c.out);
     pool_.get(c.out, kRelayBufSize);
   }
+  Writer w(c.out.data + c.out.tail, c.out.room());
+  if (!client_response_head(c, w)) {
+    upstream_failed(c, &u, Failure::kBadResponse, 502, "RW.5023",
+                    "backend response head too large");
+    return;
+  }
+  c.out.tail += static_cast<uint32_t>(w.size());
+  client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+}
+
+// Starts the client's response from the parsed backend head: framing, keep-alive, and its
+// head written into `w`. False when `w` had no room for it (resp_started stays false).
+bool Shard::client_response_head(ClientConn& c, Writer& w) {
+  const http::ResponseHead& rh = c.resp_parser->head();
   c.resp_started = true;
   c.replayable = false;
   http::ClientResponse resp;
@@ -470,16 +506,12 @@ void Shard::upstream_head_done(ClientConn& c, UpstreamConn& u) {
   }
   resp.content_length = rh.content_length;
   resp.keep_alive = c.keep_alive;
-  Writer w(c.out.data + c.out.tail, c.out.room());
   http::write_client_head(rh, resp, w);
   if (!w.ok()) {
     c.resp_started = false;
-    upstream_failed(c, &u, Failure::kBadResponse, 502, "RW.5023",
-                    "backend response head too large");
-    return;
+    return false;
   }
-  c.out.tail += static_cast<uint32_t>(w.size());
-  client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+  return true;
 }
 
 void Shard::on_resp_body(void* ctx, const char* data, size_t len) {

@@ -1,6 +1,8 @@
 // Unit tests for src/core: user_data codec, timer wheel (fake time), slab generations,
 // buffer pool, RCU reclamation.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
@@ -179,6 +181,39 @@ TEST(Ring, BatchWaitSettlesForFewerCompletions) {
   // Nothing at all: returns at the overall timeout with nothing.
   EXPECT_EQ(NopsThenWait(ring, 0, [&] { ring.submit_and_wait_batch(20, 8, 1000); }), 0u);
   EXPECT_EQ(NopsThenWait(ring, 3, [&] { ring.submit_and_wait_batch(10000, 1, 0); }), 3u);
+}
+
+// A buffer ring with headroom: the kernel fills each buffer from buf(id), never the
+// headroom before it, and a receive longer than a buffer stops at the buffer's size.
+TEST(BufRing, ReceivesLeaveTheHeadroomUntouched) {
+  ringway::core::Ring ring(64);
+  ringway::core::BufRing bufs(ring, 3, 4, 8192, 512);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  std::string data(10000, 'x');
+  ASSERT_EQ(write(sv[1], data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  for (uint16_t id = 0; id < 4; ++id) {
+    std::memset(bufs.buf(id) - bufs.headroom(), 'h', bufs.headroom());
+  }
+  io_uring_sqe* s = ring.sqe();
+  io_uring_prep_recv(s, sv[0], nullptr, 65536, 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = bufs.group();
+  ring.submit_and_wait_batch(10000, 1, 0);
+  io_uring_cqe* cqe = nullptr;
+  ASSERT_EQ(io_uring_peek_cqe(ring.raw(), &cqe), 0);
+  ASSERT_EQ(cqe->res, 8192);
+  ASSERT_TRUE(cqe->flags & IORING_CQE_F_BUFFER);
+  auto id = static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+  io_uring_cqe_seen(ring.raw(), cqe);
+  EXPECT_EQ(std::string(bufs.buf(id), 8192), data.substr(0, 8192));
+  EXPECT_EQ(std::string(bufs.buf(id) - bufs.headroom(), bufs.headroom()),
+            std::string(bufs.headroom(), 'h'));
+  if (id + 1 < 4) {  // the next buffer's headroom follows this buffer's last byte
+    EXPECT_EQ(bufs.buf(static_cast<uint16_t>(id + 1)) - bufs.buf(id), 8192 + 512);
+  }
+  close(sv[0]);
+  close(sv[1]);
 }
 
 TEST(Rcu, RetiredSnapshotIsFreedOnlyAfterEveryReaderMovedOn) {
