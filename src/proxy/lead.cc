@@ -83,9 +83,7 @@ void Shard::lead_body(ClientConn& c, UpstreamConn& u, uint32_t piece, bool more_
   client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
   int64_t left = rh.no_body ? 0 : rh.content_length - piece;
   if (left == 0) {
-    c.resp_done = true;
-    upstream_release(c, rh.keep_alive && c.req_sent);
-    client_send(c);
+    response_complete(c, rh.keep_alive && c.req_sent);
     return;
   }
   c.direct_left = left;
@@ -100,14 +98,13 @@ void Shard::prep_lead_send(io_uring_sqe* s, ClientConn& c, int flags) {
     io_uring_prep_send(s, c.fd, c.lead, c.lead_len, flags);
     return;
   }
-  iovec* iov = &lead_iovs_[2 * c.lead_bid];
-  iov[0] = {c.lead, c.lead_len};
-  iov[1] = {c.out.data + c.out.head, c.out.size()};
-  msghdr& m = lead_msgs_[c.lead_bid];
-  m = msghdr{};
-  m.msg_iov = iov;
-  m.msg_iovlen = 2;
-  io_uring_prep_sendmsg(s, c.fd, &m, flags);
+  LeadMsg& m = lead_msgs_[c.lead_bid];
+  m.iov[0] = {c.lead, c.lead_len};
+  m.iov[1] = {c.out.data + c.out.head, c.out.size()};
+  m.hdr = msghdr{};
+  m.hdr.msg_iov = m.iov;
+  m.hdr.msg_iovlen = 2;
+  io_uring_prep_sendmsg(s, c.fd, &m.hdr, flags);
 }
 
 // `n` bytes were sent: the lead's first, then out's.

@@ -53,7 +53,6 @@ Shard::Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds)
       bufs_(ring_, 0, kRecvBufs, kRecvBufSize),
       up_bufs_(ring_, 1, kUpRecvBufs, kUpRecvBufSize, kUpHeadroom),
       lead_msgs_(kUpRecvBufs),
-      lead_iovs_(2 * kUpRecvBufs),
       timers_(now_ms_),
       clients_(std::max<uint32_t>(ctx->max_connections, 1)),
       upstreams_(kMaxUpstreamsPerShard),

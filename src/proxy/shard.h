@@ -162,6 +162,7 @@ class Shard {
   void upstream_head_done(ClientConn& c, UpstreamConn& u);
   bool client_response_head(ClientConn& c, Writer& w);
   void upstream_eof(ClientConn& c, UpstreamConn& u);
+  void response_complete(ClientConn& c, bool reusable);
   void upstream_release(ClientConn& c, bool reusable);
   void upstream_close(UpstreamConn& u);
   void upstream_maybe_free(UpstreamConn& u);
@@ -197,9 +198,12 @@ class Shard {
   core::BufRing bufs_;       // client receives
   core::BufRing up_bufs_;    // backend receives (kUpRecvBufs of kUpRecvBufSize + kUpHeadroom)
   uint32_t leads_held_ = 0;  // up_bufs_ buffers held by clients as ClientConn::lead
-  // sendmsg arguments of a lead send, by lead buffer id (lives until its completion).
-  std::vector<msghdr> lead_msgs_;
-  std::vector<iovec> lead_iovs_;  // two per buffer id
+  // sendmsg arguments of a lead send, by lead buffer id (live until its completion).
+  struct LeadMsg {
+    msghdr hdr;
+    iovec iov[2];
+  };
+  std::vector<LeadMsg> lead_msgs_;
   core::TimerWheel timers_;
   core::BufPool pool_;
   core::Slab<ClientConn> clients_;

@@ -293,12 +293,7 @@ void Shard::on_direct_recv(UpstreamConn& u, int res) {
   c->direct_left -= res;
   client_set_timer(*c, TimerKind::kBackend, c->timeout_ms);  // read inactivity
   if (c->direct_left == 0) {
-    c->resp_done = true;
-    upstream_release(*c, c->resp_parser->head().keep_alive && c->req_sent);
-    client_send(*c);
-    if (c->unsent() == 0 && !c->send_armed) {
-      client_exchange_done(*c);
-    }
+    response_complete(*c, c->resp_parser->head().keep_alive && c->req_sent);
     return;
   }
   // A full receive probably left more queued; a short one drained the socket.
@@ -357,20 +352,26 @@ void Shard::upstream_eof(ClientConn& c, UpstreamConn& u) {
   if (u.got_bytes && c.resp_parser != nullptr) {
     http::FeedResult r = c.resp_parser->finish();
     if (r.event == http::Event::kMessageComplete) {
-      c.resp_done = true;
-      if (c.chunked_to_client) {
-        append_last_chunk(c.out);
-      }
-      upstream_release(c, false);
-      client_send(c);
-      if (c.unsent() == 0 && !c.send_armed) {
-        client_exchange_done(c);
-      }
+      response_complete(c, false);
       return;
     }
   }
   upstream_failed(c, &u, Failure::kLost, 502, "RW.5021",
                   "backend closed the connection before responding");
+}
+
+// The whole response was received: the backend connection goes back to the pool when
+// `reusable`, and the exchange ends once the client has every byte.
+void Shard::response_complete(ClientConn& c, bool reusable) {
+  c.resp_done = true;
+  if (c.chunked_to_client) {
+    append_last_chunk(c.out);
+  }
+  upstream_release(c, reusable);
+  client_send(c);
+  if (c.unsent() == 0 && !c.send_armed) {
+    client_exchange_done(c);
+  }
 }
 
 // Parses buffered backend bytes as far as the client's output room allows.
