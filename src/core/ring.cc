@@ -1,12 +1,14 @@
 #include "core/ring.h"
 
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
+#include "core/user_data.h"
 #include "ringway/log.h"
 
 namespace ringway::core {
@@ -56,6 +58,10 @@ Ring::Ring(uint32_t entries) {
     throw std::runtime_error(std::string("io_uring_queue_init: ") + strerror(-rc));
   }
   min_timeout_ = (p.features & kFeatMinTimeout) != 0;
+  skip_cqe_ = (p.features & IORING_FEAT_CQE_SKIP) != 0;
+  // Every io_uring_enter then skips the ring fd's lookup (per thread: the ring is used
+  // only by the thread that made it).
+  ring_fd_registered_ = io_uring_register_ring_fd(&ring_) == 1;
   if (!(p.features & IORING_FEAT_EXT_ARG)) {
     throw std::runtime_error("io_uring: kernel lacks IORING_FEAT_EXT_ARG (need Linux 5.11+)");
   }
@@ -97,12 +103,47 @@ void Ring::submit_and_wait_batch(uint64_t timeout_ms, unsigned batch, uint32_t b
   arg.ts = reinterpret_cast<uint64_t>(&ts);
   arg.pad = batch_us;  // min_wait_usec
   unsigned to_submit = flush_sq(&ring_);
-  int rc = io_uring_enter2(ring_.ring_fd, to_submit, batch,
-                           IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
-                           reinterpret_cast<sigset_t*>(&arg), sizeof(arg));
+  int fd = ring_fd_registered_ ? ring_.enter_ring_fd : ring_.ring_fd;
+  unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG |
+                   (ring_fd_registered_ ? IORING_ENTER_REGISTERED_RING : 0);
+  int rc =
+      io_uring_enter2(fd, to_submit, batch, flags, reinterpret_cast<sigset_t*>(&arg), sizeof(arg));
   if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
     RW_WARN("io_uring_enter: %s", strerror(-rc));
   }
+}
+
+bool Ring::register_fd_table(unsigned slots) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < slots) {
+    slots = static_cast<unsigned>(lim.rlim_cur);
+  }
+  if (!skip_cqe_ || slots == 0 || io_uring_register_files_sparse(&ring_, slots) != 0) {
+    return false;
+  }
+  slot_fds_.reset(new int[slots]);
+  slots_ = slots;
+  return true;
+}
+
+bool Ring::fix(int fd) {
+  if (fd < 0 || static_cast<unsigned>(fd) >= slots_) {
+    return false;
+  }
+  slot_fds_[fd] = fd;
+  io_uring_sqe* s = sqe();
+  io_uring_prep_files_update(s, &slot_fds_[fd], 1, fd);
+  io_uring_sqe_set_data64(s, encode(Op::kFixFile, static_cast<uint32_t>(fd), 0));
+  s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  return true;
+}
+
+io_uring_sqe* Ring::unfix(int fd) {
+  io_uring_sqe* s = sqe();
+  io_uring_prep_files_update(s, &no_fd_, 1, fd);
+  io_uring_sqe_set_data64(s, encode(Op::kFixFile, static_cast<uint32_t>(fd), 0));
+  s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  return s;
 }
 
 BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size, uint32_t headroom)

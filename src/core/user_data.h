@@ -17,6 +17,7 @@ enum class Op : uint8_t {
   kUpRecv,
   kWake,
   kListenClosed,  // a listener's close completed (drain)
+  kFixFile,       // a fixed-file slot update failed (slot = fd); success posts nothing
 };
 
 // Layout: [63..56] op, [55..32] generation (24 bits), [31..0] slot.

@@ -47,6 +47,7 @@ void Shard::client_open(int fd, uint32_t listener) {
   }
   ClientConn& c = clients_[slot];
   c.fd = fd;
+  c.fixed = ring_.fix(fd);
   c.slot = slot;
   c.listener = listener;
   c.state = ClientState::kIdle;
@@ -78,7 +79,7 @@ void Shard::client_recv(ClientConn& c, bool poll_first) {
   }
   // Never compact while a head is being parsed: its header views point into c.in. A head
   // is at most max_header_bytes and the buffer has two receives more, so it needs no room.
-  if (arm_recv(c.fd, c.in, bufs_, c.state != ClientState::kHead, poll_first,
+  if (arm_recv(c.fd, c.fixed, c.in, bufs_, c.state != ClientState::kHead, poll_first,
                core::encode(Op::kClientRecv, c.slot, clients_.gen(c.slot)))) {
     c.recv_armed = true;
     ++c.inflight;
@@ -89,8 +90,8 @@ void Shard::client_recv(ClientConn& c, bool poll_first) {
 // take (after compacting it, when allowed) and never less than kRecvBufSize. Returns the
 // length asked for; 0 under back-pressure: the owner re-arms once its bytes were consumed.
 // `poll_first`: no data is expected yet (IORING_RECVSEND_POLL_FIRST).
-uint32_t Shard::arm_recv(int fd, core::IoBuf& buf, core::BufRing& ring, bool may_compact,
-                         bool poll_first, uint64_t user_data) {
+uint32_t Shard::arm_recv(int fd, bool fixed, core::IoBuf& buf, core::BufRing& ring,
+                         bool may_compact, bool poll_first, uint64_t user_data) {
   uint32_t len = ring.buf_size();
   if (buf.allocated()) {
     if (buf.room() < len && may_compact) {
@@ -103,6 +104,7 @@ uint32_t Shard::arm_recv(int fd, core::IoBuf& buf, core::BufRing& ring, bool may
   }
   io_uring_sqe* s = ring_.sqe();
   io_uring_prep_recv(s, fd, nullptr, len, 0);
+  core::Ring::use_fixed(s, fixed);
   if (poll_first) {
     s->ioprio |= IORING_RECVSEND_POLL_FIRST;
   }
@@ -416,7 +418,7 @@ void Shard::client_send(ClientConn& c) {
   }
   bool last = send_ends_connection(c);
   if (last) {
-    ring_.reserve(3);
+    ring_.reserve(4);  // send, cancel, unfix, close
   }
   io_uring_sqe* s = ring_.sqe();
   int flags = MSG_NOSIGNAL | (last ? MSG_WAITALL : 0);
@@ -425,12 +427,13 @@ void Shard::client_send(ClientConn& c) {
   } else {
     io_uring_prep_send(s, c.fd, c.out.data + c.out.head, c.out.size(), flags);
   }
+  core::Ring::use_fixed(s, c.fixed);
   io_uring_sqe_set_data64(s, core::encode(Op::kClientSend, c.slot, clients_.gen(c.slot)));
   c.send_armed = true;
   ++c.inflight;
   if (last) {
     s->flags |= IOSQE_IO_LINK;
-    close_fd(c.fd);
+    close_fd(c.fd, Op::kIgnore, c.fixed);
     c.linked_close = len;
     ring_.submit_now();
   }
@@ -444,7 +447,7 @@ bool Shard::settle_linked_close(ClientConn& c, int res) {
   if (closed) {
     c.fd = -1;
   } else if (c.state == ClientState::kClosing) {
-    close_fd(c.fd);  // client_close left it to this completion
+    close_fd(c.fd, Op::kIgnore, c.fixed);  // client_close left it to this completion
     c.fd = -1;
   }
   return closed;
@@ -591,7 +594,7 @@ void Shard::client_close(ClientConn& c) {
     // breaks the link, and settle_linked_close closes the fd when its CQE arrives.
     cancel_fd(c.fd);
   } else if (c.fd >= 0) {
-    close_fd(c.fd);
+    close_fd(c.fd, Op::kIgnore, c.fixed);
     c.fd = -1;
   }
   --client_count_;

@@ -74,6 +74,7 @@ struct BackendKey {
 
 struct ClientConn {
   int fd = -1;
+  bool fixed = false;  // fd is installed in the ring's fixed-file slot of the same number
   uint32_t slot = kNoSlot;
   uint32_t listener = 0;
   ClientState state = ClientState::kIdle;
@@ -160,6 +161,7 @@ struct IdlePool {
 
 struct UpstreamConn {
   int fd = -1;
+  bool fixed = false;  // as ClientConn::fixed
   uint32_t slot = kNoSlot;
   UpstreamState state = UpstreamState::kConnecting;
   uint8_t inflight = 0;

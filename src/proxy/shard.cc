@@ -30,6 +30,8 @@ constexpr uint32_t kMaxUpstreamsPerShard = 65536;
 constexpr unsigned kMaxBatch = 32;
 constexpr uint32_t kBatchWaitUs = 10;
 constexpr uint64_t kMaxWaitMs = 100;  // bounds how late a shard sees a reload or drain
+// Fixed-file slots per shard (fd numbers above use plain fds): 8 bytes of kernel memory each.
+constexpr unsigned kFixedFileSlots = 1u << 17;
 }  // namespace
 
 size_t BackendKeyHash::operator()(const BackendKey& k) const {
@@ -57,6 +59,7 @@ Shard::Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds)
       clients_(std::max<uint32_t>(ctx->max_connections, 1)),
       upstreams_(kMaxUpstreamsPerShard),
       scratch_(65536) {
+  ring_.register_fd_table(kFixedFileSlots);
   if (getrandom(&rid_seed_, sizeof(rid_seed_), 0) != sizeof(rid_seed_)) {
     rid_seed_ = now_ms_ * 0x9e3779b97f4a7c15ull + id;
   }
@@ -185,6 +188,13 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
       return;
     case Op::kListenClosed:
       --listeners_open_;
+      return;
+    case Op::kFixFile:
+      // A failed fix leaves the slot empty: the fd's ops then fail with -EBADF and the
+      // connection closes. -ECANCELED: an unfix in a close chain whose send failed.
+      if (res != -ECANCELED) {
+        RW_WARN("shard %u: fixed-file slot %u: %s", id_, slot, strerror(-res));
+      }
       return;
     case Op::kWake:
       if (res > 0) {
@@ -347,11 +357,15 @@ io_uring_sqe* Shard::cancel_fd(int fd) {
   return s;
 }
 
-// Cancels whatever is pending on `fd`, then closes it. Hard-linked so the close runs even
-// when there was nothing to cancel; both completions are ignored.
-void Shard::close_fd(int fd, Op close_op) {
-  ring_.reserve(2);
+// Cancels whatever is pending on `fd`, clears its fixed-file slot, then closes it.
+// Hard-linked so the close runs even when there was nothing to cancel; the completions are
+// ignored. A cancel by fd finds ops issued on its fixed slot too (same file).
+void Shard::close_fd(int fd, Op close_op, bool fixed) {
+  ring_.reserve(fixed ? 3 : 2);
   cancel_fd(fd)->flags |= IOSQE_IO_HARDLINK;
+  if (fixed) {
+    ring_.unfix(fd)->flags |= IOSQE_IO_HARDLINK;
+  }
   io_uring_sqe* c = ring_.sqe();
   io_uring_prep_close(c, fd);
   io_uring_sqe_set_data64(c, core::encode(close_op, 0, 0));

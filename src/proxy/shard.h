@@ -173,12 +173,13 @@ class Shard {
   void flush_upstream_body_room(ClientConn& c);
 
   // ---- helpers ----
-  uint32_t arm_recv(int fd, core::IoBuf& buf, core::BufRing& ring, bool may_compact,
+  uint32_t arm_recv(int fd, bool fixed, core::IoBuf& buf, core::BufRing& ring, bool may_compact,
                     bool poll_first, uint64_t user_data);
   void take_received(core::BufRing& ring, core::IoBuf* into, int res, uint32_t flags);
   void append_received(core::IoBuf& into, const char* data, uint32_t len, uint32_t cap);
   io_uring_sqe* cancel_fd(int fd);
-  void close_fd(int fd, core::Op close_op = core::Op::kIgnore);
+  // `fixed`: the fd's fixed-file slot is cleared first (Ring::unfix).
+  void close_fd(int fd, core::Op close_op = core::Op::kIgnore, bool fixed = false);
   http::RequestParser* take_req_parser();
   http::ResponseParser* take_resp_parser();
   void give_parsers(ClientConn& c);

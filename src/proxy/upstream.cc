@@ -82,6 +82,7 @@ bool Shard::upstream_connect(ClientConn& c, const BackendKey& key) {
   }
   UpstreamConn& u = upstreams_[slot];
   u.fd = fd;
+  u.fixed = ring_.fix(fd);
   u.slot = slot;
   u.state = UpstreamState::kConnecting;
   u.pool = nullptr;
@@ -102,6 +103,7 @@ bool Shard::upstream_connect(ClientConn& c, const BackendKey& key) {
   c.upstream_gen = upstreams_.gen(slot);
   io_uring_sqe* s = ring_.sqe();
   io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&u.key.addr), u.key.len);
+  core::Ring::use_fixed(s, u.fixed);
   io_uring_sqe_set_data64(s, core::encode(Op::kUpConnect, slot, upstreams_.gen(slot)));
   ++u.inflight;
   return true;
@@ -144,6 +146,7 @@ void Shard::upstream_send(ClientConn& c, UpstreamConn& u) {
   io_uring_sqe* s = ring_.sqe();
   io_uring_prep_send(s, u.fd, c.up_out.data + c.up_out_sent, c.up_out.tail - c.up_out_sent,
                      MSG_NOSIGNAL);
+  core::Ring::use_fixed(s, u.fixed);
   io_uring_sqe_set_data64(s, core::encode(Op::kUpSend, u.slot, upstreams_.gen(u.slot)));
   u.send_armed = true;
   ++u.inflight;
@@ -224,7 +227,7 @@ void Shard::upstream_recv(UpstreamConn& u) {
   // the kernel arms its poll at once instead of trying a receive first.
   bool poll_first = u.state == UpstreamState::kIdle || !u.got_bytes;
   // Back-pressure (no room): upstream_input re-arms once the client took what we hold.
-  u.recv_len = arm_recv(u.fd, u.in, up_bufs_, true, poll_first,
+  u.recv_len = arm_recv(u.fd, u.fixed, u.in, up_bufs_, true, poll_first,
                         core::encode(Op::kUpRecv, u.slot, upstreams_.gen(u.slot)));
   if (u.recv_len > 0) {
     u.recv_armed = true;
@@ -264,6 +267,7 @@ bool Shard::upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool speculativ
   }
   io_uring_sqe* s = ring_.sqe();
   io_uring_prep_recv(s, u.fd, c.out.data + c.out.tail, want, speculative ? MSG_DONTWAIT : 0);
+  core::Ring::use_fixed(s, u.fixed);
   io_uring_sqe_set_data64(s, core::encode(Op::kUpRecv, u.slot, upstreams_.gen(u.slot)));
   u.recv_armed = true;
   u.direct = true;
@@ -581,7 +585,7 @@ void Shard::upstream_close(UpstreamConn& u) {
   u.owner = kNoSlot;
   timers_.disarm(&u.timer);
   pool_.put(u.in);
-  close_fd(u.fd);
+  close_fd(u.fd, Op::kIgnore, u.fixed);
   u.fd = -1;
 }
 

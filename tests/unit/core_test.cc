@@ -1,10 +1,13 @@
 // Unit tests for src/core: user_data codec, timer wheel (fake time), slab generations,
 // buffer pool, RCU reclamation.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -213,6 +216,53 @@ TEST(BufRing, ReceivesLeaveTheHeadroomUntouched) {
     EXPECT_EQ(bufs.buf(static_cast<uint16_t>(id + 1)) - bufs.buf(id), 8192 + 512);
   }
   close(sv[0]);
+  close(sv[1]);
+}
+
+// Waits (bounded) for the next CQE and returns its result.
+int next_result(Ring& ring) {
+  ring.submit_and_wait_batch(10000, 1, 0);
+  io_uring_cqe* cqe = nullptr;
+  if (io_uring_peek_cqe(ring.raw(), &cqe) != 0) {
+    return INT_MIN;
+  }
+  int res = cqe->res;
+  io_uring_cqe_seen(ring.raw(), cqe);
+  return res;
+}
+
+int send_fixed(Ring& ring, int fd, const char* text) {
+  io_uring_sqe* s = ring.sqe();
+  io_uring_prep_send(s, fd, text, std::strlen(text), MSG_NOSIGNAL);
+  Ring::use_fixed(s, true);
+  return next_result(ring);
+}
+
+TEST(Ring, FixedSlotMirrorsTheFdUntilUnfixed) {
+  Ring ring(64);
+  ASSERT_TRUE(ring.register_fd_table(1024));
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  EXPECT_EQ(send_fixed(ring, sv[0], "early"), -EBADF);  // the slot is still empty
+  ASSERT_TRUE(ring.fix(sv[0]));                         // posts nothing on success
+  ASSERT_EQ(send_fixed(ring, sv[0], "hello"), 5);
+  char got[8] = {};
+  ASSERT_EQ(recv(sv[1], got, sizeof(got), 0), 5);
+  EXPECT_EQ(std::string(got, 5), "hello");
+  // A plain close leaves the socket open: the slot holds a reference.
+  ASSERT_EQ(close(sv[0]), 0);
+  pollfd p{sv[1], POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 0), 0);
+  ASSERT_EQ(send_fixed(ring, sv[0], "still"), 5);
+  ASSERT_EQ(recv(sv[1], got, sizeof(got), 0), 5);
+  // Clearing the slot drops the last reference: the peer sees end-of-stream.
+  ring.unfix(sv[0]);
+  io_uring_prep_nop(ring.sqe());  // a failed unfix would complete before it
+  EXPECT_EQ(next_result(ring), 0);
+  ASSERT_EQ(poll(&p, 1, 5000), 1);
+  EXPECT_EQ(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), 0);
+  EXPECT_FALSE(ring.fix(-1));
+  EXPECT_FALSE(ring.fix(1024));  // beyond the table: the caller keeps the plain fd
   close(sv[1]);
 }
 
