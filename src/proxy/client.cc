@@ -42,7 +42,7 @@ bool valid_request_id(std::string_view v) {
 void Shard::client_open(int fd, uint32_t listener) {
   uint32_t slot = clients_.alloc();
   if (slot == kNoSlot) {
-    close_fd(fd);
+    close_fd(fd, Op::kIgnore, false, false);
     return;
   }
   ClientConn& c = clients_[slot];
@@ -433,7 +433,7 @@ void Shard::client_send(ClientConn& c) {
   ++c.inflight;
   if (last) {
     s->flags |= IOSQE_IO_LINK;
-    close_fd(c.fd, Op::kIgnore, c.fixed);
+    close_fd(c.fd, Op::kIgnore, c.fixed, c.recv_armed);  // the send is the only other op
     c.linked_close = len;
     ring_.submit_now();
   }
@@ -594,7 +594,7 @@ void Shard::client_close(ClientConn& c) {
     // breaks the link, and settle_linked_close closes the fd when its CQE arrives.
     cancel_fd(c.fd);
   } else if (c.fd >= 0) {
-    close_fd(c.fd, Op::kIgnore, c.fixed);
+    close_fd(c.fd, Op::kIgnore, c.fixed, c.inflight > 0);
     c.fd = -1;
   }
   --client_count_;

@@ -178,8 +178,10 @@ class Shard {
   void take_received(core::BufRing& ring, core::IoBuf* into, int res, uint32_t flags);
   void append_received(core::IoBuf& into, const char* data, uint32_t len, uint32_t cap);
   io_uring_sqe* cancel_fd(int fd);
-  // `fixed`: the fd's fixed-file slot is cleared first (Ring::unfix).
-  void close_fd(int fd, core::Op close_op = core::Op::kIgnore, bool fixed = false);
+  // `fixed`: the fd's fixed-file slot is cleared first (Ring::unfix). `busy`: ops may still
+  // be pending on fd; they are cancelled first, since a pending op keeps the socket open.
+  void close_fd(int fd, core::Op close_op = core::Op::kIgnore, bool fixed = false,
+                bool busy = true);
   http::RequestParser* take_req_parser();
   http::ResponseParser* take_resp_parser();
   void give_parsers(ClientConn& c);

@@ -585,7 +585,7 @@ void Shard::upstream_close(UpstreamConn& u) {
   u.owner = kNoSlot;
   timers_.disarm(&u.timer);
   pool_.put(u.in);
-  close_fd(u.fd, Op::kIgnore, u.fixed);
+  close_fd(u.fd, Op::kIgnore, u.fixed, u.inflight > 0);
   u.fd = -1;
 }
 
