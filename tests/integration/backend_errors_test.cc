@@ -100,21 +100,24 @@ TEST_F(TruncatedBodyTest, ClientConnectionClosedAndNothingLeaks) {
   EXPECT_TRUE(stack().Healthy());
 }
 
+// One shard: its slot table and backend receive buffers are the whole gateway's.
+template <int kMaxConnections, int kTimeoutMs>
+class OneShardStubTest : public SharedStackTest<OneShardStubTest<kMaxConnections, kTimeoutMs>> {
+ public:
+  static GatewayOptions Options() { return {.shards = 1}; }
+  static std::string Config(const Backend& b) {
+    ConfigSpec spec;
+    spec.limits = R"("max_connections": )" + std::to_string(kMaxConnections);
+    spec.apis = {StubApi(b, R"("timeout_ms": )" + std::to_string(kTimeoutMs))};
+    return BuildConfig(spec);
+  }
+};
+
 // Clients that stop reading in the middle of a response, the last bytes of a Connection:
 // close exchange among them (that send carries the kernel-linked close): the backend
 // timeout, which also bounds the download, closes each one and gives its slot back. With
 // max_connections 2, a stalled connection that kept its slot would keep the gateway full.
-class StalledClientTest : public SharedStackTest<StalledClientTest> {
- public:
-  // One shard: its slot table is the whole limit, so one slot kept is one refusal.
-  static GatewayOptions Options() { return {.shards = 1}; }
-  static std::string Config(const Backend& b) {
-    ConfigSpec spec;
-    spec.limits = R"("max_connections": 2)";
-    spec.apis = {StubApi(b, R"("timeout_ms": )" + std::to_string(kBackendTimeoutMs))};
-    return BuildConfig(spec);
-  }
-};
+using StalledClientTest = OneShardStubTest<2, kBackendTimeoutMs>;
 
 // A connection whose client never reads (a tiny receive buffer, and small segments so
 // that the gateway's send buffer stays small too) once its response has started. Retried
@@ -157,6 +160,23 @@ TEST_F(StalledClientTest, NonReadingClientsAreClosedAndTheirSlotsFreed) {
     EXPECT_TRUE(served) << what << ": a stalled connection kept its slot";
     EXPECT_GE(ElapsedMs(start), kBackendTimeoutMs / 2) << what << ": served before the timeout";
   }
+  EXPECT_TRUE(stack().Healthy());
+}
+
+// More clients that stop reading than a shard has backend receive buffers (256), each in
+// a Content-Length response whose first receive would be sent from its buffer (a lead)
+// and so hold it until sent. At most kMaxLeads (128) are held that way, the others are
+// copied out: backend receives never run dry, and a client that reads is answered while
+// all of them are still stalled (their backend timeout is a minute away).
+using StalledLeadsTest = OneShardStubTest<1000, 60000>;
+
+TEST_F(StalledLeadsTest, ReadingClientAnsweredWhileMoreClientsThanBuffersStall) {
+  std::vector<std::unique_ptr<Client>> stalled;
+  for (int i = 0; i < 300; ++i) {
+    stalled.push_back(StalledClient(port(), "/stub/bytes/120000"));
+    ASSERT_NE(stalled.back(), nullptr) << "stalled client " << i << " got no response head";
+  }
+  EXPECT_TRUE(EchoedTarget(HttpGet(port(), "/stub/echo/reader"), "/stub/echo/reader"));
   EXPECT_TRUE(stack().Healthy());
 }
 
