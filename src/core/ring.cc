@@ -131,16 +131,15 @@ bool Ring::fix(int fd) {
     return false;
   }
   slot_fds_[fd] = fd;
-  io_uring_sqe* s = sqe();
-  io_uring_prep_files_update(s, &slot_fds_[fd], 1, fd);
-  io_uring_sqe_set_data64(s, encode(Op::kFixFile, static_cast<uint32_t>(fd), 0));
-  s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  set_slot(fd, &slot_fds_[fd]);
   return true;
 }
 
-io_uring_sqe* Ring::unfix(int fd) {
+io_uring_sqe* Ring::unfix(int fd) { return set_slot(fd, &no_fd_); }
+
+io_uring_sqe* Ring::set_slot(int fd, int* value) {
   io_uring_sqe* s = sqe();
-  io_uring_prep_files_update(s, &no_fd_, 1, fd);
+  io_uring_prep_files_update(s, value, 1, fd);
   io_uring_sqe_set_data64(s, encode(Op::kFixFile, static_cast<uint32_t>(fd), 0));
   s->flags |= IOSQE_CQE_SKIP_SUCCESS;
   return s;

@@ -62,6 +62,9 @@ class Ring {
   io_uring* raw() { return &ring_; }
 
  private:
+  // Queues writing `*value` (read at submit) into fd's slot; only a failure completes.
+  io_uring_sqe* set_slot(int fd, int* value);
+
   io_uring ring_{};
   bool min_timeout_ = false;
   bool ring_fd_registered_ = false;

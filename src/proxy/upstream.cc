@@ -383,6 +383,7 @@ void Shard::response_complete(ClientConn& c, bool reusable) {
 void Shard::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) {
   // After the head, one more feed runs even with no bytes: a body-less response (HEAD,
   // 204, 304, Content-Length: 0) completes on it.
+  bool complete = false;
   while ((!u.in.empty() || after_head) && !c.resp_done && c.state == ClientState::kForward) {
     after_head = false;
     if (c.resp_parser == nullptr) {
@@ -415,12 +416,7 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) {
       upstream_head_done(c, u);
       after_head = true;
     } else if (r.event == http::Event::kMessageComplete) {
-      c.resp_done = true;
-      if (c.chunked_to_client) {
-        append_last_chunk(c.out);
-      }
-      bool reusable = c.resp_parser->head().keep_alive && c.req_sent && u.in.empty() && !u.eof;
-      upstream_release(c, reusable);
+      complete = true;
       break;
     } else if (r.consumed == 0) {
       break;
@@ -428,6 +424,11 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) {
   }
   if (u.in.allocated() && u.in.empty()) {
     pool_.put(u.in);
+  }
+  if (complete) {
+    // Bytes past the response (a backend that spoke out of turn): the connection is not reused.
+    response_complete(c, c.resp_parser->head().keep_alive && c.req_sent && u.in.empty() && !u.eof);
+    return;
   }
   if (go_direct(c, u)) {
     // The rest of the body goes straight into c.out; more is probably queued when the
