@@ -35,6 +35,27 @@ void TimerWheel::disarm(TimerNode* node) {
   node->next = nullptr;
 }
 
+void TimerWheel::collect_due(uint64_t now_ms, TimerNode* due) {
+  uint64_t target = now_ms / kTickMs;
+  for (;; ++cursor_) {
+    TimerNode* head = &slots_[cursor_ % kSlots];
+    for (TimerNode* n = head->next; n != head;) {
+      TimerNode* next = n->next;
+      if (n->deadline_ms <= now_ms) {
+        disarm(n);
+        n->next = due;
+        n->prev = due->prev;
+        due->prev->next = n;
+        due->prev = n;
+      }
+      n = next;
+    }
+    if (cursor_ >= target) {
+      return;
+    }
+  }
+}
+
 uint64_t TimerWheel::next_timeout_ms(uint64_t now_ms, uint64_t horizon_ms) const {
   uint64_t ticks = std::min<uint64_t>(horizon_ms / kTickMs, kSlots);
   for (uint64_t i = 0; i < ticks; ++i) {

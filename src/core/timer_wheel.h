@@ -29,25 +29,20 @@ class TimerWheel {
   void arm(TimerNode* node, uint64_t deadline_ms);
   static void disarm(TimerNode* node);
 
-  // Calls fn(node) for each expired node, after disarming it. fn may re-arm.
+  // Calls fn(node) for each node whose deadline is at or before now_ms, after disarming
+  // it. fn may arm or disarm any node, this one included: the due nodes are first moved to
+  // a local list (each still armed there, so a disarm from fn unlinks it and it does not
+  // fire), and a node armed by fn fires at the next expire at the earliest, never in this
+  // one (a deadline already due is not run in a loop).
   template <class Fn>
   void expire(uint64_t now_ms, Fn&& fn) {
-    uint64_t target = now_ms / kTickMs;
-    while (cursor_ <= target) {
-      TimerNode* head = &slots_[cursor_ % kSlots];
-      TimerNode* n = head->next;
-      while (n != head) {
-        TimerNode* next = n->next;
-        if (n->deadline_ms <= now_ms) {
-          disarm(n);
-          fn(n);
-        }
-        n = next;
-      }
-      if (cursor_ == target) {
-        break;
-      }
-      ++cursor_;
+    TimerNode due;
+    due.prev = due.next = &due;
+    collect_due(now_ms, &due);
+    while (due.next != &due) {
+      TimerNode* n = due.next;
+      disarm(n);
+      fn(n);
     }
   }
 
@@ -56,6 +51,10 @@ class TimerWheel {
   uint64_t next_timeout_ms(uint64_t now_ms, uint64_t horizon_ms) const;
 
  private:
+  // Moves every node due at now_ms from the slots up to now_ms's tick into `due` (a list
+  // head) and leaves the cursor on that tick.
+  void collect_due(uint64_t now_ms, TimerNode* due);
+
   std::vector<TimerNode> slots_;  // list heads
   uint64_t cursor_;               // tick index of the next slot to visit
 };

@@ -121,6 +121,67 @@ TEST(TimerWheel, ExpiryCallbackMayRearm) {
   EXPECT_TRUE(a.armed());
 }
 
+// A callback that disarms the node expiring next in the same slot (a backend timeout whose
+// retry takes a pooled connection whose idle timer sits beside it) must neither crash nor
+// fire that node.
+TEST(TimerWheel, ExpiryCallbackMayDisarmTheNextDueNode) {
+  ManualClock clock;
+  TimerWheel wheel(clock.now_ms());
+  TimerNode a, b, c;
+  a.owner = 1;
+  b.owner = 2;
+  c.owner = 3;
+  wheel.arm(&a, clock.now_ms() + 8);
+  wheel.arm(&b, clock.now_ms() + 8);
+  wheel.arm(&c, clock.now_ms() + 8);
+  std::vector<uint32_t> fired;
+  clock.advance(8);
+  wheel.expire(clock.now_ms(), [&](TimerNode* n) {
+    fired.push_back(n->owner);
+    if (n == &a) {
+      TimerWheel::disarm(&b);
+    }
+  });
+  EXPECT_EQ(fired, (std::vector<uint32_t>{1, 3}));
+  EXPECT_FALSE(b.armed());
+  EXPECT_FALSE(c.armed());
+}
+
+// Disarming and re-arming other nodes (due or not) from a callback: each due node fires
+// once, a node re-armed at or before now fires at the next expire, never in the same one.
+TEST(TimerWheel, ExpiryCallbackMayArmAndDisarmAnyNode) {
+  ManualClock clock;
+  TimerWheel wheel(clock.now_ms());
+  std::vector<TimerNode> nodes(64);
+  for (uint32_t i = 0; i < nodes.size(); ++i) {
+    nodes[i].owner = i;
+    wheel.arm(&nodes[i], clock.now_ms() + 4 * (i % 4));
+  }
+  clock.advance(12);
+  std::vector<int> count(nodes.size(), 0);
+  wheel.expire(clock.now_ms(), [&](TimerNode* n) {
+    ++count[n->owner];
+    uint32_t next = (n->owner + 1) % nodes.size();
+    uint32_t other = (n->owner + 7) % nodes.size();
+    TimerWheel::disarm(&nodes[next]);
+    wheel.arm(&nodes[other], clock.now_ms());  // due now: next expire, not this one
+    wheel.arm(n, clock.now_ms() - 4);          // behind the cursor: next expire too
+  });
+  for (int k : count) {
+    EXPECT_LE(k, 1);
+  }
+  std::vector<int> armed(nodes.size(), 0);
+  for (uint32_t i = 0; i < nodes.size(); ++i) {
+    armed[i] = nodes[i].armed() ? 1 : 0;
+  }
+  std::vector<int> again(nodes.size(), 0);
+  wheel.expire(clock.now_ms(), [&](TimerNode* n) { ++again[n->owner]; });
+  EXPECT_EQ(again, armed);  // every node left armed was due, and fires exactly once
+  for (const TimerNode& n : nodes) {
+    EXPECT_FALSE(n.armed());
+  }
+}
+
 TEST(BufPool, ReusesBuffersOfTheSameClassAndCompacts) {
   BufPool pool;
   IoBuf b;
