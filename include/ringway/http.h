@@ -176,6 +176,7 @@ class ResponseParser {
 
   // Starts a new response; `head_request` makes the body empty whatever the headers say.
   void reset(bool head_request);
+  void set_limits(const ParserLimits& limits);
   // Same contract as RequestParser::feed(). Interim 1xx responses (other than 101) are
   // consumed silently and never reported. A no_body response (HEAD, 204, 304) reports
   // kHeadComplete, then kMessageComplete on the next feed(), whatever its len.

@@ -322,6 +322,7 @@ void reject_unbuilt_features(const Config& cfg, const BuiltFeatures& built,
   for (size_t i = 0; i < cfg.listeners.size(); ++i) {
     reject(!built.listener_tls && cfg.listeners[i].tls, index_path("listeners", i) + ".tls");
   }
+  reject(!built.admin && cfg.admin.has_value(), "admin");
   reject(!built.channels && !cfg.channels.empty(), "channels");
   for (size_t i = 0; i < cfg.channels.size(); ++i) {
     const auto& hc = cfg.channels[i].health_check;

@@ -21,8 +21,9 @@ struct BuiltFeatures {
   bool cascade = false;         // instance.cascade.enabled, backend.cascade
   bool app_auth = false;        // apis[i].auth_type "app"
   bool https_backends = false;  // backend.req_protocol "https", backend.client_ssl
+  bool admin = false;           // the admin listener
 
-  static constexpr BuiltFeatures all() { return {true, true, true, true, true, true}; }
+  static constexpr BuiltFeatures all() { return {true, true, true, true, true, true, true}; }
 };
 
 // What this release builds.

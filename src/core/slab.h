@@ -44,6 +44,20 @@ class Slab {
     free_.push_back(slot);
   }
 
+  // Adds slots up to `capacity` (no-op if not larger). Existing objects stay where they are;
+  // the slot tables may move, so no slot table pointer is kept across a grow.
+  void grow(uint32_t capacity) {
+    uint32_t old = this->capacity();
+    if (capacity <= old) {
+      return;
+    }
+    items_.resize(capacity);
+    gens_.resize(capacity, 1);
+    for (uint32_t s = capacity; s > old; --s) {
+      free_.push_back(s - 1);  // the lowest new slot is handed out first
+    }
+  }
+
   T& operator[](uint32_t slot) { return *items_[slot]; }
   // Null for slots never used.
   T* get(uint32_t slot) { return items_[slot].get(); }

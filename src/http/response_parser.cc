@@ -74,6 +74,8 @@ ResponseParser::~ResponseParser() = default;
 
 void ResponseParser::reset(bool head_request) { impl_->Reset(head_request); }
 
+void ResponseParser::set_limits(const ParserLimits& limits) { impl_->set_limits(limits); }
+
 FeedResult ResponseParser::feed(const char* data, size_t len) { return impl_->Feed(data, len); }
 
 FeedResult ResponseParser::finish() { return impl_->Finish(); }

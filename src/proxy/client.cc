@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -41,6 +42,13 @@ bool valid_request_id(std::string_view v) {
 
 void Shard::client_open(int fd, uint32_t listener) {
   uint32_t slot = clients_.alloc();
+  uint32_t limit = current_->c().config.limits.max_connections;
+  if (slot == kNoSlot && clients_.capacity() < limit) {
+    // A reload raised max_connections above what the slab was sized for: grow it (rare,
+    // amortised: doubling, capped at the limit).
+    clients_.grow(std::min<uint64_t>(limit, 2ull * clients_.capacity()));
+    slot = clients_.alloc();
+  }
   if (slot == kNoSlot) {
     close_fd(fd, Op::kIgnore, false, false);
     return;
@@ -190,7 +198,6 @@ bool Shard::client_head_step(ClientConn& c) {
   if (c.req_parser == nullptr) {
     c.req_parser = take_req_parser();
     c.req_parser->reset();
-    c.req_parser->set_limits(current_->c().parser_limits);
   }
   if (c.in.empty()) {
     return false;

@@ -88,7 +88,7 @@ void Shard::forward_start(ClientConn& c, const route::MatchResult& m) {
 bool Shard::choose_member(ClientConn& c) {
   auto ch_index = static_cast<uint32_t>(c.channel);
   const CompiledChannel& ch = c.snap->c().channels[ch_index];
-  uint32_t m = ch.balancer.pick(lb_state(&c.snap->c(), ch_index), c.snap->health(ch_index),
+  uint32_t m = ch.balancer.pick(c.snap->c().local(id_).lb[ch_index], c.snap->health(ch_index),
                                 c.lb_key, c.tried);
   if (m == lb::kNone) {
     return false;
@@ -174,38 +174,6 @@ void Shard::lb_release(ClientConn& c) {
   if (c.lb_acquired) {
     c.snap->c().channels[static_cast<uint32_t>(c.channel)].balancer.release(id_, c.member);
     c.lb_acquired = false;
-  }
-}
-
-lb::ShardState& Shard::lb_state(const Compiled* compiled, uint32_t channel) {
-  for (auto& [owner, states] : lb_states_) {
-    if (owner == compiled) {
-      return states[channel];
-    }
-  }
-  // First use of a configuration on this shard (after a reload): allocates once.
-  std::vector<lb::ShardState> states;
-  for (const CompiledChannel& ch : compiled->channels) {
-    states.push_back(ch.balancer.make_shard_state());
-  }
-  lb_states_.emplace_back(compiled, std::move(states));
-  return lb_states_.back().second[channel];
-}
-
-// Quiescent point: balancer state of configurations no longer in use goes.
-void Shard::drop_unused_lb_states() {
-  for (size_t i = 0; i < lb_states_.size();) {
-    const Compiled* owner = lb_states_[i].first;
-    bool used = current_->compiled.get() == owner;
-    for (const auto& h : held_) {
-      used = used || h.first->compiled.get() == owner;
-    }
-    if (used) {
-      ++i;
-    } else {
-      lb_states_[i] = std::move(lb_states_.back());
-      lb_states_.pop_back();
-    }
   }
 }
 

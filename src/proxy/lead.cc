@@ -26,7 +26,7 @@ bool Shard::upstream_lead(ClientConn& c, UpstreamConn& u, uint16_t bid, int res)
     return false;
   }
   if (c.resp_parser == nullptr) {
-    c.resp_parser = take_resp_parser();
+    c.resp_parser = take_resp_parser(c);
   }
   c.resp_parser->reset(c.head_request);
   char* b = up_bufs_.buf(bid);

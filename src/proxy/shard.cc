@@ -140,9 +140,6 @@ void Shard::quiescent_point() {
     oldest = std::min(oldest, h.first->generation);
   }
   ctx_->rcu->report(id_, oldest);
-  if (lb_states_.size() > 1) {
-    drop_unused_lb_states();
-  }
 }
 
 const Snapshot* Shard::hold_snapshot() {
@@ -268,7 +265,7 @@ void Shard::on_accept(uint32_t listener, int res, uint32_t flags) {
     return;
   }
   ++accepted_;
-  if (draining_ || ctx_->connections() >= ctx_->max_connections) {
+  if (draining_ || ctx_->connections() >= current_->c().config.limits.max_connections) {
     close_fd(res, Op::kIgnore, false, false);  // over max_connections: closed at once
     return;
   }
@@ -376,7 +373,8 @@ void Shard::close_fd(int fd, Op close_op, bool fixed, bool busy) {
 }
 
 namespace {
-// A parser from the shard's free list; a new one only while the list has never been this
+// A parser from the shard's free list, set to `limits` (a reused one may come from an
+// exchange of an older configuration); a new one only while the list has never been this
 // deep (parsers are returned, not freed).
 template <class Parser>
 Parser* take_parser(std::vector<std::unique_ptr<Parser>>& free, const http::ParserLimits& limits,
@@ -386,6 +384,7 @@ Parser* take_parser(std::vector<std::unique_ptr<Parser>>& free, const http::Pars
   }
   Parser* p = free.back().release();
   free.pop_back();
+  p->set_limits(limits);
   return p;
 }
 }  // namespace
@@ -395,8 +394,8 @@ http::RequestParser* Shard::take_req_parser() {
                      http::BodySink{this, &Shard::on_req_body});
 }
 
-http::ResponseParser* Shard::take_resp_parser() {
-  return take_parser(resp_parsers_, current_->c().parser_limits,
+http::ResponseParser* Shard::take_resp_parser(const ClientConn& c) {
+  return take_parser(resp_parsers_, c.snap->c().parser_limits,
                      http::BodySink{this, &Shard::on_resp_body});
 }
 

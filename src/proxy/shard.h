@@ -54,7 +54,9 @@ struct ShardContext {
   std::atomic<bool> draining{false};    // stop accepting, close idle, finish in-flight
   std::atomic<bool> force_stop{false};  // drain timeout passed: close everything
   uint32_t shard_count = 1;
-  uint32_t max_connections = 0;        // node-wide (limits.max_connections)
+  // limits.max_connections at start: sizes each shard's client slab. The limit in force is
+  // the current snapshot's (a reload applies it; the slab grows when it is raised).
+  uint32_t max_connections = 0;
   std::vector<ShardCell> conn_counts;  // open client connections per shard
   std::vector<int> wake_fds;           // eventfd per shard: wakes it for drain/reload
   void wake_all() const;
@@ -137,8 +139,6 @@ class Shard {
   bool retry(ClientConn& c, bool stale, Failure f);
   void rewrite_host(ClientConn& c, std::string_view host);
   void lb_release(ClientConn& c);
-  lb::ShardState& lb_state(const Compiled* compiled, uint32_t channel);
-  void drop_unused_lb_states();
   void upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint16_t status,
                        std::string_view code, std::string_view msg);
 
@@ -183,7 +183,8 @@ class Shard {
   void close_fd(int fd, core::Op close_op = core::Op::kIgnore, bool fixed = false,
                 bool busy = true);
   http::RequestParser* take_req_parser();
-  http::ResponseParser* take_resp_parser();
+  // With the limits of `c`'s configuration (the snapshot its exchange holds).
+  http::ResponseParser* take_resp_parser(const ClientConn& c);
   void give_parsers(ClientConn& c);
   static void on_req_body(void* ctx, const char* data, size_t len);
   static void on_resp_body(void* ctx, const char* data, size_t len);
@@ -220,8 +221,6 @@ class Shard {
   std::vector<uint32_t> starved_clients_;  // recv hit -ENOBUFS: re-arm after the batch
   std::vector<uint32_t> starved_upstreams_;
   std::vector<std::pair<const Snapshot*, uint32_t>> held_;  // snapshots in use, refcounts
-  // Per-shard balancer state of each compiled configuration still in use, per channel.
-  std::vector<std::pair<const Compiled*, std::vector<lb::ShardState>>> lb_states_;
   const Snapshot* current_ = nullptr;
   ClientConn* body_target_ = nullptr;  // the connection whose parser is being fed
   bool draining_ = false;

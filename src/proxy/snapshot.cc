@@ -66,6 +66,13 @@ std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
   c->parser_limits.max_headers = std::min(l.max_headers, http::kMaxHeadersCap);
   c->parser_limits.max_body_bytes = l.max_body_bytes;
   c->head_buf_size = std::max<uint32_t>(l.max_header_bytes, 4096) + 2 * kRecvBufSize;
+  c->shard_count = std::max<uint32_t>(shards, 1);
+  c->shard_local = std::make_unique<ShardLocal[]>(c->shard_count);
+  for (uint32_t s = 0; s < c->shard_count; ++s) {
+    for (const CompiledChannel& ch : c->channels) {
+      c->shard_local[s].lb.push_back(ch.balancer.make_shard_state());
+    }
+  }
   c->config = std::move(cfg);
   return c;
 }

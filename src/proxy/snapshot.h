@@ -18,6 +18,7 @@
 #include "ringway/health.h"
 #include "ringway/http.h"
 #include "ringway/lb.h"
+#include "ringway/rcu.h"  // kCacheLine
 #include "ringway/route.h"
 
 namespace ringway::proxy {
@@ -38,6 +39,14 @@ struct CompiledChannel {
   std::vector<ChannelMember> members;  // config order
 };
 
+// What one shard changes while it serves a compiled configuration: allocated with the
+// Compiled, indexed by shard, written only by its shard, freed with the Compiled (after
+// every shard left every snapshot that points at it), so no shard can ever meet state
+// made for another configuration.
+struct alignas(kCacheLine) ShardLocal {
+  std::vector<lb::ShardState> lb;  // by channel index
+};
+
 struct Compiled {
   config::Config config;
   std::unique_ptr<route::RouteTable> routes;
@@ -46,6 +55,11 @@ struct Compiled {
   health::TargetSet health;          // check targets and member -> target map
   http::ParserLimits parser_limits;
   uint32_t head_buf_size = 0;  // a buffer that can hold a whole head plus two receives
+  uint32_t shard_count = 0;
+  std::unique_ptr<ShardLocal[]> shard_local;  // [shard_count]
+
+  // Shard `shard` only: its own state for this configuration.
+  ShardLocal& local(uint32_t shard) const { return shard_local[shard]; }
 };
 
 struct Snapshot {

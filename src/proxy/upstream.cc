@@ -387,7 +387,7 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) {
   while ((!u.in.empty() || after_head) && !c.resp_done && c.state == ClientState::kForward) {
     after_head = false;
     if (c.resp_parser == nullptr) {
-      c.resp_parser = take_resp_parser();
+      c.resp_parser = take_resp_parser(c);
       c.resp_parser->reset(c.head_request);
     }
     pool_.get(c.out, c.snap->c().head_buf_size);

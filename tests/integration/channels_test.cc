@@ -2,6 +2,7 @@
 // weight 0 and disabled members, default Host, sh and uri_hash stickiness, WLC preferring
 // the fast member. Members are stub backends on 127.0.0.1, 127.0.0.2 and 127.0.0.3.
 #include <atomic>
+#include <csignal>
 #include <set>
 #include <thread>
 
@@ -180,6 +181,60 @@ TEST(ChannelsInterleaveTest, WrrInterleavesOnOneShard) {
   std::vector<std::string> want = cycle;
   want.insert(want.end(), cycle.begin(), cycle.end());
   EXPECT_EQ(order, want);
+}
+
+// Balancer state belongs to its compiled configuration. A shard that sent no channel
+// traffic during a generation must not meet a later configuration with the state of a
+// freed one (same address, fewer channels): each round serves the channel on the big
+// configuration after a small one was used and freed.
+TEST(ChannelsReloadTest, EachConfigurationHasItsOwnBalancerState) {
+  GatewayOptions one_shard;
+  one_shard.shards = 1;
+  one_shard.log_level = "info";
+  auto small = [](ChannelStack& s) {
+    ConfigSpec spec;
+    spec.extra = ChannelsMember({{"only", "wrr", {MemberOf(s.backend("x"))}}});
+    spec.apis = {PingApi(), ChannelApi("lb", "/lb", "only")};
+    return BuildConfig(spec);
+  };
+  auto big = [](ChannelStack& s, int round) {
+    std::vector<ChannelSpec> channels;
+    for (int i = 0; i < 6; ++i) {
+      channels.push_back({"z" + std::to_string(i), "wrr", {MemberOf(s.backend("y"))}});
+    }
+    channels.push_back({"only",
+                        "wrr",
+                        {MemberOf(s.backend("y"), 1), MemberOf(s.backend("x"), 1 + round % 2),
+                         MemberOf(s.backend("w"), 2)}});
+    ConfigSpec spec;
+    spec.extra = ChannelsMember(channels);
+    spec.apis = {PingApi(), ChannelApi("lb", "/lb", "only")};
+    return BuildConfig(spec);
+  };
+  ChannelStack stack;
+  ASSERT_TRUE(
+      stack.Start({Stub("x"), Stub("y", "127.0.0.2"), Stub("w", "127.0.0.3")}, small, one_shard));
+  Gateway& gw = stack.gateway();
+  int reloads = 0;
+  auto reload = [&](const std::string& config) {
+    gw.WriteConfig(config);
+    gw.Signal(SIGHUP);
+    ++reloads;
+    return gw.WaitLog("reload ok generation=" + std::to_string(reloads + 1), 5000);
+  };
+  Client c(stack.port());
+  for (int round = 0; round < 40; ++round) {
+    ASSERT_TRUE(reload(small(stack))) << gw.LogTail();
+    ASSERT_EQ(Who(c.Get("/lb/small")), "x") << "round " << round;
+    ASSERT_TRUE(reload(big(stack, round))) << gw.LogTail();
+    ASSERT_EQ(c.Get("/ping")->status, 200);  // a loop turn on the big one: the small is freed
+    ASSERT_TRUE(reload(big(stack, round + 1))) << gw.LogTail();
+    for (int i = 0; i < 4; ++i) {
+      std::string who = Who(c.Get("/lb/big"));
+      ASSERT_TRUE(who == "x" || who == "y" || who == "w") << "round " << round << ": " << who;
+    }
+  }
+  ASSERT_TRUE(stack.Healthy());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <memory>
 
 #include "harness.h"
 
@@ -201,6 +202,70 @@ TEST_F(DrainTest, SigintDrainsToo) {
   EXPECT_TRUE(idle.WaitClosed(1000));
   EXPECT_TRUE(gw().LogContains("draining"));
   EXPECT_TRUE(gw().LogContains("stopped"));
+}
+
+// A reload that changes `limits` applies every field of it (one shard, so the parser of an
+// earlier exchange is the one reused).
+class ReloadLimitsTest : public ::testing::Test {
+ protected:
+  static std::string Config(const Backend& b, const std::string& limits) {
+    ConfigSpec spec;
+    spec.limits = limits;
+    spec.apis = {PingApi(), StubApi(b)};
+    return BuildConfig(spec);
+  }
+  ::testing::AssertionResult Start(const std::string& limits) {
+    return stack_.Start([limits](const Backend& b) { return Config(b, limits); }, {.shards = 1});
+  }
+  ::testing::AssertionResult Reload(const std::string& limits) {
+    gw().WriteConfig(Config(stack_.backend(), limits));
+    gw().Signal(SIGHUP);
+    std::string ok = "reload ok generation=" + std::to_string(++generation_);
+    if (!gw().WaitLog(ok, 5000)) {
+      return ::testing::AssertionFailure() << "no '" << ok << "'\n" << gw().LogTail();
+    }
+    return ::testing::AssertionSuccess();
+  }
+  Gateway& gw() { return stack_.gateway(); }
+  Stack stack_;
+  int generation_ = 1;
+};
+
+TEST_F(ReloadLimitsTest, MaxConnectionsFollowsTheReload) {
+  ASSERT_TRUE(Start(R"("max_connections": 2)"));
+  const int port = stack_.port();
+  // Raised above what the shard was sized for at start: every connection is served.
+  ASSERT_TRUE(Reload(R"("max_connections": 8)"));
+  std::vector<std::unique_ptr<Client>> held;
+  for (int i = 0; i < 6; ++i) {
+    held.push_back(std::make_unique<Client>(port));
+    ASSERT_TRUE(HasStatus(held.back()->Get("/ping"), 200)) << "connection " << i;
+  }
+  // Lowered below the open count: a new connection is closed unanswered ...
+  ASSERT_TRUE(Reload(R"("max_connections": 3)"));
+  EXPECT_TRUE(NewConnectionRefused(port));
+  EXPECT_TRUE(HasStatus(held[0]->Get("/ping"), 200));  // open ones are kept
+  // ... until enough of them closed.
+  held.resize(2);
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        Client c(port, 500);
+        return static_cast<bool>(HasStatus(c.Get("/ping"), 200));
+      },
+      5000));
+}
+
+TEST_F(ReloadLimitsTest, ResponseHeadLimitFollowsTheReload) {
+  ASSERT_TRUE(Start(R"("max_header_bytes": 32768)"));
+  const int port = stack_.port();
+  EXPECT_TRUE(HasStatus(HttpGet(port, "/stub/bighead/8000"), 200));
+  ASSERT_TRUE(Reload(R"("max_header_bytes": 4096)"));
+  auto r = HttpGet(port, "/stub/bighead/8000");
+  EXPECT_TRUE(IsGatewayError(r, 502));
+  EXPECT_NE(r ? r->body.find("RW.5231") : std::string::npos, std::string::npos);
+  EXPECT_TRUE(HasStatus(HttpGet(port, "/stub/bighead/100"), 200));
+  ASSERT_TRUE(Reload(R"("max_header_bytes": 32768)"));
+  EXPECT_TRUE(HasStatus(HttpGet(port, "/stub/bighead/8000"), 200));
 }
 
 }  // namespace

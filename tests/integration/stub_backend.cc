@@ -11,9 +11,10 @@
 // Content-Length and chunked request bodies (streamed into a checksum, constant memory).
 // The handler is chosen by the first path segment that names one (so a gateway may add a
 // prefix): status/<code>, delay/<ms>, bytes/<n>, chunked/<n>, close/<n>, reset, sink,
-// headers, bye (answer with Connection: close), ghost (answer keep-alive, then close),
-// truncate/<n> (Content-Length n, half the body, then close), drip/<n> (Content-Length n,
-// the body in 8 pieces 5 ms apart); anything else echoes the request as JSON.
+// headers, bighead/<n> (one response header of n bytes), bye (answer with Connection: close), ghost
+// (answer keep-alive, then close), truncate/<n> (Content-Length n, half the body, then close),
+// drip/<n> (Content-Length n, the body in 8 pieces 5 ms apart); anything else echoes the request as
+// JSON.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -295,6 +296,9 @@ bool Dispatch(int fd, Request& req) {
       std::string body =
           "{\"bytes\":" + std::to_string(req.body_bytes) + ",\"fnv\":\"" + req.body_fnv + "\"}";
       return SendSimple(fd, req, 200, "application/json", body);
+    } else if (key == "bighead") {  // a response head with one header of n bytes
+      std::string big = "X-Big: " + std::string(Arg(arg), 'h') + "\r\n";
+      return SendSimple(fd, req, 200, "application/json", EchoJson(req), big);
     } else if (key == "headers") {
       return HandleHopByHop(fd, req);
     } else if (key == "ghost") {  // keep-alive answer, then close the connection anyway
