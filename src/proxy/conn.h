@@ -35,11 +35,12 @@ enum class ClientState : uint8_t {
 
 enum class TimerKind : uint8_t {
   kNone,
-  kClientIdle,    // keep-alive idle: close silently
-  kClientHeader,  // head not complete in time: 408
-  kClientBody,    // no upload progress: 408 / close
-  kBackend,       // connect or response (head or body) not in time: 504 / close
-  kUpstreamIdle,  // pooled backend connection idle too long: close
+  kClientIdle,     // keep-alive idle: close silently
+  kClientHeader,   // head not complete in time: 408
+  kClientBody,     // no upload progress: 408 / close
+  kBackend,        // connect or response (head or body) not in time: 504 / close
+  kUpstreamIdle,   // pooled backend connection idle too long: close
+  kAcceptBackoff,  // a listener's accepting paused (no fd or memory) ends: accept again
 };
 
 // Appends body bytes to `buf`, re-framed as one chunk when `chunked`. Callers bound the

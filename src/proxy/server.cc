@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -92,6 +93,28 @@ std::vector<std::vector<int>> open_listeners(const config::Config& cfg, uint32_t
     RW_INFO("listening name=%s address=%s", l.name.c_str(), address_text(ss).c_str());
   }
   return fds;
+}
+
+// Every connection holds an fd, and a soft limit of 1024 is common where the hard one allows
+// far more (only tools/ringway.service sets LimitNOFILE). Raised before the shards start:
+// their fixed-file tables are sized from it. A failure leaves the limit as it was.
+void raise_open_files_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+    RW_WARN("open files limit: getrlimit: %s", strerror(errno));
+    return;
+  }
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised{lim.rlim_max, lim.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      lim.rlim_cur = lim.rlim_max;
+    } else {
+      RW_WARN("cannot raise the open files limit from %llu to %llu: %s",
+              static_cast<unsigned long long>(lim.rlim_cur),
+              static_cast<unsigned long long>(lim.rlim_max), strerror(errno));
+    }
+  }
+  RW_INFO("open files limit=%llu", static_cast<unsigned long long>(lim.rlim_cur));
 }
 
 void notify_systemd(const char* state) {
@@ -276,6 +299,7 @@ void drain(const ServeOptions& opt, const Clock& clock, ShardContext& ctx, Shard
 }  // namespace
 
 int serve(const ServeOptions& opt, config::Config initial) {
+  raise_open_files_limit();
   std::vector<config::Error> errors;
   uint32_t shards = opt.shards != 0 ? opt.shards : initial.shards;
   if (shards == 0) {

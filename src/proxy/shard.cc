@@ -48,7 +48,7 @@ Shard::Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds)
     : id_(id),
       ctx_(ctx),
       listen_fds_(std::move(listen_fds)),
-      accept_armed_(listen_fds_.size(), 0),
+      accepts_(listen_fds_.size()),
       listeners_open_(static_cast<uint32_t>(listen_fds_.size())),
       now_ms_(clock_.now_ms()),
       ring_(kRingEntries),
@@ -60,6 +60,10 @@ Shard::Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds)
       upstreams_(kMaxUpstreamsPerShard),
       scratch_(65536) {
   ring_.register_fd_table(kFixedFileSlots);
+  for (uint32_t i = 0; i < accepts_.size(); ++i) {
+    accepts_[i].retry.owner = i;
+    accepts_[i].retry.kind = static_cast<uint8_t>(TimerKind::kAcceptBackoff);
+  }
   if (getrandom(&rid_seed_, sizeof(rid_seed_), 0) != sizeof(rid_seed_)) {
     rid_seed_ = now_ms_ * 0x9e3779b97f4a7c15ull + id;
   }
@@ -68,6 +72,9 @@ Shard::Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds)
 // A forced stop leaves connections open: give their memory back (fds die with the
 // process; the ring is torn down after this body, cancelling what is pending).
 Shard::~Shard() {
+  for (AcceptState& a : accepts_) {
+    core::TimerWheel::disarm(&a.retry);
+  }
   for (uint32_t i = 0; i < clients_.capacity(); ++i) {
     ClientConn* c = clients_.get(i);
     if (c != nullptr) {
@@ -123,6 +130,10 @@ void Shard::run() noexcept {
     unsigned reaped = reap();
     batch_ = accepted_ > 0 ? std::clamp(reaped, 1u, kMaxBatch) : 1;
     timers_.expire(now_ms_, [this](core::TimerNode* n) { on_timer(n); });
+    if (fd_freed_) {
+      fd_freed_ = false;
+      resume_paused_accepts();
+    }
     rearm_starved();
     bufs_.flush();
     up_bufs_.flush();
@@ -244,19 +255,24 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
 }
 
 void Shard::arm_accept(uint32_t listener) {
-  if (draining_ || accept_armed_[listener]) {
+  AcceptState& a = accepts_[listener];
+  if (draining_ || a.armed || a.retry.armed()) {
     return;
   }
   io_uring_sqe* s = ring_.sqe();
   io_uring_prep_multishot_accept(s, listen_fds_[listener], nullptr, nullptr, 0);
   io_uring_sqe_set_data64(s, core::encode(Op::kAccept, listener, 0));
-  accept_armed_[listener] = 1;
+  a.armed = true;
 }
 
 void Shard::on_accept(uint32_t listener, int res, uint32_t flags) {
   if (!(flags & IORING_CQE_F_MORE)) {
-    accept_armed_[listener] = 0;  // the multishot ended: re-arm unless draining
-    if (res < 0 && res != -ECANCELED && res != -EMFILE && res != -ENFILE) {
+    accepts_[listener].armed = false;  // the multishot ended: re-arm, or pause
+    if (res < 0 && accept_starved(-res)) {
+      pause_accept(listener, -res);  // re-armed now, it would fail at once: a spinning shard
+      return;
+    }
+    if (res < 0 && res != -ECANCELED) {
       RW_WARN("shard %u: accept: %s", id_, strerror(-res));
     }
     arm_accept(listener);
@@ -264,6 +280,7 @@ void Shard::on_accept(uint32_t listener, int res, uint32_t flags) {
   if (res < 0) {
     return;
   }
+  accepts_[listener].backoff.succeeded();
   ++accepted_;
   if (draining_ || ctx_->connections() >= current_->c().config.limits.max_connections) {
     close_fd(res, Op::kIgnore, false, false);  // over max_connections: closed at once
@@ -272,8 +289,41 @@ void Shard::on_accept(uint32_t listener, int res, uint32_t flags) {
   client_open(res, listener);
 }
 
+// Stops accepting on `listener` for the backoff's pause; the connections it has are served
+// meanwhile, and new ones wait in the listen backlog. Reported at most once per interval.
+void Shard::pause_accept(uint32_t listener, int err) {
+  AcceptState& a = accepts_[listener];
+  AcceptBackoff::Pause p = a.backoff.failed(now_ms_);
+  if (p.report > 0) {
+    RW_WARN(
+        "shard %u: listener %s: accept paused: %s (%llu failures since last report), "
+        "retrying in %u ms",
+        id_, current_->c().config.listeners[listener].name.c_str(), strerror(err),
+        static_cast<unsigned long long>(p.report), p.ms);
+  }
+  if (draining_) {
+    return;
+  }
+  timers_.arm(&a.retry, now_ms_ + p.ms);
+}
+
+// An fd was closed in this turn: a paused listener may find it free. The retry runs at
+// the next expiry, behind the submit that carries the close. A retry that fails again
+// pauses for the next, longer step.
+void Shard::resume_paused_accepts() {
+  for (AcceptState& a : accepts_) {
+    if (a.retry.armed() && a.retry.deadline_ms > now_ms_) {
+      timers_.arm(&a.retry, now_ms_);
+    }
+  }
+}
+
 void Shard::on_timer(core::TimerNode* node) {
   auto kind = static_cast<TimerKind>(node->kind);
+  if (kind == TimerKind::kAcceptBackoff) {
+    arm_accept(node->owner);
+    return;
+  }
   if (kind == TimerKind::kUpstreamIdle) {
     UpstreamConn* u = upstreams_.get(node->owner);
     if (u != nullptr && u->state == UpstreamState::kIdle) {
@@ -291,6 +341,9 @@ void Shard::on_timer(core::TimerNode* node) {
 
 void Shard::start_drain() {
   draining_ = true;
+  for (AcceptState& a : accepts_) {
+    core::TimerWheel::disarm(&a.retry);  // a paused listener is closed like the others
+  }
   // Closing the listeners (after cancelling their accepts) makes new connections fail.
   for (int& fd : listen_fds_) {
     close_fd(fd, Op::kListenClosed);
@@ -360,6 +413,7 @@ io_uring_sqe* Shard::cancel_fd(int fd) {
 // file). Skipping it when nothing is pending matters with a new connection per request:
 // a cancel by fd walks every pending poll of the ring (2.5% of the shard's time there).
 void Shard::close_fd(int fd, Op close_op, bool fixed, bool busy) {
+  fd_freed_ = true;
   ring_.reserve(1 + (fixed ? 1 : 0) + (busy ? 1 : 0));
   if (busy) {
     cancel_fd(fd)->flags |= IOSQE_IO_HARDLINK;

@@ -18,6 +18,7 @@
 #include "core/slab.h"
 #include "core/timer_wheel.h"
 #include "core/user_data.h"
+#include "proxy/accept_backoff.h"
 #include "proxy/conn.h"
 #include "proxy/retry_policy.h"
 #include "proxy/snapshot.h"
@@ -96,6 +97,8 @@ class Shard {
   void dispatch(uint64_t user_data, int res, uint32_t flags);
   void arm_accept(uint32_t listener);
   void on_accept(uint32_t listener, int res, uint32_t flags);
+  void pause_accept(uint32_t listener, int err);
+  void resume_paused_accepts();
   void on_timer(core::TimerNode* node);
   void start_drain();
   bool drained() const;
@@ -192,7 +195,15 @@ class Shard {
   uint32_t id_;
   ShardContext* ctx_;
   std::vector<int> listen_fds_;
-  std::vector<uint8_t> accept_armed_;
+  // Per listener: its multishot accept is pending; or its accepting is paused (`retry`
+  // armed, owner = listener index) after a failure a pause can outlast (accept_backoff.h).
+  struct AcceptState {
+    bool armed = false;
+    core::TimerNode retry;
+    AcceptBackoff backoff;
+  };
+  std::vector<AcceptState> accepts_;  // sized once: timers point into it
+  bool fd_freed_ = false;             // a close was queued in this turn of the loop
   uint32_t listeners_open_;
   SteadyClock clock_;
   uint64_t now_ms_ = 0;

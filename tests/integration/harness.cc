@@ -249,9 +249,9 @@ std::string TempDir::WriteFile(const std::string& name, const std::string& conte
     return ::testing::AssertionFailure() << "RINGWAY_BIN is not set (run through meson test)";
   }
   WriteConfig(config_json);
-  std::vector<std::string> argv = {bin,           "serve",       "-c",
-                                   config_path_,  "--shards",    std::to_string(opts.shards),
-                                   "--log-level", opts.log_level};
+  std::vector<std::string> argv = opts.launcher;
+  argv.insert(argv.end(), {bin, "serve", "-c", config_path_, "--shards",
+                           std::to_string(opts.shards), "--log-level", opts.log_level});
   argv.insert(argv.end(), opts.extra_args.begin(), opts.extra_args.end());
   std::string error;
   if (!proc_.Spawn(argv, &error)) {

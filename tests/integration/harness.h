@@ -92,6 +92,9 @@ struct GatewayOptions {
   std::vector<std::string> extra_args;  // e.g. {"--drain-timeout-ms", "300"}
   int ready_timeout_ms = 10000;
   std::string binary;  // empty: $RINGWAY_BIN
+  // Runs ringway through this command line, e.g. {"/usr/bin/prlimit", "--nofile=64:64",
+  // "--"}; it must exec ringway, so that pid() stays ringway's.
+  std::vector<std::string> launcher;
 };
 
 // `ringway serve` on a generated config file.
