@@ -87,11 +87,13 @@ class TempDir {
 };
 
 struct GatewayOptions {
-  int shards = 2;
+  int shards = 2;  // 0: no --shards flag (the config decides); any "ready shards=" then counts
   std::string log_level = "debug";
   std::vector<std::string> extra_args;  // e.g. {"--drain-timeout-ms", "300"}
   int ready_timeout_ms = 10000;
   std::string binary;  // empty: $RINGWAY_BIN
+  // Run in front of the binary, which it must exec (same pid): {"/usr/bin/taskset", "-c", "1"}.
+  std::vector<std::string> launcher;
 };
 
 // `ringway serve` on a generated config file.
