@@ -200,7 +200,7 @@ struct Binding {
 struct Config {
   int version = 1;
   Instance instance;
-  uint32_t shards = 0;  // 0 = online CPUs
+  uint32_t shards = 0;  // 0 = CPUs of the affinity mask ringway was started with
   std::vector<Listener> listeners;
   std::optional<Address> admin;
   Limits limits;

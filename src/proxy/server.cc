@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -25,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/cpu.h"
 #include "proxy/shard.h"
 #include "proxy/snapshot.h"
 #include "ringway/clock.h"
@@ -138,24 +138,73 @@ void notify_systemd(const char* state) {
   ::close(fd);
 }
 
+// `--shards`, else the configuration's `shards`, else one shard per CPU of `mask` (the
+// mask the process was started with; online CPUs if it could not be read). Logs where the
+// shards will run: shard i on mask[i % mask.size()].
+uint32_t shard_count(const ServeOptions& opt, uint32_t configured, const std::vector<int>& mask) {
+  uint32_t shards = opt.shards != 0 ? opt.shards : configured;
+  if (shards == 0) {
+    shards = !mask.empty() ? static_cast<uint32_t>(mask.size())
+                           : std::max(1u, std::thread::hardware_concurrency());
+  }
+  if (mask.empty()) {
+    RW_WARN("shards=%u not pinned: no cpu affinity mask", shards);
+    return shards;
+  }
+  RW_INFO("pinning shards=%u cpus=%s", shards, core::cpu_list_text(mask).c_str());
+  if (shards > mask.size()) {
+    RW_WARN(
+        "shards=%u exceed the %zu cpus of the affinity mask: they wrap around (shard i on "
+        "cpu number i mod %zu of the mask)",
+        shards, mask.size(), mask.size());
+  }
+  return shards;
+}
+
+// Names the calling shard thread rw-shard-<i> and pins it to `cpu` (-1: not pinned). Runs
+// on the shard's own thread before its ring and buffers exist, so that their memory is
+// first touched from the CPU that will use it.
+void setup_shard_thread(uint32_t i, int cpu) {
+  core::name_thread("rw-shard-" + std::to_string(i));
+  if (cpu < 0) {
+    return;
+  }
+  if (int err = core::pin_thread(cpu); err != 0) {
+    RW_WARN("shard %u: cannot pin to cpu %d: %s", i, cpu, strerror(err));
+  } else {
+    RW_DEBUG("shard %u pinned cpu=%d", i, cpu);
+  }
+}
+
+// The CPUs of the affinity mask the process was started with; empty (logged) if unreadable.
+// Main thread, before any other thread starts (threads inherit the mask of their creator).
+std::vector<int> startup_cpus() {
+  int err = 0;
+  std::vector<int> cpus = core::allowed_cpus(&err);
+  if (cpus.empty()) {
+    RW_WARN("cannot read the cpu affinity mask: %s", strerror(err));
+  }
+  return cpus;
+}
+
 struct ShardThreads {
   std::vector<std::thread> threads;
   std::vector<std::unique_ptr<std::atomic<bool>>> done;
   std::atomic<uint32_t> failed{0};
 };
 
-void start_shards(ShardContext& ctx, std::vector<std::vector<int>> fds, ShardThreads& st) {
+// Starts shard i on a thread pinned to mask[i % mask.size()] (not pinned if `mask` is
+// empty) and returns once every shard has been built (or failed to) and passed the gate.
+void start_shards(ShardContext& ctx, std::vector<std::vector<int>> fds,
+                  const std::vector<int>& mask, ShardThreads& st) {
   uint32_t n = ctx.shard_count;
   auto gate = std::make_shared<std::barrier<>>(static_cast<ptrdiff_t>(n) + 1);
-  unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
   for (uint32_t i = 0; i < n; ++i) {
     st.done.push_back(std::make_unique<std::atomic<bool>>(false));
     std::atomic<bool>* done = st.done.back().get();
-    st.threads.emplace_back([&ctx, &st, gate, done, i, cpus, f = std::move(fds[i])]() mutable {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(i % cpus, &set);
-      pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    int cpu = mask.empty() ? -1 : mask[i % mask.size()];
+    st.threads.emplace_back([&ctx, &st, gate, done, i, cpu, f = std::move(fds[i])]() mutable {
+      setup_shard_thread(i, cpu);
       std::unique_ptr<Shard> shard;
       try {
         // The ring is created here: SINGLE_ISSUER binds it to this thread.
@@ -300,11 +349,12 @@ void drain(const ServeOptions& opt, const Clock& clock, ShardContext& ctx, Shard
 
 int serve(const ServeOptions& opt, config::Config initial) {
   raise_open_files_limit();
+  // This thread becomes the control thread. No other thread exists yet, so its mask is the
+  // one the process was started with; shard threads inherit it until they pin themselves.
+  core::name_thread("rw-control");
+  const std::vector<int> mask = startup_cpus();
   std::vector<config::Error> errors;
-  uint32_t shards = opt.shards != 0 ? opt.shards : initial.shards;
-  if (shards == 0) {
-    shards = std::max(1u, std::thread::hardware_concurrency());
-  }
+  uint32_t shards = shard_count(opt, initial.shards, mask);
   auto compiled = proxy::compile(std::move(initial), shards, &errors);
   if (!compiled) {
     log_errors(errors);
@@ -332,7 +382,7 @@ int serve(const ServeOptions& opt, config::Config initial) {
   Control control{opt, rcu, ctx, shards};
   control.install(std::move(compiled));
   ShardThreads st;
-  start_shards(ctx, std::move(fds), st);
+  start_shards(ctx, std::move(fds), mask, st);
   if (st.failed.load() != 0) {
     for (auto& t : st.threads) {
       t.join();

@@ -250,14 +250,19 @@ std::string TempDir::WriteFile(const std::string& name, const std::string& conte
   }
   WriteConfig(config_json);
   std::vector<std::string> argv = opts.launcher;
-  argv.insert(argv.end(), {bin, "serve", "-c", config_path_, "--shards",
-                           std::to_string(opts.shards), "--log-level", opts.log_level});
+  argv.insert(argv.end(), {bin, "serve", "-c", config_path_, "--log-level", opts.log_level});
+  if (opts.shards != 0) {
+    argv.insert(argv.end(), {"--shards", std::to_string(opts.shards)});
+  }
   argv.insert(argv.end(), opts.extra_args.begin(), opts.extra_args.end());
   std::string error;
   if (!proc_.Spawn(argv, &error)) {
     return ::testing::AssertionFailure() << "cannot start ringway: " << error;
   }
-  std::string ready = "ready shards=" + std::to_string(opts.shards);
+  std::string ready = "ready shards=";
+  if (opts.shards != 0) {
+    ready += std::to_string(opts.shards);
+  }
   if (!WaitLog(ready, opts.ready_timeout_ms)) {
     // Its stderr may close a moment before the exit status can be collected.
     std::optional<int> code = proc_.WaitExit(2000);

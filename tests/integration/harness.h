@@ -87,7 +87,7 @@ class TempDir {
 };
 
 struct GatewayOptions {
-  int shards = 2;
+  int shards = 2;  // 0: no --shards flag (the config decides); any "ready shards=" then counts
   std::string log_level = "debug";
   std::vector<std::string> extra_args;  // e.g. {"--drain-timeout-ms", "300"}
   int ready_timeout_ms = 10000;

@@ -1,7 +1,9 @@
 // Unit tests for src/core: user_data codec, timer wheel (fake time), slab generations,
-// buffer pool, RCU reclamation.
+// buffer pool, RCU reclamation, CPU masks and thread names.
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "core/buf_pool.h"
+#include "core/cpu.h"
 #include "core/ring.h"
 #include "core/slab.h"
 #include "core/timer_wheel.h"
@@ -395,6 +398,48 @@ TEST(Rcu, ConcurrentReadersNeverSeeFreedSnapshots) {
   }
   EXPECT_EQ(bad.load(), 0u);
   EXPECT_EQ(rcu.reclaim(), 0u);
+}
+
+TEST(Cpu, ListTextJoinsRuns) {
+  EXPECT_EQ(cpu_list_text({}), "");
+  EXPECT_EQ(cpu_list_text({1}), "1");
+  EXPECT_EQ(cpu_list_text({0, 1}), "0-1");
+  EXPECT_EQ(cpu_list_text({0, 2}), "0,2");
+  EXPECT_EQ(cpu_list_text({0, 1, 2, 3, 8, 10, 11}), "0-3,8,10-11");
+}
+
+TEST(Cpu, AllowedCpusIsTheThreadsMask) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  std::vector<int> expected;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) {
+      expected.push_back(c);
+    }
+  }
+  int err = -1;
+  EXPECT_EQ(allowed_cpus(&err), expected);
+  EXPECT_EQ(err, 0);
+}
+
+// On a thread of its own: pinning and naming change only the calling thread.
+TEST(Cpu, PinAndNameTheCallingThread) {
+  int err = 0;
+  std::vector<int> before = allowed_cpus(&err);
+  ASSERT_FALSE(before.empty());
+  std::vector<int> pinned;
+  char name[32] = {};
+  std::thread t([&] {
+    EXPECT_EQ(pin_thread(before.back()), 0);
+    pinned = allowed_cpus(&err);
+    EXPECT_EQ(name_thread("rw-shard-123456789"), 0);  // cut to 15 characters
+    pthread_getname_np(pthread_self(), name, sizeof(name));
+  });
+  t.join();
+  EXPECT_EQ(pinned, std::vector<int>{before.back()});
+  EXPECT_STREQ(name, "rw-shard-123456");
+  EXPECT_EQ(allowed_cpus(&err), before);
 }
 
 }  // namespace
