@@ -16,9 +16,9 @@
 #include <mutex>
 #include <vector>
 
-namespace ringway {
+#include "core/shard_cells.h"
 
-inline constexpr size_t kCacheLine = 64;
+namespace ringway {
 
 // T must have a public `uint64_t generation` member, set by publish().
 template <class T>
@@ -26,7 +26,7 @@ class RcuDomain {
  public:
   static constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
 
-  explicit RcuDomain(uint32_t readers) : cells_(readers) {}
+  explicit RcuDomain(uint32_t readers) : cells_(readers, 1) {}
   ~RcuDomain() {
     delete current_.load();
     for (auto& r : retired_) {
@@ -51,8 +51,8 @@ class RcuDomain {
   size_t reclaim() {
     std::lock_guard<std::mutex> guard(mu_);
     uint64_t oldest = kNone;
-    for (const auto& c : cells_) {
-      oldest = std::min(oldest, c.oldest.load(std::memory_order_acquire));
+    for (uint32_t r = 0; r < cells_.shards(); ++r) {
+      oldest = std::min(oldest, cells_.at(r, 0).load(std::memory_order_acquire));
     }
     size_t kept = 0;
     for (T* r : retired_) {
@@ -71,7 +71,7 @@ class RcuDomain {
 
   // Reader `reader`: the oldest generation it may still use (kNone once it has stopped).
   void report(uint32_t reader, uint64_t oldest_generation) {
-    cells_[reader].oldest.store(oldest_generation, std::memory_order_release);
+    cells_.at(reader, 0).store(oldest_generation, std::memory_order_release);
   }
 
   uint64_t generation() const {
@@ -84,12 +84,9 @@ class RcuDomain {
   }
 
  private:
-  struct alignas(kCacheLine) Cell {
-    std::atomic<uint64_t> oldest{0};
-  };
   std::atomic<T*> current_{nullptr};
-  std::vector<Cell> cells_;
-  mutable std::mutex mu_;  // control side only: publish vs reclaim vs admin reads
+  core::ShardCells<uint64_t> cells_;  // per reader: the oldest generation it may use
+  mutable std::mutex mu_;             // control side only: publish vs reclaim vs admin reads
   std::vector<T*> retired_;
   uint64_t generation_ = 0;
 };

@@ -139,9 +139,7 @@ Balancer Balancer::build(const config::Channel& channel, uint32_t shard_count) {
   t->strategy = channel.balance_strategy;
   build_members(channel, build_groups(channel, *t), *t);
   t->shard_count = shard_count > 0 ? shard_count : 1;
-  const uint32_t n = static_cast<uint32_t>(t->members.size());
-  t->lines_per_shard = n == 0 ? 1 : (n + detail::CountLine::kCells - 1) / detail::CountLine::kCells;
-  t->counts = std::make_unique<detail::CountLine[]>(size_t{t->shard_count} * t->lines_per_shard);
+  t->active = core::ShardCells<uint32_t>(t->shard_count, static_cast<uint32_t>(t->members.size()));
   return Balancer(std::move(t));
 }
 
@@ -192,8 +190,7 @@ void Balancer::acquire(uint32_t shard, uint32_t member) const noexcept {
     assert(false && "acquire: shard or member out of range");
     return;
   }
-  std::atomic<uint32_t>& c = t_->cell(shard, member);
-  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  t_->active.add(shard, member, 1);
 }
 
 void Balancer::release(uint32_t shard, uint32_t member) const noexcept {
@@ -201,11 +198,10 @@ void Balancer::release(uint32_t shard, uint32_t member) const noexcept {
     assert(false && "release: shard or member out of range");
     return;
   }
-  std::atomic<uint32_t>& c = t_->cell(shard, member);
-  const uint32_t n = c.load(std::memory_order_relaxed);
+  const uint32_t n = t_->active.at(shard, member).load(std::memory_order_relaxed);
   assert(n > 0 && "release without acquire");
   if (n > 0) {
-    c.store(n - 1, std::memory_order_relaxed);
+    t_->active.set(shard, member, n - 1);
   }
 }
 
@@ -213,11 +209,7 @@ uint32_t Balancer::active(uint32_t member) const noexcept {
   if (member >= t_->members.size()) {
     return 0;
   }
-  uint32_t sum = 0;
-  for (uint32_t s = 0; s < t_->shard_count; ++s) {
-    sum += t_->cell(s, member).load(std::memory_order_relaxed);
-  }
-  return sum;
+  return t_->active.sum(member);
 }
 
 config::BalanceStrategy Balancer::strategy() const noexcept { return t_->strategy; }

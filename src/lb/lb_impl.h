@@ -9,8 +9,8 @@
 #include <span>
 #include <vector>
 
+#include "core/shard_cells.h"
 #include "ringway/lb.h"
-#include "ringway/rcu.h"  // kCacheLine
 
 namespace ringway::lb::detail {
 
@@ -32,12 +32,6 @@ struct GroupInfo {
   bool uniform = true;  // all its usable members have one weight (rendezvous fast path)
 };
 
-// One cache line of WLC counts, written only by the shard owning it.
-struct alignas(kCacheLine) CountLine {
-  static constexpr uint32_t kCells = kCacheLine / sizeof(uint32_t);
-  std::atomic<uint32_t> cells[kCells];
-};
-
 // Everything build() computes. Immutable after build, except the count cells.
 struct Tables {
   config::BalanceStrategy strategy = config::BalanceStrategy::kWrr;
@@ -48,13 +42,7 @@ struct Tables {
   bool groups_uniform = true;       // all groups have one weight
   bool has_standby = false;         // some usable member is a standby
   uint32_t shard_count = 1;
-  uint32_t lines_per_shard = 1;
-  std::unique_ptr<CountLine[]> counts;  // shard s: lines [s * lines_per_shard, ...)
-
-  std::atomic<uint32_t>& cell(uint32_t shard, uint32_t member) const noexcept {
-    return counts[shard * lines_per_shard + member / CountLine::kCells]
-        .cells[member % CountLine::kCells];
-  }
+  core::ShardCells<uint32_t> active;  // WLC: (shard, member) -> requests in progress
 };
 
 // The inputs of one pick, on the stack of Balancer::pick. Shard thread only.

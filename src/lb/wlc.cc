@@ -16,7 +16,7 @@ void sum_active(const Tables& t, std::span<const uint32_t> members, uint32_t* ac
   }
   for (uint32_t s = 0; s < t.shard_count; ++s) {
     for (uint32_t m : members) {
-      active[m] += t.cell(s, m).load(std::memory_order_relaxed);
+      active[m] += t.active.at(s, m).load(std::memory_order_relaxed);
     }
   }
 }

@@ -67,7 +67,7 @@ void Shard::client_open(int fd, uint32_t listener) {
   c.direct_left = 0;
   c.timer.owner = slot;
   ++client_count_;
-  ctx_->conn_counts[id_].value.store(client_count_, std::memory_order_relaxed);
+  ctx_->conn_counts.set(id_, 0, client_count_);
   // The first request's head must arrive within the header timeout.
   client_set_timer(c, TimerKind::kClientHeader,
                    current_->c().config.limits.client_header_timeout_ms);
@@ -605,7 +605,7 @@ void Shard::client_close(ClientConn& c) {
     c.fd = -1;
   }
   --client_count_;
-  ctx_->conn_counts[id_].value.store(client_count_, std::memory_order_relaxed);
+  ctx_->conn_counts.set(id_, 0, client_count_);
   client_maybe_free(c);  // nothing in flight: free now (no completion would do it later)
 }
 

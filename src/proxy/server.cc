@@ -368,7 +368,7 @@ int serve(const ServeOptions& opt, config::Config initial) {
   ctx.rcu = &rcu;
   ctx.shard_count = shards;
   ctx.max_connections = compiled->config.limits.max_connections;
-  ctx.conn_counts = std::vector<proxy::ShardCell>(shards);
+  ctx.conn_counts = core::ShardCells<uint64_t>(shards, 1);
   for (uint32_t i = 0; i < shards; ++i) {
     ctx.wake_fds.push_back(eventfd(0, EFD_CLOEXEC));
   }

@@ -15,6 +15,7 @@
 
 #include "core/buf_pool.h"
 #include "core/ring.h"
+#include "core/shard_cells.h"
 #include "core/slab.h"
 #include "core/timer_wheel.h"
 #include "core/user_data.h"
@@ -44,11 +45,6 @@ inline constexpr int64_t kDirectMinBody = 16384;
 inline constexpr uint32_t kRelayBufSize = 128 * 1024;
 inline constexpr uint32_t kDirectMinRoom = 16384;  // smaller free room waits for the send
 
-// A per-shard cell: written only by its shard, summed by readers (no shared RMW).
-struct alignas(kCacheLine) ShardCell {
-  std::atomic<uint64_t> value{0};
-};
-
 // Written by the control thread, read by shards.
 struct ShardContext {
   RcuDomain<Snapshot>* rcu = nullptr;
@@ -58,18 +54,12 @@ struct ShardContext {
   // limits.max_connections at start: sizes each shard's client slab. The limit in force is
   // the current snapshot's (a reload applies it; the slab grows when it is raised).
   uint32_t max_connections = 0;
-  std::vector<ShardCell> conn_counts;  // open client connections per shard
-  std::vector<int> wake_fds;           // eventfd per shard: wakes it for drain/reload
+  core::ShardCells<uint64_t> conn_counts;  // per shard: its open client connections
+  std::vector<int> wake_fds;               // eventfd per shard: wakes it for drain/reload
   void wake_all() const;
   // Node-wide open client connections. Shards store without RMW, so concurrent accepts
   // on several shards can overshoot the limit by at most shards-1 connections.
-  uint64_t connections() const {
-    uint64_t n = 0;
-    for (const auto& c : conn_counts) {
-      n += c.value.load(std::memory_order_relaxed);
-    }
-    return n;
-  }
+  uint64_t connections() const { return conn_counts.sum(0); }
 };
 
 struct BackendKeyHash {

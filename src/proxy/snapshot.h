@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "core/shard_cells.h"  // kCacheLine
 #include "ringway/config.h"
 #include "ringway/health.h"
 #include "ringway/http.h"
 #include "ringway/lb.h"
-#include "ringway/rcu.h"  // kCacheLine
 #include "ringway/route.h"
 
 namespace ringway::proxy {
@@ -43,7 +43,7 @@ struct CompiledChannel {
 // Compiled, indexed by shard, written only by its shard, freed with the Compiled (after
 // every shard left every snapshot that points at it), so no shard can ever meet state
 // made for another configuration.
-struct alignas(kCacheLine) ShardLocal {
+struct alignas(core::kCacheLine) ShardLocal {
   std::vector<lb::ShardState> lb;  // by channel index
 };
 

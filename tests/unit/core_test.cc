@@ -18,6 +18,7 @@
 #include "core/buf_pool.h"
 #include "core/cpu.h"
 #include "core/ring.h"
+#include "core/shard_cells.h"
 #include "core/slab.h"
 #include "core/timer_wheel.h"
 #include "core/user_data.h"
@@ -183,6 +184,28 @@ TEST(TimerWheel, ExpiryCallbackMayArmAndDisarmAnyNode) {
   for (const TimerNode& n : nodes) {
     EXPECT_FALSE(n.armed());
   }
+}
+
+TEST(ShardCells, EachShardWritesItsOwnLinesAndReadersSum) {
+  ShardCells<uint32_t> cells(3, 20);  // 20 cells of 4 bytes: two lines per shard
+  for (uint32_t s = 0; s < 3; ++s) {
+    for (uint32_t i = 0; i < 20; ++i) {
+      EXPECT_EQ(cells.at(s, i).load(), 0u);
+    }
+  }
+  cells.add(0, 19, 2);
+  cells.add(2, 19, 5);
+  cells.set(1, 19, 7);
+  cells.add(1, 0, 1);
+  EXPECT_EQ(cells.sum(19), 14u);
+  EXPECT_EQ(cells.sum(0), 1u);
+  // No two shards share a cache line.
+  auto line = [&](uint32_t s, uint32_t i) {
+    return reinterpret_cast<uintptr_t>(&cells.at(s, i)) / kCacheLine;
+  };
+  EXPECT_LT(line(0, 19), line(1, 0));
+  EXPECT_LT(line(1, 19), line(2, 0));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(&cells.at(1, 0)) % kCacheLine, 0u);
 }
 
 TEST(BufPool, ReusesBuffersOfTheSameClassAndCompacts) {
