@@ -224,6 +224,14 @@ struct UpstreamRequest {
 // "Transfer-Encoding: chunked" or Content-Length, then the blank line. No Connection
 // header: HTTP/1.1 keep-alive is the default.
 void write_upstream_head(const RequestHead& client, const UpstreamRequest& req, Writer& out);
+// The same head in three parts, so the middle one can be rendered again for each attempt
+// (another member: its Host; later a signature) while the others stay as written:
+// the request line and the client's end-to-end headers; the attempt's headers (Host,
+// then `extra`, complete header lines); the gateway's X-Forwarded-*, X-Request-Id,
+// framing and the blank line.
+void write_upstream_head_start(const RequestHead& client, const UpstreamRequest& req, Writer& out);
+void write_upstream_attempt(std::string_view host, std::string_view extra, Writer& out);
+void write_upstream_head_end(const RequestHead& client, const UpstreamRequest& req, Writer& out);
 
 struct ClientResponse {
   std::string_view request_id;  // echoed as X-Request-Id

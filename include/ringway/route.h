@@ -40,12 +40,13 @@ struct PathTemplate {
 struct CompiledBackend {
   config::BackendType type = config::BackendType::kHttp;
   // http
-  std::string method;       // empty: the request's method
-  sockaddr_storage addr{};  // resolved at build
-  socklen_t addr_len = 0;   // 0: channel backend (members belong to the channel module)
-  std::string channel;      // channel backend: the channel's name
-  std::string authority;    // "host" or "host:port" (port omitted when default)
-  std::string host_header;  // Host to send: configured, else `authority`
+  std::string method;          // empty: the request's method
+  sockaddr_storage addr{};     // resolved at build
+  socklen_t addr_len = 0;      // 0: channel backend (members belong to the channel module)
+  std::string channel;         // channel backend: the channel's name
+  int32_t channel_index = -1;  // ... and its index in config.channels; -1: url or mock
+  std::string authority;       // "host" or "host:port" (port omitted when default)
+  std::string host_header;     // Host to send: configured, else `authority`
   uint32_t timeout_ms = 5000;
   int32_t retry_count = -1;
   // mock: the complete head without its final CRLF ("HTTP/1.1 200 OK\r\n...

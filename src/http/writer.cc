@@ -154,27 +154,36 @@ bool named_by_connection(std::string_view name, const Header* headers, uint32_t 
   return false;
 }
 
-void write_upstream_head(const RequestHead& client, const UpstreamRequest& req, Writer& out) {
+void write_upstream_head_start(const RequestHead& client, const UpstreamRequest& req, Writer& out) {
   out.put(req.method);
   out.put(' ');
   out.put(req.path_and_query);
   out.put(" HTTP/1.1\r\n");
   const ConnectionNames hop(client.headers, client.header_count);
-  uint32_t first_xff = client.header_count;  // none yet
   for (uint32_t i = 0; i < client.header_count; ++i) {
     const Header& h = client.headers[i];
-    if (IEquals(h.name, "x-forwarded-for")) {
-      first_xff = std::min(first_xff, i);
-      continue;
-    }
-    if (IsAnyOf(h.name, {"host", "content-length", "expect", "x-forwarded-proto",
+    if (IsAnyOf(h.name, {"host", "content-length", "expect", "x-forwarded-for", "x-forwarded-proto",
                          "x-forwarded-host", "x-request-id"}) ||
         hop.IsHop(h.name)) {
       continue;
     }
     PutHeader(h.name, h.value, out);
   }
-  PutHeader("Host", req.host, out);
+}
+
+void write_upstream_attempt(std::string_view host, std::string_view extra, Writer& out) {
+  PutHeader("Host", host, out);
+  out.put(extra);
+}
+
+void write_upstream_head_end(const RequestHead& client, const UpstreamRequest& req, Writer& out) {
+  const ConnectionNames hop(client.headers, client.header_count);
+  uint32_t first_xff = client.header_count;  // none yet
+  for (uint32_t i = 0; i < client.header_count && first_xff == client.header_count; ++i) {
+    if (IEquals(client.headers[i].name, "x-forwarded-for")) {
+      first_xff = i;
+    }
+  }
   PutForwardedFor(client, first_xff, req.client_ip, hop, out);
   if (!req.proto.empty()) {
     PutHeader("X-Forwarded-Proto", req.proto, out);
@@ -191,6 +200,12 @@ void write_upstream_head(const RequestHead& client, const UpstreamRequest& req, 
     PutLengthHeader(static_cast<uint64_t>(req.content_length), out);
   }
   out.put(kCrlf);
+}
+
+void write_upstream_head(const RequestHead& client, const UpstreamRequest& req, Writer& out) {
+  write_upstream_head_start(client, req, out);
+  write_upstream_attempt(req.host, {}, out);
+  write_upstream_head_end(client, req, out);
 }
 
 void write_client_head(const ResponseHead& backend, const ClientResponse& resp, Writer& out) {

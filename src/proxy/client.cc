@@ -259,7 +259,7 @@ void Shard::client_head_done(ClientConn& c) {
       m.api->backend.type == config::BackendType::kHttp) {
     c.state = ClientState::kForward;
     c.api = m.api;
-    forward_start(c, m);
+    forward_start(c, m, m.api->backend);
     return;
   }
   // Answered here. An unwanted body is swallowed when small; a large, chunked or
@@ -276,13 +276,12 @@ void Shard::client_head_done(ClientConn& c) {
   } else if (m.status != route::MatchResult::Status::kOk) {
     client_error(c, 404, "RW.4040", "no API matches the request", false);
   } else {
-    client_local_reply(c, m.api);
+    client_local_reply(c, m.api->backend);
   }
 }
 
-void Shard::client_local_reply(ClientConn& c, const route::CompiledApi* api) {
+void Shard::client_local_reply(ClientConn& c, const route::CompiledBackend& b) {
   pool_.get(c.out, current_->c().head_buf_size);
-  const route::CompiledBackend& b = api->backend;
   Writer w(c.out.data + c.out.tail, c.out.room());
   w.put(b.mock_head);
   w.put("x-request-id: ");

@@ -141,9 +141,12 @@ struct ClientConn {
   lb::Tried tried;              // members of earlier attempts
   int32_t retries_left = 0;     // retry_count budget (seed semantics)
   bool post_like = false;       // POST/PATCH: not replayed once it may have been seen
-  bool default_host = false;    // Host is the member's address: rewrite on retry
-  uint32_t host_off = 0;        // Host value's offset in up_out (0: not looked up yet)
-  uint32_t host_len = 0;
+  // The backend this exchange forwards to (the route's; a downgrade may choose another).
+  const route::CompiledBackend* backend = nullptr;
+  // The attempt's own header lines in up_out (Host, later a signature), rendered again
+  // for each attempt at another member while the request is replayable.
+  uint32_t attempt_off = 0;
+  uint32_t attempt_len = 0;
 
   std::string_view rid() const { return {request_id, request_id_len}; }
   // Response bytes not yet handed to the kernel.

@@ -14,19 +14,18 @@
 
 namespace ringway::proxy {
 
-void Shard::forward_start(ClientConn& c, const route::MatchResult& m) {
+void Shard::forward_start(ClientConn& c, const route::MatchResult& m,
+                          const route::CompiledBackend& b) {
   const http::RequestHead& h = c.req_parser->head();
-  const route::CompiledBackend& b = m.api->backend;
+  c.backend = &b;
   c.timeout_ms = b.timeout_ms;
   client_fill_peer(c);
   std::string_view method = b.method.empty() ? h.method_name : std::string_view(b.method);
   c.post_like = post_like(method);
   c.retries_left = retry_budget(b.retry_count, method);
-  c.channel = c.snap->c().api_channel[m.api->index];
+  c.channel = b.channel_index;
   c.tried = lb::Tried{};
   c.member = lb::kNone;
-  c.default_host = false;
-  std::string_view host = b.host_header;
   if (c.channel >= 0) {
     const CompiledChannel& ch = c.snap->c().channels[static_cast<uint32_t>(c.channel)];
     config::BalanceStrategy st = ch.balancer.strategy();
@@ -38,8 +37,6 @@ void Shard::forward_start(ClientConn& c, const route::MatchResult& m) {
                    h.has_body());
       return;
     }
-    c.default_host = b.host_header.empty();
-    host = c.default_host ? std::string_view(ch.members[c.member].authority) : host;
   } else {
     std::memcpy(&c.dest.addr, &b.addr, b.addr_len);
     c.dest.len = b.addr_len;
@@ -49,29 +46,10 @@ void Shard::forward_start(ClientConn& c, const route::MatchResult& m) {
     client_error(c, 500, "RW.5000", "backend path too long", true);
     return;
   }
-  c.rechunk_request = h.chunked;
-  http::UpstreamRequest req;
-  req.method = method;
-  req.path_and_query = path.view();
-  req.host = host;
-  req.client_ip = c.peer_ip;
-  req.proto = "http";
-  req.forwarded_host = h.host;
-  req.request_id = c.rid();
-  req.content_length = h.chunked ? -1 : h.content_length;
-  req.chunked = h.chunked;
-  pool_.get(c.up_out, c.snap->c().head_buf_size);
-  Writer w(c.up_out.data + c.up_out.tail, c.up_out.room());
-  http::write_upstream_head(h, req, w);
-  if (!w.ok()) {
+  if (!write_request_head(c, path.view(), method)) {
     client_error(c, 431, "RW.4312", "request head too large for the backend", true);
     return;
   }
-  c.up_out.tail += static_cast<uint32_t>(w.size());
-  c.up_out_sent = 0;
-  c.replayable = true;
-  c.host_off = 0;  // found by rewrite_host, on the rare retry that changes member
-  c.host_len = static_cast<uint32_t>(host.size());
   if (h.expect_continue && h.has_body()) {
     pool_.get(c.out, c.snap->c().head_buf_size);
     Writer cw(c.out.data + c.out.tail, c.out.room());
@@ -81,6 +59,63 @@ void Shard::forward_start(ClientConn& c, const route::MatchResult& m) {
   }
   client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
   send_to_destination(c);
+}
+
+// Writes the backend request head into up_out: the client's part, this attempt's headers
+// (attempt_off/attempt_len) and the gateway's. False when it does not fit.
+bool Shard::write_request_head(ClientConn& c, std::string_view path, std::string_view method) {
+  const http::RequestHead& h = c.req_parser->head();
+  c.rechunk_request = h.chunked;
+  http::UpstreamRequest req;
+  req.method = method;
+  req.path_and_query = path;
+  req.client_ip = c.peer_ip;
+  req.proto = "http";
+  req.forwarded_host = h.host;
+  req.request_id = c.rid();
+  req.content_length = h.chunked ? -1 : h.content_length;
+  req.chunked = h.chunked;
+  pool_.get(c.up_out, c.snap->c().head_buf_size);
+  Writer w(c.up_out.data + c.up_out.tail, c.up_out.room());
+  http::write_upstream_head_start(h, req, w);
+  c.attempt_off = c.up_out.tail + static_cast<uint32_t>(w.size());
+  http::write_upstream_attempt(attempt_host(c), {}, w);
+  c.attempt_len = c.up_out.tail + static_cast<uint32_t>(w.size()) - c.attempt_off;
+  http::write_upstream_head_end(h, req, w);
+  if (!w.ok()) {
+    return false;
+  }
+  c.up_out.tail += static_cast<uint32_t>(w.size());
+  c.up_out_sent = 0;
+  c.replayable = true;
+  return true;
+}
+
+// Host for the current attempt: the configured one (or the url's authority), else the
+// chosen member's address.
+std::string_view Shard::attempt_host(const ClientConn& c) const {
+  if (!c.backend->host_header.empty() || c.channel < 0) {
+    return c.backend->host_header;
+  }
+  return c.snap->c().channels[static_cast<uint32_t>(c.channel)].members[c.member].authority;
+}
+
+// Renders the attempt's headers for the current member in place of the previous attempt's
+// (the request is replayable: its head is whole at the front of up_out). False when the
+// new head does not fit.
+bool Shard::render_attempt(ClientConn& c) {
+  Writer w(scratch_.data(), scratch_.size());
+  http::write_upstream_attempt(attempt_host(c), {}, w);
+  int64_t delta = static_cast<int64_t>(w.size()) - c.attempt_len;
+  if (!w.ok() || delta > static_cast<int64_t>(c.up_out.room())) {
+    return false;
+  }
+  char* at = c.up_out.data + c.attempt_off;
+  std::memmove(at + w.size(), at + c.attempt_len, c.up_out.tail - c.attempt_off - c.attempt_len);
+  std::memcpy(at, scratch_.data(), w.size());
+  c.up_out.tail = static_cast<uint32_t>(c.up_out.tail + delta);
+  c.attempt_len = static_cast<uint32_t>(w.size());
+  return true;
 }
 
 // Picks a member of the exchange's channel, avoiding those already tried, and counts it
@@ -133,11 +168,9 @@ bool Shard::retry(ClientConn& c, bool stale, Failure f) {
     c.retried = true;
   } else {
     --c.retries_left;
-    uint32_t previous = c.member;
-    // Another member when one is available; else the same one again.
-    if (c.channel >= 0 && choose_member(c) && c.default_host && c.member != previous) {
-      rewrite_host(
-          c, c.snap->c().channels[static_cast<uint32_t>(c.channel)].members[c.member].authority);
+    // Another member when one is available (its own head); else the same one again.
+    if (c.channel >= 0 && choose_member(c) && !render_attempt(c)) {
+      return false;
     }
   }
   RW_DEBUG("shard %u: retrying %.*s", id_, static_cast<int>(c.request_id_len), c.request_id);
@@ -145,29 +178,6 @@ bool Shard::retry(ClientConn& c, bool stale, Failure f) {
   client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
   send_to_destination(c, fresh_connection);
   return true;
-}
-
-// Replaces the Host value in the buffered request (retry to another member).
-void Shard::rewrite_host(ClientConn& c, std::string_view host) {
-  if (c.host_off == 0) {
-    // The gateway writes exactly one "Host: " line (the client's is replaced), in the head,
-    // which is still whole at the front of up_out while the request is replayable.
-    std::string_view head(c.up_out.data, c.up_out.tail);
-    size_t at = head.find("\r\nHost: ");
-    if (at == std::string_view::npos) {
-      return;
-    }
-    c.host_off = static_cast<uint32_t>(at + 8);
-  }
-  int64_t delta = static_cast<int64_t>(host.size()) - c.host_len;
-  if (delta > static_cast<int64_t>(c.up_out.room())) {
-    return;  // no room: the first member's address stays (the request still goes out)
-  }
-  char* at = c.up_out.data + c.host_off;
-  std::memmove(at + host.size(), at + c.host_len, c.up_out.tail - c.host_off - c.host_len);
-  std::memcpy(at, host.data(), host.size());
-  c.up_out.tail = static_cast<uint32_t>(c.up_out.tail + delta);
-  c.host_len = static_cast<uint32_t>(host.size());
 }
 
 void Shard::lb_release(ClientConn& c) {

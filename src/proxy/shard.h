@@ -114,7 +114,7 @@ class Shard {
   bool client_head_step(ClientConn& c);
   bool client_body_step(ClientConn& c);
   void client_head_done(ClientConn& c);
-  void client_local_reply(ClientConn& c, const route::CompiledApi* api);
+  void client_local_reply(ClientConn& c, const route::CompiledBackend& backend);
   void client_error(ClientConn& c, uint16_t status, std::string_view code, std::string_view message,
                     bool close);
   void client_exchange_done(ClientConn& c);
@@ -126,11 +126,15 @@ class Shard {
   void on_client_timer(ClientConn& c, TimerKind kind);
 
   // ---- destination and retries (destination.cc) ----
-  void forward_start(ClientConn& c, const route::MatchResult& m);
+  // Forwards the exchange to `backend` (the route's, or one a policy chose instead).
+  void forward_start(ClientConn& c, const route::MatchResult& m,
+                     const route::CompiledBackend& backend);
   bool choose_member(ClientConn& c);
   void send_to_destination(ClientConn& c, bool fresh_connection = false);
   bool retry(ClientConn& c, bool stale, Failure f);
-  void rewrite_host(ClientConn& c, std::string_view host);
+  bool write_request_head(ClientConn& c, std::string_view path, std::string_view method);
+  std::string_view attempt_host(const ClientConn& c) const;
+  bool render_attempt(ClientConn& c);
   void lb_release(ClientConn& c);
   void upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint16_t status,
                        std::string_view code, std::string_view msg);

@@ -1,7 +1,6 @@
 #include "proxy/snapshot.h"
 
 #include <algorithm>
-#include <map>
 
 namespace ringway::proxy {
 
@@ -31,14 +30,6 @@ bool compile_channels(const config::Config& cfg, uint32_t shards, Compiled* out,
     }
     out->channels.push_back(std::move(cc));
   }
-  std::map<std::string, int32_t> by_name;
-  for (size_t c = 0; c < cfg.channels.size(); ++c) {
-    by_name[cfg.channels[c].name] = static_cast<int32_t>(c);
-  }
-  for (const route::CompiledApi& api : out->routes->apis()) {
-    auto it = by_name.find(api.backend.channel);
-    out->api_channel[api.index] = it == by_name.end() ? -1 : it->second;
-  }
   return ok;
 }
 
@@ -52,7 +43,6 @@ std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
   if (!c->routes || errors->size() != before) {
     return nullptr;
   }
-  c->api_channel.assign(cfg.apis.size(), -1);
   if (!compile_channels(cfg, shards, c.get(), errors)) {
     return nullptr;
   }

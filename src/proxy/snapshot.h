@@ -51,8 +51,7 @@ struct Compiled {
   config::Config config;
   std::unique_ptr<route::RouteTable> routes;
   std::vector<CompiledChannel> channels;
-  std::vector<int32_t> api_channel;  // by api index: channel index, or -1 (url / mock)
-  health::TargetSet health;          // check targets and member -> target map
+  health::TargetSet health;  // check targets and member -> target map
   http::ParserLimits parser_limits;
   uint32_t head_buf_size = 0;  // a buffer that can hold a whole head plus two receives
   uint32_t shard_count = 0;

@@ -90,6 +90,11 @@ class Builder {
     out.param_names = pattern.param_names;
     t_.patterns.push_back(pattern.kinds);
     compile_backend(api, index, resolver_, &out.backend, &errors_);
+    for (size_t c = 0; c < cfg_.channels.size(); ++c) {
+      if (!out.backend.channel.empty() && cfg_.channels[c].name == out.backend.channel) {
+        out.backend.channel_index = static_cast<int32_t>(c);
+      }
+    }
     const std::vector<std::string> release_only = {"RELEASE"};
     const std::vector<std::string>& names =
         api.environments.empty() ? release_only : api.environments;
