@@ -42,9 +42,8 @@ class Ring {
   void submit_and_wait_batch(uint64_t timeout_ms, unsigned batch, uint32_t batch_us);
   // A fixed-file table that mirrors the fd table: slot i holds fd i while it is fixed, so an
   // op on a fixed fd sets IOSQE_FIXED_FILE and keeps the fd number. The kernel then skips
-  // the file lookup and reference count of every op (fget/fput: ~2% of a shard's time at
-  // 13 B keep-alive). `slots` is capped by RLIMIT_NOFILE; false when the kernel refuses
-  // (then fix() never fixes anything).
+  // the file lookup and reference count of every op. `slots` is capped by RLIMIT_NOFILE; false when
+  // the kernel refuses (then fix() never fixes anything).
   bool register_fd_table(unsigned slots);
   // Queues installing `fd` in its slot, ahead of any op that uses it (SQEs are consumed in
   // order; only a failure posts a completion, as Op kFixFile). False when `fd` has no slot.

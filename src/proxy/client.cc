@@ -412,11 +412,9 @@ bool Shard::send_ends_connection(const ClientConn& c) const {
 }
 
 // The last send of a connection carries MSG_WAITALL and a linked cancel+close, submitted at
-// once: the close runs in the kernel right behind the send, so the FIN reaches the client
-// before it closes first and TIME_WAIT stays on the gateway (as with HAProxy), not on the
-// client's ephemeral ports. Left to the end of the loop's batch, the client closed first in
-// ~40% of connections at 20k new connections/s. A send that fails or stops short breaks the
-// link and the connection is closed the ordinary way.
+// once, so the FIN follows the response and TIME_WAIT stays on the gateway, not on the
+// client's ports (bench/README.md, "Why the code is so"). A send that fails or stops short
+// breaks the link and the connection is closed the ordinary way.
 void Shard::client_send(ClientConn& c) {
   uint32_t len = c.unsent();
   if (c.send_armed || c.state == ClientState::kClosing || len == 0) {

@@ -20,13 +20,9 @@ namespace {
 constexpr uint32_t kRingEntries = 2048;
 constexpr uint32_t kRecvBufs = 1024;
 constexpr uint32_t kMaxUpstreamsPerShard = 65536;
-// After a turn that accepted connections, the loop waits for as many completions as that
-// turn handled (at most kMaxBatch) for at most kBatchWaitUs before it settles for fewer
-// (Ring::submit_and_wait_batch): a connecting client's kernel pays the wake-up of a
-// sleeping shard in its connect() (22% of the load generator's time on a 2-vCPU VM).
-// Measured there, 13 B with a new connection per request: 23.3k -> 27.8k req/s, for more
-// shard CPU per request (the batch window's timer). On established connections the same
-// wait gained ~5% req/s for ~10% more CPU per request, so it is not used for them.
+// After a turn that accepted connections, the loop waits up to kBatchWaitUs for as many
+// completions as that turn handled (at most kMaxBatch): fewer wake-ups of a sleeping shard
+// for connecting clients. Only after accepts (bench/README.md, "Why the code is so").
 constexpr unsigned kMaxBatch = 32;
 constexpr uint32_t kBatchWaitUs = 10;
 constexpr uint64_t kMaxWaitMs = 100;  // bounds how late a shard sees a reload or drain
@@ -410,8 +406,7 @@ io_uring_sqe* Shard::cancel_fd(int fd) {
 // Cancels whatever is pending on `fd` (when `busy`), clears its fixed-file slot, then
 // closes it. Hard-linked so the close runs even when there was nothing to cancel; the
 // completions are ignored. A cancel by fd finds ops issued on its fixed slot too (same
-// file). Skipping it when nothing is pending matters with a new connection per request:
-// a cancel by fd walks every pending poll of the ring (2.5% of the shard's time there).
+// file); it is skipped when nothing is pending, since it walks every pending poll of the ring.
 void Shard::close_fd(int fd, Op close_op, bool fixed, bool busy) {
   fd_freed_ = true;
   ring_.reserve(1 + (fixed ? 1 : 0) + (busy ? 1 : 0));
