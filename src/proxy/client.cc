@@ -1,11 +1,6 @@
-// Client connection state machine: receive, parse, route, answer locally or hand the
-// exchange to upstream.cc, send, keep-alive/pipelining, timeouts, close.
-//
-// Contract of a client connection: at most one exchange at a time; a pipelined request
-// is parsed only when the previous response has been completely sent, so responses
-// leave in request order. Every path ends with the connection armed (recv or send
-// pending, or a timer) or closing.
+// ClientSide (client_side.h): the client connection state machine.
 #include <arpa/inet.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -40,22 +35,29 @@ bool valid_request_id(std::string_view v) {
 
 }  // namespace
 
-void Shard::client_open(int fd, uint32_t listener) {
-  uint32_t slot = clients_.alloc();
-  uint32_t limit = current_->c().config.limits.max_connections;
-  if (slot == kNoSlot && clients_.capacity() < limit) {
+ClientSide::ClientSide(ShardCore& k, ClientSide& client, Forwarder& fwd, Upstreams& up)
+    : ShardPart(k, client, fwd, up) {
+  if (getrandom(&rid_seed_, sizeof(rid_seed_), 0) != sizeof(rid_seed_)) {
+    rid_seed_ = k_.now_ms_ * 0x9e3779b97f4a7c15ull + k_.id_;
+  }
+}
+
+void ClientSide::client_open(int fd, uint32_t listener) {
+  uint32_t slot = k_.clients_.alloc();
+  uint32_t limit = k_.current_->c().config.limits.max_connections;
+  if (slot == kNoSlot && k_.clients_.capacity() < limit) {
     // A reload raised max_connections above what the slab was sized for: grow it (rare,
     // amortised: doubling, capped at the limit).
-    clients_.grow(std::min<uint64_t>(limit, 2ull * clients_.capacity()));
-    slot = clients_.alloc();
+    k_.clients_.grow(std::min<uint64_t>(limit, 2ull * k_.clients_.capacity()));
+    slot = k_.clients_.alloc();
   }
   if (slot == kNoSlot) {
-    close_fd(fd, Op::kIgnore, false, false);
+    k_.close_fd(fd, Op::kIgnore, false, false);
     return;
   }
-  ClientConn& c = clients_[slot];
+  ClientConn& c = k_.clients_[slot];
   c.fd = fd;
-  c.fixed = ring_.fix(fd);
+  c.fixed = k_.ring_.fix(fd);
   c.slot = slot;
   c.listener = listener;
   c.state = ClientState::kIdle;
@@ -67,93 +69,41 @@ void Shard::client_open(int fd, uint32_t listener) {
   c.direct_left = 0;
   c.timer.owner = slot;
   ++client_count_;
-  ctx_->conn_counts.set(id_, 0, client_count_);
+  k_.ctx_->conn_counts.set(k_.id_, 0, client_count_);
   // The first request's head must arrive within the header timeout.
   client_set_timer(c, TimerKind::kClientHeader,
-                   current_->c().config.limits.client_header_timeout_ms);
+                   k_.current_->c().config.limits.client_header_timeout_ms);
   client_recv(c);
 }
 
-void Shard::client_set_timer(ClientConn& c, TimerKind kind, uint64_t ms) {
+void ClientSide::client_set_timer(ClientConn& c, TimerKind kind, uint64_t ms) {
   c.timer.kind = static_cast<uint8_t>(kind);
-  timers_.arm(&c.timer, now_ms_ + ms);
+  k_.timers_.arm(&c.timer, k_.now_ms_ + ms);
 }
 
 // Arms one receive into a provided buffer, if there is room to take it. `poll_first`:
 // idle between requests, the next one is not there yet (no failed receive first).
-void Shard::client_recv(ClientConn& c, bool poll_first) {
+void ClientSide::client_recv(ClientConn& c, bool poll_first) {
   if (c.recv_armed || c.state == ClientState::kClosing) {
     return;
   }
   // Never compact while a head is being parsed: its header views point into c.in. A head
   // is at most max_header_bytes and the buffer has two receives more, so it needs no room.
-  if (arm_recv(c.fd, c.fixed, c.in, bufs_, c.state != ClientState::kHead, poll_first,
-               core::encode(Op::kClientRecv, c.slot, clients_.gen(c.slot)))) {
+  if (k_.arm_recv(c.fd, c.fixed, c.in, k_.bufs_, c.state != ClientState::kHead, poll_first,
+                  core::encode(Op::kClientRecv, c.slot, k_.clients_.gen(c.slot)))) {
     c.recv_armed = true;
     ++c.inflight;
   }
 }
 
-// Queues one receive on `fd` into a provided buffer of `ring`, for at most what `buf` can
-// take (after compacting it, when allowed) and never less than kRecvBufSize. Returns the
-// length asked for; 0 under back-pressure: the owner re-arms once its bytes were consumed.
-// `poll_first`: no data is expected yet (IORING_RECVSEND_POLL_FIRST).
-uint32_t Shard::arm_recv(int fd, bool fixed, core::IoBuf& buf, core::BufRing& ring,
-                         bool may_compact, bool poll_first, uint64_t user_data) {
-  uint32_t len = ring.buf_size();
-  if (buf.allocated()) {
-    if (buf.room() < len && may_compact) {
-      buf.compact();
-    }
-    len = std::min(len, buf.room());
-    if (len < kRecvBufSize) {
-      return 0;
-    }
-  }
-  io_uring_sqe* s = ring_.sqe();
-  io_uring_prep_recv(s, fd, nullptr, len, 0);
-  core::Ring::use_fixed(s, fixed);
-  if (poll_first) {
-    s->ioprio |= IORING_RECVSEND_POLL_FIRST;
-  }
-  s->flags |= IOSQE_BUFFER_SELECT;
-  s->buf_group = ring.group();
-  io_uring_sqe_set_data64(s, user_data);
-  return len;
-}
-
-// Moves a receive's bytes from its provided buffer of `ring` into `into` (null: dropped)
-// and gives the buffer back. arm_recv guaranteed the room.
-void Shard::take_received(core::BufRing& ring, core::IoBuf* into, int res, uint32_t flags) {
-  if (!(flags & IORING_CQE_F_BUFFER)) {
-    return;
-  }
-  auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-  if (res > 0 && into != nullptr) {
-    append_received(*into, ring.buf(bid), static_cast<uint32_t>(res), ring.buf_size());
-  }
-  ring.recycle(bid);
-}
-
-// Appends received bytes to `into`, which gets a pooled buffer of at least `cap` (and a
-// head buffer) if it has none.
-void Shard::append_received(core::IoBuf& into, const char* data, uint32_t len, uint32_t cap) {
-  pool_.get(into, std::max(current_->c().head_buf_size, cap));
-  if (into.room() < len) {
-    into.compact();
-  }
-  std::memcpy(into.data + into.tail, data, len);
-  into.tail += len;
-}
-
-void Shard::on_client_recv(ClientConn& c, int res, uint32_t flags) {
+void ClientSide::on_client_recv(ClientConn& c, int res, uint32_t flags) {
   c.recv_armed = false;
-  take_received(bufs_, c.state != ClientState::kClosing ? &c.in : nullptr, res, flags);
+  k_.take_received(k_.bufs_, c.state != ClientState::kClosing ? &c.in : nullptr, res, flags);
   if (c.state == ClientState::kClosing) {
     return;
   }
   if (res == -ENOBUFS) {
-    starved_clients_.push_back(c.slot);
+    k_.starved_clients_.push_back(c.slot);
     return;
   }
   if (res <= 0) {
@@ -165,15 +115,16 @@ void Shard::on_client_recv(ClientConn& c, int res, uint32_t flags) {
   if (c.state == ClientState::kIdle) {
     c.state = ClientState::kHead;
     client_set_timer(c, TimerKind::kClientHeader,
-                     current_->c().config.limits.client_header_timeout_ms);
+                     k_.current_->c().config.limits.client_header_timeout_ms);
   } else if (c.state == ClientState::kForward && !c.req_done) {
-    client_set_timer(c, TimerKind::kClientBody, current_->c().config.limits.client_idle_timeout_ms);
+    client_set_timer(c, TimerKind::kClientBody,
+                     k_.current_->c().config.limits.client_idle_timeout_ms);
   }
   client_input(c);
 }
 
 // Drives parsing as far as the buffered bytes and the output room allow.
-void Shard::client_input(ClientConn& c) {
+void ClientSide::client_input(ClientConn& c) {
   bool progress = true;
   while (progress && c.state != ClientState::kClosing) {
     switch (c.state) {
@@ -194,15 +145,15 @@ void Shard::client_input(ClientConn& c) {
   }
 }
 
-bool Shard::client_head_step(ClientConn& c) {
+bool ClientSide::client_head_step(ClientConn& c) {
   if (c.req_parser == nullptr) {
-    c.req_parser = take_req_parser();
+    c.req_parser = k_.take_req_parser();
     c.req_parser->reset();
   }
   if (c.in.empty()) {
     return false;
   }
-  body_target_ = &c;
+  k_.body_target_ = &c;
   http::FeedResult r = c.req_parser->feed(c.in.data + c.in.head, c.in.size());
   c.in.head += static_cast<uint32_t>(r.consumed);
   if (r.event == http::Event::kNeedMore) {
@@ -220,7 +171,7 @@ bool Shard::client_head_step(ClientConn& c) {
   return true;
 }
 
-void Shard::make_request_id(ClientConn& c, const http::RequestHead& h) {
+void ClientSide::make_request_id(ClientConn& c, const http::RequestHead& h) {
   std::string_view given = h.headers != nullptr ? h.get("x-request-id") : std::string_view{};
   if (valid_request_id(given)) {
     std::memcpy(c.request_id, given.data(), given.size());
@@ -236,12 +187,12 @@ void Shard::make_request_id(ClientConn& c, const http::RequestHead& h) {
 }
 
 // The head is complete and still in place in c.in (views valid until c.in is compacted).
-void Shard::client_head_done(ClientConn& c) {
+void ClientSide::client_head_done(ClientConn& c) {
   const http::RequestHead& h = c.req_parser->head();
-  c.snap = hold_snapshot();
+  c.snap = k_.hold_snapshot();
   make_request_id(c, h);
   c.http10 = h.http_minor == 0;
-  c.keep_alive = h.keep_alive && !draining_;
+  c.keep_alive = h.keep_alive && !k_.draining_;
   c.head_request = h.method_name == "HEAD";
   c.req_done = false;
   c.req_sent = false;
@@ -259,7 +210,7 @@ void Shard::client_head_done(ClientConn& c) {
       m.api->backend.type == config::BackendType::kHttp) {
     c.state = ClientState::kForward;
     c.api = m.api;
-    forward_start(c, m, m.api->backend);
+    fwd_.forward_start(c, m, m.api->backend);
     return;
   }
   // Answered here. An unwanted body is swallowed when small; a large, chunked or
@@ -270,7 +221,8 @@ void Shard::client_head_done(ClientConn& c) {
     c.keep_alive = false;
     c.close_after_send = true;
   }
-  client_set_timer(c, TimerKind::kClientBody, current_->c().config.limits.client_idle_timeout_ms);
+  client_set_timer(c, TimerKind::kClientBody,
+                   k_.current_->c().config.limits.client_idle_timeout_ms);
   if (m.status == route::MatchResult::Status::kNoEnvironment) {
     client_error(c, 404, "RW.4041", "unknown environment in X-Stage", false);
   } else if (m.status != route::MatchResult::Status::kOk) {
@@ -280,8 +232,8 @@ void Shard::client_head_done(ClientConn& c) {
   }
 }
 
-void Shard::client_local_reply(ClientConn& c, const route::CompiledBackend& b) {
-  pool_.get(c.out, current_->c().head_buf_size);
+void ClientSide::client_local_reply(ClientConn& c, const route::CompiledBackend& b) {
+  k_.pool_.get(c.out, k_.current_->c().head_buf_size);
   Writer w(c.out.data + c.out.tail, c.out.room());
   w.put(b.mock_head);
   w.put("x-request-id: ");
@@ -304,8 +256,8 @@ void Shard::client_local_reply(ClientConn& c, const route::CompiledBackend& b) {
 }
 
 // Queues a gateway-made JSON error. `close`: the connection cannot continue (bad framing).
-void Shard::client_error(ClientConn& c, uint16_t status, std::string_view code,
-                         std::string_view message, bool close) {
+void ClientSide::client_error(ClientConn& c, uint16_t status, std::string_view code,
+                              std::string_view message, bool close) {
   if (close) {
     c.keep_alive = false;
     c.close_after_send = true;
@@ -313,7 +265,7 @@ void Shard::client_error(ClientConn& c, uint16_t status, std::string_view code,
   if (c.state != ClientState::kLocal) {
     c.state = ClientState::kLocal;
   }
-  pool_.get(c.out, current_->c().head_buf_size);
+  k_.pool_.get(c.out, k_.current_->c().head_buf_size);
   Writer w(c.out.data + c.out.tail, c.out.room());
   std::string_view extra = status == 503 ? "retry-after: 1\r\n" : std::string_view{};
   http::write_error(status, code, message, c.rid(), c.keep_alive, extra, w);
@@ -325,25 +277,25 @@ void Shard::client_error(ClientConn& c, uint16_t status, std::string_view code,
   if (close) {
     c.req_done = true;  // nothing more is read from this connection
   }
-  RW_DEBUG("shard %u: %u %.*s %.*s", id_, status, static_cast<int>(code.size()), code.data(),
+  RW_DEBUG("shard %u: %u %.*s %.*s", k_.id_, status, static_cast<int>(code.size()), code.data(),
            static_cast<int>(message.size()), message.data());
   client_send(c);
 }
 
 // Feeds body bytes of the current request (or the end of a body-less one).
-bool Shard::client_body_step(ClientConn& c) {
+bool ClientSide::client_body_step(ClientConn& c) {
   if (c.req_done || c.req_parser == nullptr) {
     return false;
   }
   uint32_t limit = c.in.size();
   if (c.state == ClientState::kForward) {
-    pool_.get(c.up_out, current_->c().head_buf_size);
+    k_.pool_.get(c.up_out, k_.current_->c().head_buf_size);
     if (c.up_out.room() <= kFramingSlack) {
       return false;  // wait for the backend to take what is queued
     }
     limit = std::min(limit, c.up_out.room() - kFramingSlack);
   }
-  body_target_ = &c;
+  k_.body_target_ = &c;
   http::FeedResult r = c.req_parser->feed(c.in.data + c.in.head, limit);
   c.in.head += static_cast<uint32_t>(r.consumed);
   if (c.in.empty()) {
@@ -352,7 +304,7 @@ bool Shard::client_body_step(ClientConn& c) {
   if (r.event == http::Event::kError) {
     const http::ParseError& e = c.req_parser->error();
     if (c.state == ClientState::kForward && !c.resp_started) {
-      upstream_release(c, false);
+      up_.upstream_release(c, false);
       client_error(c, e.status, e.code, e.message, true);
     } else {
       client_close(c);
@@ -365,9 +317,9 @@ bool Shard::client_body_step(ClientConn& c) {
       if (c.rechunk_request) {
         append_last_chunk(c.up_out);
       }
-      UpstreamConn* u = owned_upstream(c);
+      UpstreamConn* u = up_.owned_upstream(c);
       if (u != nullptr && u->state == UpstreamState::kBusy) {
-        upstream_send(c, *u);
+        up_.upstream_send(c, *u);
       }
     } else if (c.resp_done && !c.send_armed && c.unsent() == 0) {
       client_exchange_done(c);
@@ -375,16 +327,16 @@ bool Shard::client_body_step(ClientConn& c) {
     return false;
   }
   if (c.state == ClientState::kForward && r.consumed > 0) {
-    UpstreamConn* u = owned_upstream(c);
+    UpstreamConn* u = up_.owned_upstream(c);
     if (u != nullptr && u->state == UpstreamState::kBusy) {
-      upstream_send(c, *u);
+      up_.upstream_send(c, *u);
     }
   }
   return r.consumed > 0 && !c.in.empty();
 }
 
-void Shard::on_req_body(void* ctx, const char* data, size_t len) {
-  auto* self = static_cast<Shard*>(ctx);
+void ClientSide::on_req_body(void* ctx, const char* data, size_t len) {
+  auto* self = static_cast<ShardCore*>(ctx);
   ClientConn& c = *self->body_target_;
   if (c.state != ClientState::kForward || len == 0) {
     return;  // kLocal: the body is discarded
@@ -395,7 +347,7 @@ void Shard::on_req_body(void* ctx, const char* data, size_t len) {
 
 // True when the bytes in `out` are the connection's last: the response is complete and
 // on_client_sent would close the connection once they are out.
-bool Shard::send_ends_connection(const ClientConn& c) const {
+bool ClientSide::send_ends_connection(const ClientConn& c) const {
   if (!c.resp_done || c.out_pinned) {
     return false;
   }
@@ -415,16 +367,16 @@ bool Shard::send_ends_connection(const ClientConn& c) const {
 // once, so the FIN follows the response and TIME_WAIT stays on the gateway, not on the
 // client's ports (bench/README.md, "Why the code is so"). A send that fails or stops short
 // breaks the link and the connection is closed the ordinary way.
-void Shard::client_send(ClientConn& c) {
+void ClientSide::client_send(ClientConn& c) {
   uint32_t len = c.unsent();
   if (c.send_armed || c.state == ClientState::kClosing || len == 0) {
     return;
   }
   bool last = send_ends_connection(c);
   if (last) {
-    ring_.reserve(4);  // send, cancel, unfix, close
+    k_.ring_.reserve(4);  // send, cancel, unfix, close
   }
-  io_uring_sqe* s = ring_.sqe();
+  io_uring_sqe* s = k_.ring_.sqe();
   int flags = MSG_NOSIGNAL | (last ? MSG_WAITALL : 0);
   if (c.lead != nullptr) {
     prep_lead_send(s, c, flags);
@@ -432,32 +384,32 @@ void Shard::client_send(ClientConn& c) {
     io_uring_prep_send(s, c.fd, c.out.data + c.out.head, c.out.size(), flags);
   }
   core::Ring::use_fixed(s, c.fixed);
-  io_uring_sqe_set_data64(s, core::encode(Op::kClientSend, c.slot, clients_.gen(c.slot)));
+  io_uring_sqe_set_data64(s, core::encode(Op::kClientSend, c.slot, k_.clients_.gen(c.slot)));
   c.send_armed = true;
   ++c.inflight;
   if (last) {
     s->flags |= IOSQE_IO_LINK;
-    close_fd(c.fd, Op::kIgnore, c.fixed, c.recv_armed);  // the send is the only other op
+    k_.close_fd(c.fd, Op::kIgnore, c.fixed, c.recv_armed);  // the send is the only other op
     c.linked_close = len;
-    ring_.submit_now();
+    k_.ring_.submit_now();
   }
 }
 
 // A linked close behind a send: complete send, the kernel closed the fd; otherwise the link
 // broke and the fd is still ours. True when the fd is gone.
-bool Shard::settle_linked_close(ClientConn& c, int res) {
+bool ClientSide::settle_linked_close(ClientConn& c, int res) {
   bool closed = res >= 0 && static_cast<uint32_t>(res) == c.linked_close;
   c.linked_close = 0;
   if (closed) {
     c.fd = -1;
   } else if (c.state == ClientState::kClosing) {
-    close_fd(c.fd, Op::kIgnore, c.fixed);  // client_close left it to this completion
+    k_.close_fd(c.fd, Op::kIgnore, c.fixed);  // client_close left it to this completion
     c.fd = -1;
   }
   return closed;
 }
 
-void Shard::on_client_sent(ClientConn& c, int res) {
+void ClientSide::on_client_sent(ClientConn& c, int res) {
   c.send_armed = false;
   if (c.linked_close != 0 && settle_linked_close(c, res)) {
     client_close(c);  // the whole response is out and the connection closed behind it
@@ -490,9 +442,9 @@ void Shard::on_client_sent(ClientConn& c, int res) {
     if (c.timer.kind == static_cast<uint8_t>(TimerKind::kBackend) && c.resp_started) {
       client_set_timer(c, TimerKind::kBackend, c.timeout_ms);  // download progress
     }
-    UpstreamConn* u = owned_upstream(c);
+    UpstreamConn* u = up_.owned_upstream(c);
     if (u != nullptr) {
-      upstream_input(c, *u);  // room again: continue with buffered backend bytes
+      up_.upstream_input(c, *u);  // room again: continue with buffered backend bytes
     }
     if (c.resp_done && c.unsent() == 0 && !c.send_armed) {
       client_exchange_done(c);
@@ -509,19 +461,19 @@ void Shard::on_client_sent(ClientConn& c, int res) {
 }
 
 // The response is out and the request fully read: next request or close.
-void Shard::client_exchange_done(ClientConn& c) {
+void ClientSide::client_exchange_done(ClientConn& c) {
   if (c.state == ClientState::kForward && !c.req_done) {
     return;  // response finished early; the client's upload is still arriving
   }
   if (c.snap != nullptr) {
-    lb_release(c);
-    release_snapshot(c.snap);
+    fwd_.lb_release(c);
+    k_.release_snapshot(c.snap);
     c.snap = nullptr;
   }
   if (c.lent > 0) {
     c.keep_alive = false;  // a backend send still reads up_out (rare): no reuse, close
   } else {
-    pool_.put(c.up_out);
+    k_.pool_.put(c.up_out);
   }
   c.up_out_sent = 0;
   if (!c.keep_alive || c.close_after_send) {
@@ -532,23 +484,24 @@ void Shard::client_exchange_done(ClientConn& c) {
   c.api = nullptr;
   c.req_parser->reset();
   if (c.in.empty()) {
-    give_parsers(c);
-    pool_.put(c.in);
-    pool_.put(c.out);
-    client_set_timer(c, TimerKind::kClientIdle, current_->c().config.limits.client_idle_timeout_ms);
+    k_.give_parsers(c);
+    k_.pool_.put(c.in);
+    k_.pool_.put(c.out);
+    client_set_timer(c, TimerKind::kClientIdle,
+                     k_.current_->c().config.limits.client_idle_timeout_ms);
     client_recv(c, true);
     return;
   }
   // Pipelined bytes are waiting: they start the next request now.
-  give_parsers(c);
+  k_.give_parsers(c);
   c.in.compact();
   c.state = ClientState::kHead;
   client_set_timer(c, TimerKind::kClientHeader,
-                   current_->c().config.limits.client_header_timeout_ms);
+                   k_.current_->c().config.limits.client_header_timeout_ms);
   client_input(c);
 }
 
-void Shard::on_client_timer(ClientConn& c, TimerKind kind) {
+void ClientSide::on_client_timer(ClientConn& c, TimerKind kind) {
   switch (kind) {
     case TimerKind::kClientIdle:
       client_close(c);
@@ -563,66 +516,66 @@ void Shard::on_client_timer(ClientConn& c, TimerKind kind) {
       return;
     case TimerKind::kClientBody:
       if (!c.resp_started) {
-        upstream_release(c, false);
+        up_.upstream_release(c, false);
         client_error(c, 408, "RW.4081", "request body not received in time", true);
       } else {
         client_close(c);
       }
       return;
     case TimerKind::kBackend:
-      upstream_failed(c, nullptr, Failure::kTimeout, 504, "RW.5040",
-                      "backend did not respond in time");
+      fwd_.upstream_failed(c, nullptr, Failure::kTimeout, 504, "RW.5040",
+                           "backend did not respond in time");
       return;
     default:
       return;
   }
 }
 
-void Shard::client_close(ClientConn& c) {
+void ClientSide::client_close(ClientConn& c) {
   if (c.state == ClientState::kClosing) {
     return;
   }
   if (c.upstream != kNoSlot) {
-    upstream_release(c, false);
+    up_.upstream_release(c, false);
   }
   c.state = ClientState::kClosing;
-  timers_.disarm(&c.timer);
+  k_.timers_.disarm(&c.timer);
   if (c.snap != nullptr) {
-    lb_release(c);
-    release_snapshot(c.snap);
+    fwd_.lb_release(c);
+    k_.release_snapshot(c.snap);
     c.snap = nullptr;
   }
-  give_parsers(c);
+  k_.give_parsers(c);
   if (c.linked_close != 0) {
     // The send that ends the connection is still out (a stalled client): cancelling it
     // breaks the link, and settle_linked_close closes the fd when its CQE arrives.
-    cancel_fd(c.fd);
+    k_.cancel_fd(c.fd);
   } else if (c.fd >= 0) {
-    close_fd(c.fd, Op::kIgnore, c.fixed, c.inflight > 0);
+    k_.close_fd(c.fd, Op::kIgnore, c.fixed, c.inflight > 0);
     c.fd = -1;
   }
   --client_count_;
-  ctx_->conn_counts.set(id_, 0, client_count_);
+  k_.ctx_->conn_counts.set(k_.id_, 0, client_count_);
   client_maybe_free(c);  // nothing in flight: free now (no completion would do it later)
 }
 
 // A closing connection's buffers and slot go once no SQE uses them: its own (inflight)
 // and backend ones reading or writing its buffers (lent).
-void Shard::client_maybe_free(ClientConn& c) {
+void ClientSide::client_maybe_free(ClientConn& c) {
   if (c.state == ClientState::kClosing && c.inflight == 0 && c.lent == 0 && c.slot != kNoSlot) {
     release_lead(c);
-    pool_.put(c.in);
-    pool_.put(c.out);
-    pool_.put(c.up_out);
+    k_.pool_.put(c.in);
+    k_.pool_.put(c.out);
+    k_.pool_.put(c.up_out);
     uint32_t slot = c.slot;
     c.slot = kNoSlot;
-    clients_.release(slot);
+    k_.clients_.release(slot);
   }
 }
 
 // The client's address for X-Forwarded-For, looked up once per connection (multishot
 // accept reports no address).
-void Shard::client_fill_peer(ClientConn& c) {
+void ClientSide::client_fill_peer(ClientConn& c) {
   if (c.peer_known) {
     return;
   }

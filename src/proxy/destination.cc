@@ -14,12 +14,12 @@
 
 namespace ringway::proxy {
 
-void Shard::forward_start(ClientConn& c, const route::MatchResult& m,
-                          const route::CompiledBackend& b) {
+void Forwarder::forward_start(ClientConn& c, const route::MatchResult& m,
+                              const route::CompiledBackend& b) {
   const http::RequestHead& h = c.req_parser->head();
   c.backend = &b;
   c.timeout_ms = b.timeout_ms;
-  client_fill_peer(c);
+  client_.client_fill_peer(c);
   std::string_view method = b.method.empty() ? h.method_name : std::string_view(b.method);
   c.post_like = post_like(method);
   c.retries_left = retry_budget(b.retry_count, method);
@@ -33,37 +33,37 @@ void Shard::forward_start(ClientConn& c, const route::MatchResult& m,
                : st == config::BalanceStrategy::kUriHash ? lb::path_key(h.path)
                                                          : 0;
     if (!choose_member(c)) {
-      client_error(c, 503, "RW.5030", "no healthy member in the load-balance channel",
-                   h.has_body());
+      client_.client_error(c, 503, "RW.5030", "no healthy member in the load-balance channel",
+                           h.has_body());
       return;
     }
   } else {
     std::memcpy(&c.dest.addr, &b.addr, b.addr_len);
     c.dest.len = b.addr_len;
   }
-  Writer path(scratch_.data(), scratch_.size());
+  Writer path(k_.scratch_.data(), k_.scratch_.size());
   if (!c.snap->c().routes->render_path(m, h.query, path)) {
-    client_error(c, 500, "RW.5000", "backend path too long", true);
+    client_.client_error(c, 500, "RW.5000", "backend path too long", true);
     return;
   }
   if (!write_request_head(c, path.view(), method)) {
-    client_error(c, 431, "RW.4312", "request head too large for the backend", true);
+    client_.client_error(c, 431, "RW.4312", "request head too large for the backend", true);
     return;
   }
   if (h.expect_continue && h.has_body()) {
-    pool_.get(c.out, c.snap->c().head_buf_size);
+    k_.pool_.get(c.out, c.snap->c().head_buf_size);
     Writer cw(c.out.data + c.out.tail, c.out.room());
     cw.put("HTTP/1.1 100 Continue\r\n\r\n");
     c.out.tail += static_cast<uint32_t>(cw.size());
-    client_send(c);
+    client_.client_send(c);
   }
-  client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+  client_.client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
   send_to_destination(c);
 }
 
 // Writes the backend request head into up_out: the client's part, this attempt's headers
 // (attempt_off/attempt_len) and the gateway's. False when it does not fit.
-bool Shard::write_request_head(ClientConn& c, std::string_view path, std::string_view method) {
+bool Forwarder::write_request_head(ClientConn& c, std::string_view path, std::string_view method) {
   const http::RequestHead& h = c.req_parser->head();
   c.rechunk_request = h.chunked;
   http::UpstreamRequest req;
@@ -75,7 +75,7 @@ bool Shard::write_request_head(ClientConn& c, std::string_view path, std::string
   req.request_id = c.rid();
   req.content_length = h.chunked ? -1 : h.content_length;
   req.chunked = h.chunked;
-  pool_.get(c.up_out, c.snap->c().head_buf_size);
+  k_.pool_.get(c.up_out, c.snap->c().head_buf_size);
   Writer w(c.up_out.data + c.up_out.tail, c.up_out.room());
   http::write_upstream_head_start(h, req, w);
   c.attempt_off = c.up_out.tail + static_cast<uint32_t>(w.size());
@@ -93,7 +93,7 @@ bool Shard::write_request_head(ClientConn& c, std::string_view path, std::string
 
 // Host for the current attempt: the configured one (or the url's authority), else the
 // chosen member's address.
-std::string_view Shard::attempt_host(const ClientConn& c) const {
+std::string_view Forwarder::attempt_host(const ClientConn& c) const {
   if (!c.backend->host_header.empty() || c.channel < 0) {
     return c.backend->host_header;
   }
@@ -103,8 +103,8 @@ std::string_view Shard::attempt_host(const ClientConn& c) const {
 // Renders the attempt's headers for the current member in place of the previous attempt's
 // (the request is replayable: its head is whole at the front of up_out). False when the
 // new head does not fit.
-bool Shard::render_attempt(ClientConn& c) {
-  Writer w(scratch_.data(), scratch_.size());
+bool Forwarder::render_attempt(ClientConn& c) {
+  Writer w(k_.scratch_.data(), k_.scratch_.size());
   http::write_upstream_attempt(attempt_host(c), {}, w);
   int64_t delta = static_cast<int64_t>(w.size()) - c.attempt_len;
   if (!w.ok() || delta > static_cast<int64_t>(c.up_out.room())) {
@@ -112,7 +112,7 @@ bool Shard::render_attempt(ClientConn& c) {
   }
   char* at = c.up_out.data + c.attempt_off;
   std::memmove(at + w.size(), at + c.attempt_len, c.up_out.tail - c.attempt_off - c.attempt_len);
-  std::memcpy(at, scratch_.data(), w.size());
+  std::memcpy(at, k_.scratch_.data(), w.size());
   c.up_out.tail = static_cast<uint32_t>(c.up_out.tail + delta);
   c.attempt_len = static_cast<uint32_t>(w.size());
   return true;
@@ -120,10 +120,10 @@ bool Shard::render_attempt(ClientConn& c) {
 
 // Picks a member of the exchange's channel, avoiding those already tried, and counts it
 // for WLC. False when no member is available.
-bool Shard::choose_member(ClientConn& c) {
+bool Forwarder::choose_member(ClientConn& c) {
   auto ch_index = static_cast<uint32_t>(c.channel);
   const CompiledChannel& ch = c.snap->c().channels[ch_index];
-  uint32_t m = ch.balancer.pick(c.snap->c().local(id_).lb[ch_index], c.snap->health(ch_index),
+  uint32_t m = ch.balancer.pick(c.snap->c().local(k_.id_).lb[ch_index], c.snap->health(ch_index),
                                 c.lb_key, c.tried);
   if (m == lb::kNone) {
     return false;
@@ -131,7 +131,7 @@ bool Shard::choose_member(ClientConn& c) {
   lb_release(c);
   c.member = m;
   c.tried.add(m);
-  ch.balancer.acquire(id_, m);
+  ch.balancer.acquire(k_.id_, m);
   c.lb_acquired = true;
   c.dest.len = ch.members[m].addr_len;
   std::memcpy(&c.dest.addr, &ch.members[m].addr, c.dest.len);
@@ -139,8 +139,8 @@ bool Shard::choose_member(ClientConn& c) {
 }
 
 // `fresh_connection`: a new connection to c.dest, not one from the pool.
-void Shard::send_to_destination(ClientConn& c, bool fresh_connection) {
-  if (!(fresh_connection ? upstream_connect(c, c.dest) : upstream_acquire(c))) {
+void Forwarder::send_to_destination(ClientConn& c, bool fresh_connection) {
+  if (!(fresh_connection ? up_.upstream_connect(c, c.dest) : up_.upstream_acquire(c))) {
     upstream_failed(c, nullptr, Failure::kConnect, 502, "RW.5020",
                     "cannot open a backend connection");
   }
@@ -148,7 +148,7 @@ void Shard::send_to_destination(ClientConn& c, bool fresh_connection) {
 
 // Starts another attempt if retry_policy.h allows one. `stale`: the failed connection came
 // from the pool and no response byte arrived.
-bool Shard::retry(ClientConn& c, bool stale, Failure f) {
+bool Forwarder::retry(ClientConn& c, bool stale, Failure f) {
   if (c.state != ClientState::kForward) {
     return false;
   }
@@ -173,34 +173,34 @@ bool Shard::retry(ClientConn& c, bool stale, Failure f) {
       return false;
     }
   }
-  RW_DEBUG("shard %u: retrying %.*s", id_, static_cast<int>(c.request_id_len), c.request_id);
+  RW_DEBUG("shard %u: retrying %.*s", k_.id_, static_cast<int>(c.request_id_len), c.request_id);
   c.up_out_sent = 0;
-  client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+  client_.client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
   send_to_destination(c, fresh_connection);
   return true;
 }
 
-void Shard::lb_release(ClientConn& c) {
+void Forwarder::lb_release(ClientConn& c) {
   if (c.lb_acquired) {
-    c.snap->c().channels[static_cast<uint32_t>(c.channel)].balancer.release(id_, c.member);
+    c.snap->c().channels[static_cast<uint32_t>(c.channel)].balancer.release(k_.id_, c.member);
     c.lb_acquired = false;
   }
 }
 
 // The backend failed this attempt: retry if the rules allow, else answer `status` when
 // nothing was sent to the client yet, else close the client connection.
-void Shard::upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint16_t status,
-                            std::string_view code, std::string_view msg) {
+void Forwarder::upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint16_t status,
+                                std::string_view code, std::string_view msg) {
   bool stale = u != nullptr && u->reused && !u->got_bytes;
-  upstream_release(c, false);
+  up_.upstream_release(c, false);
   if (retry(c, stale, f)) {
     return;
   }
   if (c.resp_started) {
-    client_close(c);
+    client_.client_close(c);
     return;
   }
-  client_error(c, status, code, msg, !c.req_done);  // closes if the upload was cut short
+  client_.client_error(c, status, code, msg, !c.req_done);  // closes if the upload was cut short
 }
 
 }  // namespace ringway::proxy

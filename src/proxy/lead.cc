@@ -20,16 +20,16 @@ namespace ringway::proxy {
 // Takes a receive's bytes (buffer `bid` of up_bufs_) as the start of the response when
 // they hold its whole head. False, with nothing changed, when they do not (or this is not
 // the response's first receive): the caller copies them into u.in.
-bool Shard::upstream_lead(ClientConn& c, UpstreamConn& u, uint16_t bid, int res) {
+bool Upstreams::upstream_lead(ClientConn& c, UpstreamConn& u, uint16_t bid, int res) {
   if (u.got_bytes || !u.in.empty() || c.resp_started || c.lead != nullptr || c.send_armed ||
-      c.unsent() > 0 || c.out_pinned || leads_held_ >= kMaxLeads) {
+      c.unsent() > 0 || c.out_pinned || k_.leads_held_ >= kMaxLeads) {
     return false;
   }
   if (c.resp_parser == nullptr) {
-    c.resp_parser = take_resp_parser(c);
+    c.resp_parser = k_.take_resp_parser(c);
   }
   c.resp_parser->reset(c.head_request);
-  char* b = up_bufs_.buf(bid);
+  char* b = k_.up_bufs_.buf(bid);
   http::FeedResult r = c.resp_parser->feed(b, static_cast<size_t>(res));
   if (r.event != http::Event::kHeadComplete) {
     c.resp_parser->reset(c.head_request);  // the copy path parses these bytes again
@@ -40,22 +40,22 @@ bool Shard::upstream_lead(ClientConn& c, UpstreamConn& u, uint16_t bid, int res)
   uint32_t piece = static_cast<uint32_t>(res) - head_len;
   const http::ResponseHead& rh = c.resp_parser->head();
   bool as_is = rh.no_body ? piece == 0 : rh.content_length >= static_cast<int64_t>(piece);
-  if (as_is && lead_head(c, b + head_len, head_len + up_bufs_.headroom())) {
+  if (as_is && lead_head(c, b + head_len, head_len + k_.up_bufs_.headroom())) {
     c.lead_bid = bid;
     c.lead_len += piece;
-    ++leads_held_;
+    ++k_.leads_held_;
     lead_body(c, u, piece, static_cast<uint32_t>(res) == u.recv_len);
     return true;
   }
   // A chunked or close-delimited body, or a head too large for the room: the head is
   // finished now, while its views into `b` are valid, and the rest goes the copy path.
-  pool_.get(c.out, c.snap->c().head_buf_size);
+  k_.pool_.get(c.out, c.snap->c().head_buf_size);
   upstream_head_done(c, u);
   bool started = c.resp_started;  // false: upstream_failed already answered or retried
   if (started && piece > 0) {
-    append_received(u.in, b + head_len, piece, up_bufs_.buf_size());
+    k_.append_received(u.in, b + head_len, piece, k_.up_bufs_.buf_size());
   }
-  up_bufs_.recycle(bid);
+  k_.up_bufs_.recycle(bid);
   if (started) {
     upstream_input(c, u, true);
   }
@@ -65,40 +65,40 @@ bool Shard::upstream_lead(ClientConn& c, UpstreamConn& u, uint16_t bid, int res)
 // Writes the client's response head so that it ends at `head_end`, where the body bytes
 // start, in at most `room` bytes before it; the lead is then that head. False when it
 // does not fit (resp_started stays false).
-bool Shard::lead_head(ClientConn& c, char* head_end, uint32_t room) {
-  Writer w(scratch_.data(), std::min<size_t>(scratch_.size(), room));
+bool Upstreams::lead_head(ClientConn& c, char* head_end, uint32_t room) {
+  Writer w(k_.scratch_.data(), std::min<size_t>(k_.scratch_.size(), room));
   if (!client_response_head(c, w)) {
     return false;
   }
   c.lead = head_end - w.size();
   c.lead_len = static_cast<uint32_t>(w.size());
-  std::memcpy(c.lead, scratch_.data(), w.size());
+  std::memcpy(c.lead, k_.scratch_.data(), w.size());
   return true;
 }
 
 // After the lead's `piece` of body: the rest, if any, is received straight into `out`
 // behind it (as go_direct); else the response is complete.
-void Shard::lead_body(ClientConn& c, UpstreamConn& u, uint32_t piece, bool more_likely) {
+void Upstreams::lead_body(ClientConn& c, UpstreamConn& u, uint32_t piece, bool more_likely) {
   const http::ResponseHead& rh = c.resp_parser->head();
-  client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+  client_.client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
   int64_t left = rh.no_body ? 0 : rh.content_length - piece;
   if (left == 0) {
     response_complete(c, rh.keep_alive && c.req_sent);
     return;
   }
   c.direct_left = left;
-  pool_.get(c.out, left > kDirectMinBody ? kRelayBufSize : c.snap->c().head_buf_size);
+  k_.pool_.get(c.out, left > kDirectMinBody ? kRelayBufSize : c.snap->c().head_buf_size);
   direct_continue(c, u, more_likely);
 }
 
 // The lead bytes, then whatever `out` holds, in one sendmsg (its arguments live in the
 // lead buffer's slot until the completion).
-void Shard::prep_lead_send(io_uring_sqe* s, ClientConn& c, int flags) {
+void ClientSide::prep_lead_send(io_uring_sqe* s, ClientConn& c, int flags) {
   if (c.out.empty()) {
     io_uring_prep_send(s, c.fd, c.lead, c.lead_len, flags);
     return;
   }
-  LeadMsg& m = lead_msgs_[c.lead_bid];
+  ShardCore::LeadMsg& m = k_.lead_msgs_[c.lead_bid];
   m.iov[0] = {c.lead, c.lead_len};
   m.iov[1] = {c.out.data + c.out.head, c.out.size()};
   m.hdr = msghdr{};
@@ -108,7 +108,7 @@ void Shard::prep_lead_send(io_uring_sqe* s, ClientConn& c, int flags) {
 }
 
 // `n` bytes were sent: the lead's first, then out's.
-void Shard::consume_sent(ClientConn& c, uint32_t n) {
+void ClientSide::consume_sent(ClientConn& c, uint32_t n) {
   if (c.lead != nullptr) {
     uint32_t k = std::min(n, c.lead_len);
     c.lead += k;
@@ -121,10 +121,10 @@ void Shard::consume_sent(ClientConn& c, uint32_t n) {
   c.out.head += n;
 }
 
-void Shard::release_lead(ClientConn& c) {
+void ClientSide::release_lead(ClientConn& c) {
   if (c.lead != nullptr) {
-    up_bufs_.recycle(c.lead_bid);
-    --leads_held_;
+    k_.up_bufs_.recycle(c.lead_bid);
+    --k_.leads_held_;
     c.lead = nullptr;
     c.lead_len = 0;
   }

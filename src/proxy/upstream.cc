@@ -28,60 +28,60 @@ constexpr uint64_t kPoolIdleMs = 60000;  // a pooled backend connection lives th
 constexpr uint32_t kPoolMaxPerKey = 4096;
 }  // namespace
 
-UpstreamConn* Shard::owned_upstream(ClientConn& c) {
-  if (c.upstream == kNoSlot || upstreams_.gen(c.upstream) != c.upstream_gen) {
+UpstreamConn* Upstreams::owned_upstream(ClientConn& c) {
+  if (c.upstream == kNoSlot || k_.upstreams_.gen(c.upstream) != c.upstream_gen) {
     return nullptr;
   }
-  return upstreams_.get(c.upstream);
+  return k_.upstreams_.get(c.upstream);
 }
 
-ClientConn* Shard::owner_of(UpstreamConn& u) {
-  if (u.owner == kNoSlot || clients_.gen(u.owner) != u.owner_gen) {
+ClientConn* Upstreams::owner_of(UpstreamConn& u) {
+  if (u.owner == kNoSlot || k_.clients_.gen(u.owner) != u.owner_gen) {
     return nullptr;
   }
-  ClientConn* c = clients_.get(u.owner);
+  ClientConn* c = k_.clients_.get(u.owner);
   return (c != nullptr && c->state == ClientState::kForward) ? c : nullptr;
 }
 
 // Takes a pooled connection to the backend, or starts connecting a new one.
-bool Shard::upstream_acquire(ClientConn& c) {
+bool Upstreams::upstream_acquire(ClientConn& c) {
   const BackendKey& key = c.dest;
   auto it = idle_.find(key);
   if (it != idle_.end() && it->second.head != nullptr) {
     UpstreamConn& u = *it->second.head;
     pool_remove(u);
-    timers_.disarm(&u.timer);
+    k_.timers_.disarm(&u.timer);
     u.state = UpstreamState::kBusy;
     u.reused = true;
     u.got_bytes = false;
     u.owner = c.slot;
-    u.owner_gen = clients_.gen(c.slot);
+    u.owner_gen = k_.clients_.gen(c.slot);
     c.upstream = u.slot;
-    c.upstream_gen = upstreams_.gen(u.slot);
+    c.upstream_gen = k_.upstreams_.gen(u.slot);
     upstream_send(c, u);  // its receive is still armed from the pool
     return true;
   }
   return upstream_connect(c, key);
 }
 
-bool Shard::upstream_connect(ClientConn& c, const BackendKey& key) {
+bool Upstreams::upstream_connect(ClientConn& c, const BackendKey& key) {
   // socket() and setsockopt() are synchronous: once per backend connection, which the
   // pool keeps for many requests.
   int fd = socket(key.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    RW_WARN("shard %u: socket: %s", id_, strerror(errno));
+    RW_WARN("shard %u: socket: %s", k_.id_, strerror(errno));
     return false;
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  uint32_t slot = upstreams_.alloc();
+  uint32_t slot = k_.upstreams_.alloc();
   if (slot == kNoSlot) {
     ::close(fd);
     return false;
   }
-  UpstreamConn& u = upstreams_[slot];
+  UpstreamConn& u = k_.upstreams_[slot];
   u.fd = fd;
-  u.fixed = ring_.fix(fd);
+  u.fixed = k_.ring_.fix(fd);
   u.slot = slot;
   u.state = UpstreamState::kConnecting;
   u.pool = nullptr;
@@ -95,22 +95,22 @@ bool Shard::upstream_connect(ClientConn& c, const BackendKey& key) {
   u.send_lender = u.recv_lender = kNoSlot;
   u.key = key;
   u.owner = c.slot;
-  u.owner_gen = clients_.gen(c.slot);
+  u.owner_gen = k_.clients_.gen(c.slot);
   u.timer.owner = slot;
   u.timer.kind = static_cast<uint8_t>(TimerKind::kUpstreamIdle);
   c.upstream = slot;
-  c.upstream_gen = upstreams_.gen(slot);
-  io_uring_sqe* s = ring_.sqe();
+  c.upstream_gen = k_.upstreams_.gen(slot);
+  io_uring_sqe* s = k_.ring_.sqe();
   io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&u.key.addr), u.key.len);
   core::Ring::use_fixed(s, u.fixed);
-  io_uring_sqe_set_data64(s, core::encode(Op::kUpConnect, slot, upstreams_.gen(slot)));
+  io_uring_sqe_set_data64(s, core::encode(Op::kUpConnect, slot, k_.upstreams_.gen(slot)));
   ++u.inflight;
   return true;
 }
 
 // The client of an upstream completion; null, with the upstream closed, when the
 // upstream is closing or its client went away.
-ClientConn* Shard::exchange_of(UpstreamConn& u) {
+ClientConn* Upstreams::exchange_of(UpstreamConn& u) {
   if (u.state == UpstreamState::kClosing) {
     return nullptr;
   }
@@ -121,7 +121,7 @@ ClientConn* Shard::exchange_of(UpstreamConn& u) {
   return c;
 }
 
-void Shard::on_upstream_connect(UpstreamConn& u, int res) {
+void Upstreams::on_upstream_connect(UpstreamConn& u, int res) {
   ClientConn* c = exchange_of(u);
   if (c == nullptr) {
     return;
@@ -129,8 +129,8 @@ void Shard::on_upstream_connect(UpstreamConn& u, int res) {
   if (res < 0) {
     char msg[96];
     snprintf(msg, sizeof(msg), "backend connection failed: %s", strerror(-res));
-    RW_DEBUG("shard %u: %s", id_, msg);
-    upstream_failed(*c, &u, Failure::kConnect, 502, "RW.5020", msg);
+    RW_DEBUG("shard %u: %s", k_.id_, msg);
+    fwd_.upstream_failed(*c, &u, Failure::kConnect, 502, "RW.5020", msg);
     return;
   }
   u.state = UpstreamState::kBusy;
@@ -138,15 +138,15 @@ void Shard::on_upstream_connect(UpstreamConn& u, int res) {
   upstream_send(*c, u);
 }
 
-void Shard::upstream_send(ClientConn& c, UpstreamConn& u) {
+void Upstreams::upstream_send(ClientConn& c, UpstreamConn& u) {
   if (u.send_armed || u.state != UpstreamState::kBusy || c.up_out.tail <= c.up_out_sent) {
     return;
   }
-  io_uring_sqe* s = ring_.sqe();
+  io_uring_sqe* s = k_.ring_.sqe();
   io_uring_prep_send(s, u.fd, c.up_out.data + c.up_out_sent, c.up_out.tail - c.up_out_sent,
                      MSG_NOSIGNAL);
   core::Ring::use_fixed(s, u.fixed);
-  io_uring_sqe_set_data64(s, core::encode(Op::kUpSend, u.slot, upstreams_.gen(u.slot)));
+  io_uring_sqe_set_data64(s, core::encode(Op::kUpSend, u.slot, k_.upstreams_.gen(u.slot)));
   u.send_armed = true;
   ++u.inflight;
   u.send_lender = c.slot;  // the send reads c.up_out
@@ -156,7 +156,7 @@ void Shard::upstream_send(ClientConn& c, UpstreamConn& u) {
 // Called before each upstream completion is handled: the client whose buffer the op used
 // gets it back. Returns that client's slot (kNoSlot: none), for shard.cc to free it if it
 // was waiting only for this.
-uint32_t Shard::return_lent(UpstreamConn& u, Op op) {
+uint32_t Upstreams::return_lent(UpstreamConn& u, Op op) {
   uint32_t* lender = op == Op::kUpSend   ? &u.send_lender
                      : op == Op::kUpRecv ? &u.recv_lender
                                          : nullptr;
@@ -164,7 +164,7 @@ uint32_t Shard::return_lent(UpstreamConn& u, Op op) {
     return kNoSlot;
   }
   uint32_t slot = *lender;
-  ClientConn& c = clients_[slot];
+  ClientConn& c = k_.clients_[slot];
   --c.lent;
   if (op == Op::kUpRecv) {
     c.out_pinned = false;
@@ -173,7 +173,7 @@ uint32_t Shard::return_lent(UpstreamConn& u, Op op) {
   return slot;
 }
 
-void Shard::on_upstream_sent(UpstreamConn& u, int res) {
+void Upstreams::on_upstream_sent(UpstreamConn& u, int res) {
   u.send_armed = false;
   ClientConn* c = exchange_of(u);
   if (c == nullptr) {
@@ -184,8 +184,8 @@ void Shard::on_upstream_sent(UpstreamConn& u, int res) {
     return;
   }
   if (res < 0) {
-    upstream_failed(*c, &u, Failure::kLost, 502, "RW.5021",
-                    "backend connection lost while sending");
+    fwd_.upstream_failed(*c, &u, Failure::kLost, 502, "RW.5021",
+                         "backend connection lost while sending");
     return;
   }
   c->up_out_sent += static_cast<uint32_t>(res);
@@ -198,7 +198,7 @@ void Shard::on_upstream_sent(UpstreamConn& u, int res) {
     if (!c->req_sent) {
       c->req_sent = true;
       if (!c->resp_started) {
-        client_set_timer(*c, TimerKind::kBackend, c->timeout_ms);
+        client_.client_set_timer(*c, TimerKind::kBackend, c->timeout_ms);
       }
     }
     return;
@@ -207,11 +207,12 @@ void Shard::on_upstream_sent(UpstreamConn& u, int res) {
   c->replayable = false;
   c->up_out.head = c->up_out.tail = 0;
   c->up_out_sent = 0;
-  client_set_timer(*c, TimerKind::kClientBody, current_->c().config.limits.client_idle_timeout_ms);
-  client_input(*c);
+  client_.client_set_timer(*c, TimerKind::kClientBody,
+                           k_.current_->c().config.limits.client_idle_timeout_ms);
+  client_.client_input(*c);
 }
 
-void Shard::upstream_recv(UpstreamConn& u) {
+void Upstreams::upstream_recv(UpstreamConn& u) {
   if (u.recv_armed || u.state == UpstreamState::kClosing) {
     return;
   }
@@ -226,8 +227,8 @@ void Shard::upstream_recv(UpstreamConn& u) {
   // the kernel arms its poll at once instead of trying a receive first.
   bool poll_first = u.state == UpstreamState::kIdle || !u.got_bytes;
   // Back-pressure (no room): upstream_input re-arms once the client took what we hold.
-  u.recv_len = arm_recv(u.fd, u.fixed, u.in, up_bufs_, true, poll_first,
-                        core::encode(Op::kUpRecv, u.slot, upstreams_.gen(u.slot)));
+  u.recv_len = k_.arm_recv(u.fd, u.fixed, u.in, k_.up_bufs_, true, poll_first,
+                           core::encode(Op::kUpRecv, u.slot, k_.upstreams_.gen(u.slot)));
   if (u.recv_len > 0) {
     u.recv_armed = true;
     ++u.inflight;
@@ -237,19 +238,19 @@ void Shard::upstream_recv(UpstreamConn& u) {
 // Continues a direct relay: unless `speculative` (more is probably queued: take it first,
 // send once), passes on what `out` holds; then arms the next receive, or, when `out` has
 // no room for one, sends to make room (the send's completion re-arms).
-void Shard::direct_continue(ClientConn& c, UpstreamConn& u, bool speculative) {
+void Upstreams::direct_continue(ClientConn& c, UpstreamConn& u, bool speculative) {
   if (!speculative) {
-    client_send(c);
+    client_.client_send(c);
   }
   if (!upstream_direct_recv(c, u, speculative)) {
-    client_send(c);
+    client_.client_send(c);
   }
 }
 
 // Receives Content-Length body bytes straight into the client's output buffer, behind the
 // bytes queued there (a send in flight reads only those). `speculative`: MSG_DONTWAIT;
 // -EAGAIN then means "send what you have". False when `out` has too little room.
-bool Shard::upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool speculative) {
+bool Upstreams::upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool speculative) {
   if (u.recv_armed) {
     return true;
   }
@@ -264,10 +265,10 @@ bool Shard::upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool speculativ
   if (want < std::min<int64_t>(kDirectMinRoom, c.direct_left)) {
     return false;
   }
-  io_uring_sqe* s = ring_.sqe();
+  io_uring_sqe* s = k_.ring_.sqe();
   io_uring_prep_recv(s, u.fd, c.out.data + c.out.tail, want, speculative ? MSG_DONTWAIT : 0);
   core::Ring::use_fixed(s, u.fixed);
-  io_uring_sqe_set_data64(s, core::encode(Op::kUpRecv, u.slot, upstreams_.gen(u.slot)));
+  io_uring_sqe_set_data64(s, core::encode(Op::kUpRecv, u.slot, k_.upstreams_.gen(u.slot)));
   u.recv_armed = true;
   u.direct = true;
   u.recv_len = want;
@@ -278,7 +279,7 @@ bool Shard::upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool speculativ
   return true;
 }
 
-void Shard::on_direct_recv(UpstreamConn& u, int res) {
+void Upstreams::on_direct_recv(UpstreamConn& u, int res) {
   ClientConn* c = exchange_of(u);
   if (c == nullptr) {
     return;
@@ -288,13 +289,13 @@ void Shard::on_direct_recv(UpstreamConn& u, int res) {
     return;
   }
   if (res <= 0) {
-    upstream_failed(*c, &u, Failure::kLost, 502, "RW.5021",
-                    "backend closed the connection in the middle of the body");
+    fwd_.upstream_failed(*c, &u, Failure::kLost, 502, "RW.5021",
+                         "backend closed the connection in the middle of the body");
     return;
   }
   c->out.tail += static_cast<uint32_t>(res);
   c->direct_left -= res;
-  client_set_timer(*c, TimerKind::kBackend, c->timeout_ms);  // read inactivity
+  client_.client_set_timer(*c, TimerKind::kBackend, c->timeout_ms);  // read inactivity
   if (c->direct_left == 0) {
     response_complete(*c, c->resp_parser->head().keep_alive && c->req_sent);
     return;
@@ -303,7 +304,7 @@ void Shard::on_direct_recv(UpstreamConn& u, int res) {
   direct_continue(*c, u, static_cast<uint32_t>(res) == u.recv_len);
 }
 
-void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
+void Upstreams::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
   u.recv_armed = false;
   if (u.direct) {
     u.direct = false;
@@ -316,12 +317,12 @@ void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
       upstream_lead(*c, u, static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT), res)) {
     return;
   }
-  take_received(up_bufs_, c != nullptr ? &u.in : nullptr, res, flags);
+  k_.take_received(k_.up_bufs_, c != nullptr ? &u.in : nullptr, res, flags);
   if (u.state == UpstreamState::kClosing) {
     return;
   }
   if (res == -ENOBUFS && u.state != UpstreamState::kIdle) {
-    starved_upstreams_.push_back(u.slot);
+    k_.starved_upstreams_.push_back(u.slot);
     return;
   }
   if (c == nullptr) {
@@ -338,20 +339,20 @@ void Shard::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
     return;
   }
   if (res < 0) {
-    upstream_failed(*c, &u, Failure::kLost, 502, "RW.5021",
-                    "backend closed the connection before responding");
+    fwd_.upstream_failed(*c, &u, Failure::kLost, 502, "RW.5021",
+                         "backend closed the connection before responding");
     return;
   }
   u.got_bytes = true;
   if (c->resp_started) {
-    client_set_timer(*c, TimerKind::kBackend, c->timeout_ms);  // read inactivity
+    client_.client_set_timer(*c, TimerKind::kBackend, c->timeout_ms);  // read inactivity
   }
   upstream_input(*c, u);
 }
 
 // The backend closed and every byte before the close was parsed: that completes a
 // close-delimited body; anything else is a failed exchange.
-void Shard::upstream_eof(ClientConn& c, UpstreamConn& u) {
+void Upstreams::upstream_eof(ClientConn& c, UpstreamConn& u) {
   if (u.got_bytes && c.resp_parser != nullptr) {
     http::FeedResult r = c.resp_parser->finish();
     if (r.event == http::Event::kMessageComplete) {
@@ -359,37 +360,37 @@ void Shard::upstream_eof(ClientConn& c, UpstreamConn& u) {
       return;
     }
   }
-  upstream_failed(c, &u, Failure::kLost, 502, "RW.5021",
-                  "backend closed the connection before responding");
+  fwd_.upstream_failed(c, &u, Failure::kLost, 502, "RW.5021",
+                       "backend closed the connection before responding");
 }
 
 // The whole response was received: the backend connection goes back to the pool when
 // `reusable`, and the exchange ends once the client has every byte.
-void Shard::response_complete(ClientConn& c, bool reusable) {
+void Upstreams::response_complete(ClientConn& c, bool reusable) {
   c.resp_done = true;
   if (c.chunked_to_client) {
     append_last_chunk(c.out);
   }
   upstream_release(c, reusable);
-  client_send(c);
+  client_.client_send(c);
   if (c.unsent() == 0 && !c.send_armed) {
-    client_exchange_done(c);
+    client_.client_exchange_done(c);
   }
 }
 
 // Parses buffered backend bytes as far as the client's output room allows.
 // `after_head`: the head was parsed already (upstream_lead).
-void Shard::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) {
+void Upstreams::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) {
   // After the head, one more feed runs even with no bytes: a body-less response (HEAD,
   // 204, 304, Content-Length: 0) completes on it.
   bool complete = false;
   while ((!u.in.empty() || after_head) && !c.resp_done && c.state == ClientState::kForward) {
     after_head = false;
     if (c.resp_parser == nullptr) {
-      c.resp_parser = take_resp_parser(c);
+      c.resp_parser = k_.take_resp_parser(c);
       c.resp_parser->reset(c.head_request);
     }
-    pool_.get(c.out, c.snap->c().head_buf_size);
+    k_.pool_.get(c.out, c.snap->c().head_buf_size);
     if (c.out.room() <= kFramingSlack) {
       if (!c.send_armed) {
         c.out.compact();  // never under a send in flight: it points into c.out
@@ -402,13 +403,13 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) {
     if (c.resp_started) {
       limit = std::min(limit, c.out.room() - kFramingSlack);
     }
-    body_target_ = &c;
+    k_.body_target_ = &c;
     http::FeedResult r = c.resp_parser->feed(u.in.data + u.in.head, limit);
     u.in.head += static_cast<uint32_t>(r.consumed);
     if (r.event == http::Event::kError) {
       const http::ParseError& e = c.resp_parser->error();
-      upstream_failed(c, &u, Failure::kBadResponse, 502, e.code.empty() ? "RW.5022" : e.code,
-                      e.message);
+      fwd_.upstream_failed(c, &u, Failure::kBadResponse, 502, e.code.empty() ? "RW.5022" : e.code,
+                           e.message);
       return;
     }
     if (r.event == http::Event::kHeadComplete) {
@@ -422,7 +423,7 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) {
     }
   }
   if (u.in.allocated() && u.in.empty()) {
-    pool_.put(u.in);
+    k_.pool_.put(u.in);
   }
   if (complete) {
     // Bytes past the response (a backend that spoke out of turn): the connection is not reused.
@@ -435,7 +436,7 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) {
     direct_continue(c, u, u.more_likely);
     return;
   }
-  client_send(c);
+  client_.client_send(c);
   UpstreamConn* still = owned_upstream(c);
   if (still != nullptr && !c.resp_done) {
     if (!still->eof) {
@@ -446,14 +447,14 @@ void Shard::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) {
     }
   }
   if (c.resp_done && c.unsent() == 0 && !c.send_armed) {
-    client_exchange_done(c);
+    client_.client_exchange_done(c);
   }
 }
 
 // Whether the rest of the response body can bypass the parser: a Content-Length body
 // relayed as is (not re-chunked), in the big relay buffer, with nothing left in u.in.
 // Sets c.direct_left.
-bool Shard::go_direct(ClientConn& c, const UpstreamConn& u) {
+bool Upstreams::go_direct(ClientConn& c, const UpstreamConn& u) {
   if (c.direct_left > 0) {
     return true;
   }
@@ -470,27 +471,27 @@ bool Shard::go_direct(ClientConn& c, const UpstreamConn& u) {
   return c.direct_left > 0;
 }
 
-void Shard::upstream_head_done(ClientConn& c, UpstreamConn& u) {
+void Upstreams::upstream_head_done(ClientConn& c, UpstreamConn& u) {
   const http::ResponseHead& rh = c.resp_parser->head();
   // A large Content-Length body gets the big relay buffer (see go_direct).
   if (!rh.no_body && rh.content_length > kDirectMinBody && c.out.empty() && !c.send_armed &&
       !c.out_pinned && c.out.cap < kRelayBufSize) {
-    pool_.put(c.out);
-    pool_.get(c.out, kRelayBufSize);
+    k_.pool_.put(c.out);
+    k_.pool_.get(c.out, kRelayBufSize);
   }
   Writer w(c.out.data + c.out.tail, c.out.room());
   if (!client_response_head(c, w)) {
-    upstream_failed(c, &u, Failure::kBadResponse, 502, "RW.5023",
-                    "backend response head too large");
+    fwd_.upstream_failed(c, &u, Failure::kBadResponse, 502, "RW.5023",
+                         "backend response head too large");
     return;
   }
   c.out.tail += static_cast<uint32_t>(w.size());
-  client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+  client_.client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
 }
 
 // Starts the client's response from the parsed backend head: framing, keep-alive, and its
 // head written into `w`. False when `w` had no room for it (resp_started stays false).
-bool Shard::client_response_head(ClientConn& c, Writer& w) {
+bool Upstreams::client_response_head(ClientConn& c, Writer& w) {
   const http::ResponseHead& rh = c.resp_parser->head();
   c.resp_started = true;
   c.replayable = false;
@@ -519,8 +520,8 @@ bool Shard::client_response_head(ClientConn& c, Writer& w) {
   return true;
 }
 
-void Shard::on_resp_body(void* ctx, const char* data, size_t len) {
-  auto* self = static_cast<Shard*>(ctx);
+void Upstreams::on_resp_body(void* ctx, const char* data, size_t len) {
+  auto* self = static_cast<ShardCore*>(ctx);
   ClientConn& c = *self->body_target_;
   if (len == 0) {
     return;
@@ -529,7 +530,7 @@ void Shard::on_resp_body(void* ctx, const char* data, size_t len) {
 }
 
 // Ends the client's use of its upstream: back to the pool, or closed.
-void Shard::upstream_release(ClientConn& c, bool reusable) {
+void Upstreams::upstream_release(ClientConn& c, bool reusable) {
   UpstreamConn* u = owned_upstream(c);
   c.upstream = kNoSlot;
   if (u == nullptr) {
@@ -537,12 +538,13 @@ void Shard::upstream_release(ClientConn& c, bool reusable) {
   }
   u->owner = kNoSlot;
   IdlePool& pool = idle_[u->key];
-  if (!reusable || draining_ || u->state != UpstreamState::kBusy || pool.count >= kPoolMaxPerKey) {
+  if (!reusable || k_.draining_ || u->state != UpstreamState::kBusy ||
+      pool.count >= kPoolMaxPerKey) {
     upstream_close(*u);
     upstream_maybe_free(*u);
     return;
   }
-  pool_.put(u->in);
+  k_.pool_.put(u->in);
   u->state = UpstreamState::kIdle;
   u->reused = false;
   u->pool = &pool;
@@ -553,11 +555,21 @@ void Shard::upstream_release(ClientConn& c, bool reusable) {
   }
   pool.head = u;
   ++pool.count;
-  timers_.arm(&u->timer, now_ms_ + kPoolIdleMs);
+  k_.timers_.arm(&u->timer, k_.now_ms_ + kPoolIdleMs);
   upstream_recv(*u);  // notices the backend closing it while idle
 }
 
-void Shard::pool_remove(UpstreamConn& u) {
+void Upstreams::close_idle() {
+  for (auto& [key, pool] : idle_) {
+    while (pool.head != nullptr) {
+      UpstreamConn* u = pool.head;
+      upstream_close(*u);  // unlinks from the pool
+      upstream_maybe_free(*u);
+    }
+  }
+}
+
+void Upstreams::pool_remove(UpstreamConn& u) {
   if (u.pool == nullptr) {
     return;
   }
@@ -574,7 +586,7 @@ void Shard::pool_remove(UpstreamConn& u) {
   u.pool_prev = u.pool_next = nullptr;
 }
 
-void Shard::upstream_close(UpstreamConn& u) {
+void Upstreams::upstream_close(UpstreamConn& u) {
   if (u.state == UpstreamState::kClosing) {
     return;
   }
@@ -583,17 +595,17 @@ void Shard::upstream_close(UpstreamConn& u) {
   }
   u.state = UpstreamState::kClosing;
   u.owner = kNoSlot;
-  timers_.disarm(&u.timer);
-  pool_.put(u.in);
-  close_fd(u.fd, Op::kIgnore, u.fixed, u.inflight > 0);
+  k_.timers_.disarm(&u.timer);
+  k_.pool_.put(u.in);
+  k_.close_fd(u.fd, Op::kIgnore, u.fixed, u.inflight > 0);
   u.fd = -1;
 }
 
-void Shard::upstream_maybe_free(UpstreamConn& u) {
+void Upstreams::upstream_maybe_free(UpstreamConn& u) {
   if (u.state == UpstreamState::kClosing && u.inflight == 0 && u.slot != kNoSlot) {
     uint32_t slot = u.slot;
     u.slot = kNoSlot;
-    upstreams_.release(slot);
+    k_.upstreams_.release(slot);
   }
 }
 

@@ -1,0 +1,64 @@
+// The client side of a shard: client connections' receive, parse, route, local answers
+// (mocks and gateway errors), send (lead buffers first), keep-alive, pipelining, timeouts
+// and close. A routed request is handed to the Forwarder; the response comes back from
+// Upstreams through client_send / client_exchange_done. Authentication of a request
+// belongs here, between client_head_done's routing and forwarding.
+//
+// Contract of a client connection: at most one exchange at a time; a pipelined request is
+// parsed only when the previous response has been completely sent, so responses leave in
+// request order. Every path ends with the connection armed (recv or send pending, or a
+// timer) or closing.
+//
+// Thread affinity: shard-local.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "proxy/shard_core.h"
+
+namespace ringway::proxy {
+
+class ClientSide : public ShardPart {
+ public:
+  ClientSide(ShardCore& k, ClientSide& client, Forwarder& fwd, Upstreams& up);
+
+  // Open client connections of this shard.
+  uint32_t count() const { return client_count_; }
+
+  void client_open(int fd, uint32_t listener);
+  void client_recv(ClientConn& c, bool poll_first = false);
+  void client_send(ClientConn& c);
+  void on_client_recv(ClientConn& c, int res, uint32_t flags);
+  void on_client_sent(ClientConn& c, int res);
+  void client_input(ClientConn& c);
+  void client_error(ClientConn& c, uint16_t status, std::string_view code, std::string_view message,
+                    bool close);
+  void client_exchange_done(ClientConn& c);
+  void client_close(ClientConn& c);
+  void client_maybe_free(ClientConn& c);
+  void client_set_timer(ClientConn& c, TimerKind kind, uint64_t ms);
+  void client_fill_peer(ClientConn& c);
+  void on_client_timer(ClientConn& c, TimerKind kind);
+  // `n` bytes were sent: the lead's first, then out's (lead.cc).
+  void consume_sent(ClientConn& c, uint32_t n);
+  void release_lead(ClientConn& c);
+  // BodySink of request parsers; ctx is the ShardCore.
+  static void on_req_body(void* ctx, const char* data, size_t len);
+
+ private:
+  void prep_lead_send(io_uring_sqe* s, ClientConn& c, int flags);
+  bool send_ends_connection(const ClientConn& c) const;
+  bool settle_linked_close(ClientConn& c, int res);
+  bool client_head_step(ClientConn& c);
+  bool client_body_step(ClientConn& c);
+  void client_head_done(ClientConn& c);
+  void client_local_reply(ClientConn& c, const route::CompiledBackend& backend);
+  void make_request_id(ClientConn& c, const http::RequestHead& h);
+
+  uint32_t client_count_ = 0;
+  uint64_t rid_seed_ = 0;
+  uint64_t rid_counter_ = 0;
+};
+
+}  // namespace ringway::proxy

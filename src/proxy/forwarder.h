@@ -1,0 +1,41 @@
+// Where an exchange goes and when it goes again: the backend it forwards to (the route's;
+// a circuit breaker's downgrade may pass another), a `url` address or a member of a
+// load-balance channel (picked by the channel's balancer over the snapshot's health), the
+// backend request head (rendered per attempt), WLC accounting, and the retry rules of
+// `retry_count` (seed semantics, retry_policy.h). The breaker's decision and its outcome
+// counting belong here.
+//
+// Thread affinity: shard-local.
+#pragma once
+
+#include <string_view>
+
+#include "proxy/retry_policy.h"
+#include "proxy/shard_core.h"
+
+namespace ringway::proxy {
+
+class Forwarder : public ShardPart {
+ public:
+  using ShardPart::ShardPart;
+
+  // Forwards the exchange to `backend` (the route's, or one a policy chose instead).
+  void forward_start(ClientConn& c, const route::MatchResult& m,
+                     const route::CompiledBackend& backend);
+  // The backend failed this attempt: retry if the rules allow, else answer `status` when
+  // nothing was sent to the client yet, else close the client connection.
+  void upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint16_t status,
+                       std::string_view code, std::string_view msg);
+  // The exchange no longer counts against its member's WLC cell.
+  void lb_release(ClientConn& c);
+
+ private:
+  bool choose_member(ClientConn& c);
+  void send_to_destination(ClientConn& c, bool fresh_connection = false);
+  bool retry(ClientConn& c, bool stale, Failure f);
+  bool write_request_head(ClientConn& c, std::string_view path, std::string_view method);
+  std::string_view attempt_host(const ClientConn& c) const;
+  bool render_attempt(ClientConn& c);
+};
+
+}  // namespace ringway::proxy

@@ -1,0 +1,213 @@
+// The shared part of a shard (shard_core.h): buffers and rings set up once, receive
+// helpers, fd close chains, parser free lists and snapshot holds.
+#include "proxy/shard_core.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/user_data.h"
+#include "ringway/log.h"
+
+namespace ringway::proxy {
+
+using core::Op;
+
+namespace {
+constexpr uint32_t kRingEntries = 2048;
+constexpr uint32_t kRecvBufs = 1024;
+constexpr uint32_t kMaxUpstreamsPerShard = 65536;
+// Fixed-file slots per shard (fd numbers above use plain fds): 8 bytes of kernel memory each.
+constexpr unsigned kFixedFileSlots = 1u << 17;
+}  // namespace
+
+size_t BackendKeyHash::operator()(const BackendKey& k) const {
+  // FNV-1a over the address bytes: few distinct keys, called once per pool lookup.
+  uint64_t h = 1469598103934665603ull;
+  const auto* p = reinterpret_cast<const unsigned char*>(&k.addr);
+  for (socklen_t i = 0; i < k.len; ++i) {
+    h = (h ^ p[i]) * 1099511628211ull;
+  }
+  return static_cast<size_t>(h);
+}
+
+void ShardContext::wake_all() const {
+  uint64_t one = 1;
+  for (int fd : wake_fds) {
+    ssize_t rc = write(fd, &one, sizeof(one));  // control thread: a plain syscall is fine
+    (void)rc;
+  }
+}
+
+ShardCore::ShardCore(uint32_t id, ShardContext* ctx, uint64_t now_ms)
+    : id_(id),
+      ctx_(ctx),
+      now_ms_(now_ms),
+      ring_(kRingEntries),
+      bufs_(ring_, 0, kRecvBufs, kRecvBufSize),
+      up_bufs_(ring_, 1, kUpRecvBufs, kUpRecvBufSize, kUpHeadroom),
+      lead_msgs_(kUpRecvBufs),
+      timers_(now_ms_),
+      clients_(std::max<uint32_t>(ctx->max_connections, 1)),
+      upstreams_(kMaxUpstreamsPerShard),
+      scratch_(65536) {
+  ring_.register_fd_table(kFixedFileSlots);
+}
+
+// A forced stop leaves connections open: give their memory back (fds die with the
+// process; the ring is torn down after this body, cancelling what is pending).
+ShardCore::~ShardCore() {
+  for (uint32_t i = 0; i < clients_.capacity(); ++i) {
+    ClientConn* c = clients_.get(i);
+    if (c != nullptr) {
+      give_parsers(*c);
+      pool_.put(c->in);
+      pool_.put(c->out);
+      pool_.put(c->up_out);
+    }
+  }
+  for (uint32_t i = 0; i < upstreams_.capacity(); ++i) {
+    UpstreamConn* u = upstreams_.get(i);
+    if (u != nullptr) {
+      pool_.put(u->in);
+    }
+  }
+}
+
+const Snapshot* ShardCore::hold_snapshot() {
+  for (auto& h : held_) {
+    if (h.first == current_) {
+      ++h.second;
+      return current_;
+    }
+  }
+  held_.emplace_back(current_, 1);
+  return current_;
+}
+
+void ShardCore::release_snapshot(const Snapshot* s) {
+  for (size_t i = 0; i < held_.size(); ++i) {
+    if (held_[i].first == s && --held_[i].second == 0) {
+      held_[i] = held_.back();
+      held_.pop_back();
+      return;
+    }
+  }
+}
+
+// Queues a cancel of every op pending on `fd`; its completion is ignored.
+io_uring_sqe* ShardCore::cancel_fd(int fd) {
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
+  return s;
+}
+
+// Cancels whatever is pending on `fd` (when `busy`), clears its fixed-file slot, then
+// closes it. Hard-linked so the close runs even when there was nothing to cancel; the
+// completions are ignored. A cancel by fd finds ops issued on its fixed slot too (same
+// file); it is skipped when nothing is pending, since it walks every pending poll of the ring.
+void ShardCore::close_fd(int fd, Op close_op, bool fixed, bool busy) {
+  fd_freed_ = true;
+  ring_.reserve(1 + (fixed ? 1 : 0) + (busy ? 1 : 0));
+  if (busy) {
+    cancel_fd(fd)->flags |= IOSQE_IO_HARDLINK;
+  }
+  if (fixed) {
+    ring_.unfix(fd)->flags |= IOSQE_IO_HARDLINK;
+  }
+  io_uring_sqe* c = ring_.sqe();
+  io_uring_prep_close(c, fd);
+  io_uring_sqe_set_data64(c, core::encode(close_op, 0, 0));
+}
+
+namespace {
+// A parser from the shard's free list, set to `limits` (a reused one may come from an
+// exchange of an older configuration); a new one only while the list has never been this
+// deep (parsers are returned, not freed).
+template <class Parser>
+Parser* take_parser(std::vector<std::unique_ptr<Parser>>& free, const http::ParserLimits& limits,
+                    http::BodySink sink) {
+  if (free.empty()) {
+    return new Parser(limits, sink);
+  }
+  Parser* p = free.back().release();
+  free.pop_back();
+  p->set_limits(limits);
+  return p;
+}
+}  // namespace
+
+http::RequestParser* ShardCore::take_req_parser() {
+  return take_parser(req_parsers_, current_->c().parser_limits, req_sink);
+}
+
+http::ResponseParser* ShardCore::take_resp_parser(const ClientConn& c) {
+  return take_parser(resp_parsers_, c.snap->c().parser_limits, resp_sink);
+}
+
+void ShardCore::give_parsers(ClientConn& c) {
+  if (c.req_parser != nullptr) {
+    req_parsers_.emplace_back(c.req_parser);
+    c.req_parser = nullptr;
+  }
+  if (c.resp_parser != nullptr) {
+    resp_parsers_.emplace_back(c.resp_parser);
+    c.resp_parser = nullptr;
+  }
+}
+
+// Queues one receive on `fd` into a provided buffer of `ring`, for at most what `buf` can
+// take (after compacting it, when allowed) and never less than kRecvBufSize. Returns the
+// length asked for; 0 under back-pressure: the owner re-arms once its bytes were consumed.
+// `poll_first`: no data is expected yet (IORING_RECVSEND_POLL_FIRST).
+uint32_t ShardCore::arm_recv(int fd, bool fixed, core::IoBuf& buf, core::BufRing& ring,
+                             bool may_compact, bool poll_first, uint64_t user_data) {
+  uint32_t len = ring.buf_size();
+  if (buf.allocated()) {
+    if (buf.room() < len && may_compact) {
+      buf.compact();
+    }
+    len = std::min(len, buf.room());
+    if (len < kRecvBufSize) {
+      return 0;
+    }
+  }
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_recv(s, fd, nullptr, len, 0);
+  core::Ring::use_fixed(s, fixed);
+  if (poll_first) {
+    s->ioprio |= IORING_RECVSEND_POLL_FIRST;
+  }
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = ring.group();
+  io_uring_sqe_set_data64(s, user_data);
+  return len;
+}
+
+// Moves a receive's bytes from its provided buffer of `ring` into `into` (null: dropped)
+// and gives the buffer back. arm_recv guaranteed the room.
+void ShardCore::take_received(core::BufRing& ring, core::IoBuf* into, int res, uint32_t flags) {
+  if (!(flags & IORING_CQE_F_BUFFER)) {
+    return;
+  }
+  auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+  if (res > 0 && into != nullptr) {
+    append_received(*into, ring.buf(bid), static_cast<uint32_t>(res), ring.buf_size());
+  }
+  ring.recycle(bid);
+}
+
+// Appends received bytes to `into`, which gets a pooled buffer of at least `cap` (and a
+// head buffer) if it has none.
+void ShardCore::append_received(core::IoBuf& into, const char* data, uint32_t len, uint32_t cap) {
+  pool_.get(into, std::max(current_->c().head_buf_size, cap));
+  if (into.room() < len) {
+    into.compact();
+  }
+  std::memcpy(into.data + into.tail, data, len);
+  into.tail += len;
+}
+
+}  // namespace ringway::proxy

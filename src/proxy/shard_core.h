@@ -1,0 +1,149 @@
+// What the parts of one shard share: its ring, buffers, timers, connection slabs, parser
+// free lists and snapshot holds (ShardCore), and the base of the parts that act on them
+// (ShardPart): the client side (client_side.h), the forwarder that decides where an
+// exchange goes (forwarder.h) and the upstream connections (upstreams.h). The event loop
+// that dispatches completions to them is Shard (shard.h).
+//
+// Thread affinity: shard-local, except ShardContext (written by the control thread) and
+// construction (control thread, before the shard thread starts... see Shard).
+#pragma once
+
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "core/buf_pool.h"
+#include "core/ring.h"
+#include "core/shard_cells.h"
+#include "core/slab.h"
+#include "core/timer_wheel.h"
+#include "core/user_data.h"
+#include "proxy/conn.h"
+#include "proxy/snapshot.h"
+#include "ringway/http.h"
+#include "ringway/rcu.h"
+
+namespace ringway::proxy {
+
+// Backend receives use their own provided buffers, large enough that the first receive of
+// a response usually takes all the backend has sent (a 64 KiB body and its head in one go:
+// the backend's window opens at once, as with NGINX's readv over its proxy buffers), with
+// headroom in front where the client's response head is written, so head and body leave
+// from that buffer (ClientConn::lead). At most half of them are held that way; the others
+// keep the receives going.
+inline constexpr uint32_t kUpRecvBufs = 256;
+inline constexpr uint32_t kUpRecvBufSize = 65536;
+inline constexpr uint32_t kUpHeadroom = 512;
+inline constexpr uint32_t kMaxLeads = kUpRecvBufs / 2;
+// A Content-Length body larger than this is relayed through one buffer of kRelayBufSize,
+// received straight into it behind the bytes being sent: one receive and one send per
+// burst of the backend, and no copy.
+inline constexpr int64_t kDirectMinBody = 16384;
+inline constexpr uint32_t kRelayBufSize = 128 * 1024;
+inline constexpr uint32_t kDirectMinRoom = 16384;  // smaller free room waits for the send
+
+// Written by the control thread, read by shards.
+struct ShardContext {
+  RcuDomain<Snapshot>* rcu = nullptr;
+  std::atomic<bool> draining{false};    // stop accepting, close idle, finish in-flight
+  std::atomic<bool> force_stop{false};  // drain timeout passed: close everything
+  uint32_t shard_count = 1;
+  // limits.max_connections at start: sizes each shard's client slab. The limit in force is
+  // the current snapshot's (a reload applies it; the slab grows when it is raised).
+  uint32_t max_connections = 0;
+  core::ShardCells<uint64_t> conn_counts;  // per shard: its open client connections
+  std::vector<int> wake_fds;               // eventfd per shard: wakes it for drain/reload
+  void wake_all() const;
+  // Node-wide open client connections. Shards store without RMW, so concurrent accepts
+  // on several shards can overshoot the limit by at most shards-1 connections.
+  uint64_t connections() const { return conn_counts.sum(0); }
+};
+
+struct BackendKeyHash {
+  size_t operator()(const BackendKey& k) const;
+};
+
+class ClientSide;
+class Forwarder;
+class Upstreams;
+
+// The state every part of a shard uses. Plain data plus the few helpers that touch only
+// it; the parts keep their own state (client counts, idle pools) themselves.
+struct ShardCore {
+  ShardCore(uint32_t id, ShardContext* ctx, uint64_t now_ms);
+  ~ShardCore();
+  ShardCore(const ShardCore&) = delete;
+  ShardCore& operator=(const ShardCore&) = delete;
+
+  // Queues one receive on `fd` into a provided buffer of `ring`, for at most what `buf`
+  // can take (after compacting it, when allowed) and never less than kRecvBufSize. Returns
+  // the length asked for; 0 under back-pressure: the owner re-arms once its bytes were
+  // consumed. `poll_first`: no data is expected yet (IORING_RECVSEND_POLL_FIRST).
+  uint32_t arm_recv(int fd, bool fixed, core::IoBuf& buf, core::BufRing& ring, bool may_compact,
+                    bool poll_first, uint64_t user_data);
+  // Moves a receive's bytes from its provided buffer of `ring` into `into` (null: dropped)
+  // and gives the buffer back. arm_recv guaranteed the room.
+  void take_received(core::BufRing& ring, core::IoBuf* into, int res, uint32_t flags);
+  // Appends bytes to `into`, which gets a pooled buffer of at least `cap` (and a head
+  // buffer) if it has none.
+  void append_received(core::IoBuf& into, const char* data, uint32_t len, uint32_t cap);
+  io_uring_sqe* cancel_fd(int fd);
+  // `fixed`: the fd's fixed-file slot is cleared first (Ring::unfix). `busy`: ops may still
+  // be pending on fd; they are cancelled first, since a pending op keeps the socket open.
+  void close_fd(int fd, core::Op close_op = core::Op::kIgnore, bool fixed = false,
+                bool busy = true);
+  http::RequestParser* take_req_parser();
+  // With the limits of `c`'s configuration (the snapshot its exchange holds).
+  http::ResponseParser* take_resp_parser(const ClientConn& c);
+  void give_parsers(ClientConn& c);
+  // The current snapshot, held for an exchange until release_snapshot.
+  const Snapshot* hold_snapshot();
+  void release_snapshot(const Snapshot* s);
+
+  uint32_t id_;
+  ShardContext* ctx_;
+  uint64_t now_ms_;  // the loop's clock reading for this turn
+  core::Ring ring_;
+  core::BufRing bufs_;       // client receives
+  core::BufRing up_bufs_;    // backend receives (kUpRecvBufs of kUpRecvBufSize + kUpHeadroom)
+  uint32_t leads_held_ = 0;  // up_bufs_ buffers held by clients as ClientConn::lead
+  // sendmsg arguments of a lead send, by lead buffer id (live until its completion).
+  struct LeadMsg {
+    msghdr hdr;
+    iovec iov[2];
+  };
+  std::vector<LeadMsg> lead_msgs_;
+  core::TimerWheel timers_;
+  core::BufPool pool_;
+  core::Slab<ClientConn> clients_;
+  core::Slab<UpstreamConn> upstreams_;
+  http::BodySink req_sink;   // where request body bytes go (ClientSide)
+  http::BodySink resp_sink;  // where response body bytes go (Upstreams)
+  std::vector<std::unique_ptr<http::RequestParser>> req_parsers_;
+  std::vector<std::unique_ptr<http::ResponseParser>> resp_parsers_;
+  std::vector<uint32_t> starved_clients_;  // recv hit -ENOBUFS: re-arm after the batch
+  std::vector<uint32_t> starved_upstreams_;
+  std::vector<std::pair<const Snapshot*, uint32_t>> held_;  // snapshots in use, refcounts
+  const Snapshot* current_ = nullptr;
+  ClientConn* body_target_ = nullptr;  // the connection whose parser is being fed
+  bool draining_ = false;
+  bool fd_freed_ = false;      // a close was queued in this turn of the loop
+  std::vector<char> scratch_;  // backend path and attempt headers; a client head for a lead
+};
+
+// Base of a shard's parts: the shared core and the other parts, each part calling the
+// others through these references (bound once, when the Shard is built).
+struct ShardPart {
+  ShardPart(ShardCore& k, ClientSide& client, Forwarder& fwd, Upstreams& up)
+      : k_(k), client_(client), fwd_(fwd), up_(up) {}
+  ShardCore& k_;
+  ClientSide& client_;
+  Forwarder& fwd_;
+  Upstreams& up_;
+};
+
+}  // namespace ringway::proxy
