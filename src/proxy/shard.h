@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "control/snapshot.h"
 #include "core/buf_pool.h"
 #include "core/ring.h"
 #include "core/slab.h"
@@ -21,7 +22,6 @@
 #include "proxy/accept_backoff.h"
 #include "proxy/conn.h"
 #include "proxy/retry_policy.h"
-#include "proxy/snapshot.h"
 #include "ringway/clock.h"
 #include "ringway/rcu.h"
 

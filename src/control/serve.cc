@@ -24,9 +24,9 @@
 #include <thread>
 #include <vector>
 
+#include "control/snapshot.h"
 #include "core/cpu.h"
 #include "proxy/shard.h"
-#include "proxy/snapshot.h"
 #include "ringway/clock.h"
 #include "ringway/health.h"
 #include "ringway/log.h"
@@ -276,7 +276,7 @@ struct Control {
 
   // Publishes the running configuration with the checker's current health.
   void publish() {
-    rcu.publish(proxy::make_snapshot(compiled, checker.up()));
+    rcu.publish(control::make_snapshot(compiled, checker.up()));
     ctx.wake_all();
   }
 
@@ -297,7 +297,7 @@ struct Control {
       if (!same_listeners(compiled->config, *r.config)) {
         errors.push_back({"listeners", "listener and shard changes need a restart"});
       } else {
-        next = proxy::compile(std::move(*r.config), shards, &errors);
+        next = control::compile(std::move(*r.config), shards, &errors);
       }
     }
     if (!next || !errors.empty()) {
@@ -355,7 +355,7 @@ int serve(const ServeOptions& opt, config::Config initial) {
   const std::vector<int> mask = startup_cpus();
   std::vector<config::Error> errors;
   uint32_t shards = shard_count(opt, initial.shards, mask);
-  auto compiled = proxy::compile(std::move(initial), shards, &errors);
+  auto compiled = control::compile(std::move(initial), shards, &errors);
   if (!compiled) {
     log_errors(errors);
     return 1;
