@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "alloc_counter.h"
-#include "proxy/snapshot.h"
+#include "control/snapshot.h"
 #include "ringway/rcu.h"
 
 namespace ringway::proxy {

@@ -1,10 +1,14 @@
 // Active health checks (issue 5, "Health checks"; CONFIG.md channels[].health_check).
 //
-// The control thread turns the configuration into `Target`s (`targets_for`), hands them to
-// a `Checker` and drives it with `run_for()`. The checker runs tcp/http checks on its own
-// io_uring and keeps one `MemberState` per target; after `run_for()` reports a change the
-// control thread publishes `up()` to the shards as an immutable snapshot. Shards never
-// touch anything declared here.
+// The control thread turns the configuration into `Target`s (`targets_for`) and hands them
+// to a `Checker`, which runs tcp/http checks as io_uring operations and keeps one
+// `MemberState` per target. The control loop (src/control/control_loop.h) runs the checker
+// on the loop's own ring: it starts what is due (`start_due`), sleeps until the next check
+// is due (`next_due`) or a completion arrives, and hands the checker its completions
+// (`on_completion`); when one reports a change, it publishes `up()` to the shards as an
+// immutable snapshot. Tests and tools can instead give the checker a ring of its own and
+// drive it with `run_for()`, which is built from the same pieces. Shards never touch
+// anything declared here.
 //
 // Thread affinity: control thread only, for every type and function in this header.
 #pragma once
@@ -72,15 +76,25 @@ class MemberState {
   bool up_ = true;
 };
 
-// Runs the checks of a target set on its own io_uring. Construct, drive and destroy it on
-// the control thread (the ring is single-issuer). At most one check per target is in
-// flight; a check's socket is closed once all its completions are in; the destructor
-// cancels every pending operation, waits for it and closes every socket.
+// Runs the checks of a target set as io_uring operations. Construct, drive and destroy it
+// on the thread that submits to its ring (the ring is single-issuer). At most one check per
+// target is in flight; a check's socket is closed once all its completions are in; the
+// destructor cancels every pending operation, waits for it and closes every socket.
 class Checker {
  public:
-  // `clock` must outlive the checker. Throws std::runtime_error if the ring cannot be set
-  // up (start-up only).
+  // The top byte of a user_data: the bits a shared ring's owner uses to route completions.
+  static constexpr uint64_t kTagMask = uint64_t{0xff} << 56;
+
+  // A checker with an io_uring of its own, driven by run_for(). `clock` must outlive the
+  // checker. Throws std::runtime_error if the ring cannot be set up (start-up only).
   explicit Checker(const Clock& clock);
+  // A checker that queues its operations on `ring`, owned and driven by the caller: every
+  // user_data it queues is `tag | x` with x < 2^56 (`tag` has only top-byte bits, see
+  // kTagMask), and the owner passes each completion whose top byte is `tag` to
+  // on_completion(). `clock` and `ring` must outlive the checker; the destructor waits on
+  // `ring` for the checker's own completions and drops any other it reaps meanwhile, so
+  // destroy it once nothing else on the ring needs its completions.
+  Checker(const Clock& clock, core::Ring& ring, uint64_t tag);
   ~Checker();
   Checker(const Checker&) = delete;
   Checker& operator=(const Checker&) = delete;
@@ -94,6 +108,19 @@ class Checker {
   // completions and processes them. Returns early, with true, as soon as a target's up/down
   // state changed; also returns when a wait timed out without the clock moving (ManualClock).
   bool run_for(uint64_t max_ms);
+
+  // The loop's pieces (run_for() is built from them). Each bool result says whether a
+  // target's up/down state changed.
+  //
+  // Starts the checks due at `now` (clock ms) and queues their first operation (not
+  // submitted: the owner's next submit does that).
+  bool start_due(uint64_t now);
+  // When the next check is due to start (>= now), or UINT64_MAX when every target has one
+  // in flight or there is none: in-flight checks end by a completion (each operation is
+  // linked to a timeout), so the owner only needs a timer for the next start.
+  uint64_t next_due(uint64_t now) const;
+  // Processes one of the checker's completions (user_data carries the checker's tag).
+  bool on_completion(uint64_t user_data, int res);
 
   // One byte per target in set_targets() order: 1 = healthy.
   const std::vector<uint8_t>& up() const { return up_; }
@@ -110,19 +137,19 @@ class Checker {
  private:
   struct Slot;
   // The bool results say whether a target's up/down state changed.
-  bool start_due(uint64_t now);
   bool start(Slot& s, uint64_t now);
   bool submit_op(Slot& s, uint64_t now);
-  void on_completion(uint64_t user_data, int res, bool* changed);
   bool advance(Slot& s, int res);
   bool finish(Slot& s, bool ok, const std::string& reason);
   void retire(std::unique_ptr<Slot> s);
   void release_if_drained(Slot& s);
   size_t reap(bool* changed);
-  uint64_t next_due(uint64_t now) const;
+  uint64_t encode(const Slot* s, bool aux) const;
 
   const Clock& clock_;
-  std::unique_ptr<core::Ring> ring_;
+  std::unique_ptr<core::Ring> own_ring_;  // standalone checker only
+  core::Ring* ring_;                      // own_ring_ or the owner's
+  uint64_t tag_ = 0;
   std::vector<std::unique_ptr<Slot>> slots_;     // in target order
   std::vector<std::unique_ptr<Slot>> retiring_;  // removed, completions outstanding
   std::vector<uint8_t> up_;

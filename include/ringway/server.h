@@ -1,4 +1,4 @@
-// The gateway process: shards plus the control thread (signals, reload, drain).
+// The gateway process: shards plus the control thread (signals, reload, health, drain).
 #pragma once
 
 #include <cstdint>
@@ -16,9 +16,11 @@ struct ServeOptions {
 
 // Serves until SIGTERM/SIGINT and the drain that follows. Returns the process exit code.
 // `initial` is the already validated configuration loaded from options.config_path.
-// Call on the main thread before any other thread exists: it reads the affinity mask the
-// process was started with, pins shard i to the mask's i-th CPU, and names the calling
-// thread rw-control (it runs the control loop) and the shard threads rw-shard-<i>.
+// Call on the main thread before any other thread exists: it raises the open files limit,
+// blocks SIGHUP/SIGTERM/SIGINT (every thread inherits that), then runs the control thread
+// `rw-control` (src/control) and waits for it; the calling thread keeps its name, so the
+// process stays `ringway`. The control thread starts with the affinity mask the process
+// was started with and pins shard i (thread rw-shard-<i>) to the mask's i-th CPU.
 int serve(const ServeOptions& options, config::Config initial);
 
 }  // namespace ringway

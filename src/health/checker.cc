@@ -1,9 +1,11 @@
-// The health checker's event loop: one io_uring, one slot per target, one check per slot at
-// a time. A check is a chain of single operations (connect, then send and receive for http),
-// each linked to a timeout for what is left of the check's deadline; a linked timeout that
-// fires completes the operation with -ECANCELED, which is the "timeout" failure.
+// The health checker: one slot per target, one check per slot at a time, on its own ring
+// or on one it is given (the control loop's). A check is a chain of single operations
+// (connect, then send and receive for http), each linked to a timeout for what is left of
+// the check's deadline; a linked timeout that fires completes the operation with
+// -ECANCELED, which is the "timeout" failure.
 //
-// Thread affinity: control thread only (see health.h).
+// Thread affinity: the thread that submits to the ring, i.e. the control thread (see
+// health.h).
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,17 +36,15 @@ enum class Phase : uint8_t {
   kDone,  // result recorded; waiting for the remaining completions before closing
 };
 
-// user_data: the slot's address with a tag in the low bit (slots are 8-byte aligned).
-// kMain is the phase's operation, kAux a linked timeout or a cancel; 0 is ignored.
+// user_data: the checker's tag in the top byte, the slot's address below it (Linux user
+// addresses are below 2^56) with a tag in the low bit (slots are 8-byte aligned). kMain is
+// the phase's operation, kAux a linked timeout or a cancel; a null slot is ignored.
 enum class Tag : uint64_t { kMain = 0, kAux = 1 };
+constexpr uint64_t kSlotMask = ~Checker::kTagMask & ~uint64_t{1};
 
 template <typename T>
-uint64_t encode(T* slot, Tag tag) {
-  return reinterpret_cast<uint64_t>(slot) | static_cast<uint64_t>(tag);
-}
-template <typename T>
 T* slot_of(uint64_t ud) {
-  return reinterpret_cast<T*>(ud & ~uint64_t{1});
+  return reinterpret_cast<T*>(ud & kSlotMask);
 }
 Tag tag_of(uint64_t ud) { return static_cast<Tag>(ud & 1); }
 
@@ -75,7 +75,16 @@ struct alignas(8) Checker::Slot {
 };
 
 Checker::Checker(const Clock& clock)
-    : clock_(clock), ring_(std::make_unique<core::Ring>(kRingEntries)) {}
+    : clock_(clock),
+      own_ring_(std::make_unique<core::Ring>(kRingEntries)),
+      ring_(own_ring_.get()) {}
+
+Checker::Checker(const Clock& clock, core::Ring& ring, uint64_t tag)
+    : clock_(clock), ring_(&ring), tag_(tag & kTagMask) {}
+
+uint64_t Checker::encode(const Slot* s, bool aux) const {
+  return tag_ | reinterpret_cast<uint64_t>(s) | static_cast<uint64_t>(aux ? Tag::kAux : Tag::kMain);
+}
 
 Checker::~Checker() {
   for (std::unique_ptr<Slot>& s : slots_) {
@@ -95,7 +104,7 @@ Checker::~Checker() {
       close(s->fd);
     }
   }
-  ring_.reset();  // the kernel drops what is left before the slots' buffers go
+  own_ring_.reset();  // the kernel drops what is left before the slots' buffers go
 }
 
 void Checker::set_targets(std::vector<Target> targets) {
@@ -223,39 +232,50 @@ bool Checker::submit_op(Slot& s, uint64_t now) {
   } else {
     io_uring_prep_recv(op, s.fd, s.buf.data() + s.received, s.buf.size() - s.received, 0);
   }
-  io_uring_sqe_set_data64(op, encode(&s, Tag::kMain));
+  io_uring_sqe_set_data64(op, encode(&s, false));
   op->flags |= IOSQE_IO_LINK;
   s.timeout = core::to_timespec(s.deadline - now);
   io_uring_sqe* timeout = ring_->sqe();
   io_uring_prep_link_timeout(timeout, &s.timeout, 0);
-  io_uring_sqe_set_data64(timeout, encode(&s, Tag::kAux));
+  io_uring_sqe_set_data64(timeout, encode(&s, true));
   s.pending += 2;
   return false;
 }
 
+// Takes every ready completion off the ring and processes the checker's own; another
+// owner's are dropped (only on a shared ring, in the destructor). Returns how many were
+// the checker's.
 size_t Checker::reap(bool* changed) {
   io_uring* ring = ring_->raw();
   cqes_.clear();
   unsigned head = 0;
+  unsigned seen = 0;
   io_uring_cqe* cqe = nullptr;
-  io_uring_for_each_cqe(ring, head, cqe) { cqes_.emplace_back(cqe->user_data, cqe->res); }
-  io_uring_cq_advance(ring, static_cast<unsigned>(cqes_.size()));
+  io_uring_for_each_cqe(ring, head, cqe) {
+    ++seen;
+    if ((cqe->user_data & kTagMask) == tag_) {
+      cqes_.emplace_back(cqe->user_data, cqe->res);
+    }
+  }
+  io_uring_cq_advance(ring, seen);
   for (const auto& [user_data, res] : cqes_) {
-    on_completion(user_data, res, changed);
+    *changed = on_completion(user_data, res) || *changed;
   }
   return cqes_.size();
 }
 
-void Checker::on_completion(uint64_t user_data, int res, bool* changed) {
+bool Checker::on_completion(uint64_t user_data, int res) {
   Slot* s = slot_of<Slot>(user_data);
   if (s == nullptr) {
-    return;
+    return false;
   }
   --s->pending;
+  bool changed = false;
   if (tag_of(user_data) == Tag::kMain && !s->retired && s->phase != Phase::kDone) {
-    *changed = advance(*s, res) || *changed;
+    changed = advance(*s, res);
   }
   release_if_drained(*s);  // may destroy a retired slot: `s` is not used after this
+  return changed;
 }
 
 // One operation of the check completed with `res`: fail, finish or queue the next one.
@@ -330,7 +350,7 @@ void Checker::retire(std::unique_ptr<Slot> s) {
   if (s->pending > 0) {
     io_uring_sqe* cancel = ring_->sqe();
     io_uring_prep_cancel_fd(cancel, s->fd, IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(cancel, encode(s.get(), Tag::kAux));
+    io_uring_sqe_set_data64(cancel, encode(s.get(), true));
     ++s->pending;
   }
   retiring_.push_back(std::move(s));

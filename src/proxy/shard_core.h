@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "control/snapshot.h"
 #include "core/buf_pool.h"
 #include "core/ring.h"
 #include "core/shard_cells.h"
@@ -23,7 +24,6 @@
 #include "core/timer_wheel.h"
 #include "core/user_data.h"
 #include "proxy/conn.h"
-#include "proxy/snapshot.h"
 #include "ringway/http.h"
 #include "ringway/rcu.h"
 

@@ -1,16 +1,19 @@
 // Issue 12, defect 5: ringway honours the CPU affinity mask it was started with. Shard i is
 // pinned to the i-th CPU of that mask (wrapping when there are more shards than CPUs),
 // `shards: 0` means one shard per CPU of the mask, and the threads are named rw-shard-N and
-// rw-control. ringway is started under `taskset -c` and its threads are read from
-// /proc/PID/task/*/status.
+// rw-control while the process keeps its name (issue 12, "seams": the control thread is no
+// longer the main thread). ringway is started under `taskset -c` and its threads are read
+// from /proc/PID/task/*/status.
 #include <sched.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "harness.h"
 
@@ -49,6 +52,7 @@ std::string FindInPath(const std::string& name) {
 struct Task {
   std::string name;          // "Name:" (the comm)
   std::string cpus_allowed;  // "Cpus_allowed_list:", e.g. "1" or "0-1"
+  uint64_t sleeps = 0;       // "voluntary_ctxt_switches:": times the thread went to sleep
 };
 
 // Every thread of `pid` by thread id, from /proc/PID/task/TID/status.
@@ -64,6 +68,8 @@ std::map<int, Task> Tasks(pid_t pid) {
         t.name = line.substr(6);
       } else if (line.rfind("Cpus_allowed_list:\t", 0) == 0) {
         t.cpus_allowed = line.substr(19);
+      } else if (line.rfind("voluntary_ctxt_switches:\t", 0) == 0) {
+        t.sleeps = std::strtoull(line.c_str() + 25, nullptr, 10);
       }
     }
     tasks.emplace(std::atoi(entry.path().filename().c_str()), t);
@@ -90,6 +96,24 @@ std::string CpusOf(const std::map<int, Task>& tasks, const std::string& name) {
     }
   }
   return count > 1 ? "<" + std::to_string(count) + " threads named " + name + ">" : found;
+}
+
+// The process name: /proc/PID/comm without its newline.
+std::string Comm(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
+}
+
+// voluntary_ctxt_switches of the one thread named `name`; 0 if there is none.
+uint64_t SleepsOf(pid_t pid, const std::string& name) {
+  for (const auto& [tid, t] : Tasks(pid)) {
+    if (t.name == name) {
+      return t.sleeps;
+    }
+  }
+  return 0;
 }
 
 class CpuAffinityTest : public ::testing::Test {
@@ -141,6 +165,20 @@ TEST_F(CpuAffinityTest, DefaultShardCountIsTheMaskSizeAndTheShardRunsOnTheMaskCp
   // The control thread keeps the mask it was started with.
   EXPECT_EQ(CpusOf(tasks, "rw-control"), std::to_string(cpu)) << Describe(tasks);
   EXPECT_TRUE(gw_.LogContains("shards=1 cpus=" + std::to_string(cpu))) << gw_.LogTail();
+  // The main thread is not renamed: pgrep ringway and killall ringway find the process.
+  EXPECT_EQ(Comm(gw_.pid()), "ringway") << Describe(tasks);
+}
+
+// The control thread sleeps in one io_uring wait until there is work (a signal, a health
+// check due, retired snapshots to free). Without health checks an idle gateway's control
+// thread does not wake up at all; it used to wake every 100 ms (10 sleeps a second).
+TEST_F(CpuAffinityTest, IdleControlThreadDoesNotWakeUp) {
+  ASSERT_TRUE(Start(std::to_string(cpus_.back()), 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // real time is the subject
+  const uint64_t before = SleepsOf(gw_.pid(), "rw-control");
+  ASSERT_GT(before, 0u) << Describe(Tasks(gw_.pid()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_LE(SleepsOf(gw_.pid(), "rw-control") - before, 2u);
 }
 
 // taskset's list order does not matter: the mask is a set, read in ascending order.

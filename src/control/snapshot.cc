@@ -1,8 +1,14 @@
-#include "proxy/snapshot.h"
+#include "control/snapshot.h"
 
 #include <algorithm>
 
-namespace ringway::proxy {
+namespace ringway::control {
+
+using proxy::ChannelMember;
+using proxy::Compiled;
+using proxy::CompiledChannel;
+using proxy::ShardLocal;
+using proxy::Snapshot;
 
 namespace {
 
@@ -55,7 +61,7 @@ std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
   c->parser_limits.max_header_bytes = l.max_header_bytes;
   c->parser_limits.max_headers = std::min(l.max_headers, http::kMaxHeadersCap);
   c->parser_limits.max_body_bytes = l.max_body_bytes;
-  c->head_buf_size = std::max<uint32_t>(l.max_header_bytes, 4096) + 2 * kRecvBufSize;
+  c->head_buf_size = std::max<uint32_t>(l.max_header_bytes, 4096) + 2 * proxy::kRecvBufSize;
   c->shard_count = std::max<uint32_t>(shards, 1);
   c->shard_local = std::make_unique<ShardLocal[]>(c->shard_count);
   for (uint32_t s = 0; s < c->shard_count; ++s) {
@@ -88,4 +94,4 @@ std::unique_ptr<Snapshot> make_snapshot(std::shared_ptr<const Compiled> compiled
   return s;
 }
 
-}  // namespace ringway::proxy
+}  // namespace ringway::control

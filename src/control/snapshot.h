@@ -5,6 +5,14 @@
 // `Compiled` is built once per configuration load (control thread) and shared by every
 // snapshot published for it; a health change publishes a new Snapshot that points at the
 // same Compiled with new `up` arrays.
+//
+// The types are the shards' vocabulary and stay in ringway::proxy (shard code reads them
+// everywhere); building them is the control plane's job: compile() and make_snapshot()
+// are in ringway::control.
+//
+// Thread affinity: the types are immutable once published (any thread reads them, the
+// ShardLocal of shard i excepted, which only shard i writes); compile() and make_snapshot()
+// run on the control thread.
 #pragma once
 
 #include <sys/socket.h>
@@ -71,14 +79,18 @@ struct Snapshot {
   }
 };
 
+}  // namespace ringway::proxy
+
+namespace ringway::control {
+
 // Control thread. Compiles `cfg` for `shards` shards; nullptr with errors (JSON paths)
 // on failure (unresolvable hosts, route build errors).
-std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
-                                        std::vector<config::Error>* errors);
+std::shared_ptr<const proxy::Compiled> compile(config::Config cfg, uint32_t shards,
+                                               std::vector<config::Error>* errors);
 
 // Control thread. A snapshot of `compiled` with the checker's per-target states
 // (`target_up` in compiled->health.targets order; empty: every member healthy).
-std::unique_ptr<Snapshot> make_snapshot(std::shared_ptr<const Compiled> compiled,
-                                        const std::vector<uint8_t>& target_up);
+std::unique_ptr<proxy::Snapshot> make_snapshot(std::shared_ptr<const proxy::Compiled> compiled,
+                                               const std::vector<uint8_t>& target_up);
 
-}  // namespace ringway::proxy
+}  // namespace ringway::control

@@ -1,0 +1,162 @@
+#include "control/control_loop.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "control/process.h"
+#include "control/systemd.h"
+#include "ringway/log.h"
+
+namespace ringway::control {
+namespace {
+
+constexpr uint32_t kRingEntries = 256;  // health checks queue two entries per check
+
+}  // namespace
+
+ControlLoop::ControlLoop(const Clock& clock, RcuDomain<proxy::Snapshot>& rcu)
+    : clock_(clock), rcu_(rcu), ring_(std::make_unique<core::Ring>(kRingEntries)) {
+  sigset_t sigs = control_signals();
+  // Blocking reads: io_uring waits for readiness itself (a non-blocking fd would make the
+  // read complete with -EAGAIN).
+  signal_fd_ = signalfd(-1, &sigs, SFD_CLOEXEC);
+  exit_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (signal_fd_ < 0 || exit_fd_ < 0) {
+    const int err = errno;
+    for (int fd : {signal_fd_, exit_fd_}) {
+      if (fd >= 0) {
+        close(fd);
+      }
+    }
+    throw std::runtime_error(std::string("signalfd/eventfd: ") + strerror(err));
+  }
+  checker_ = std::make_unique<health::Checker>(clock_, *ring_, encode(Op::kHealth));
+  arm_signal_read();
+  arm_exit_read();
+}
+
+ControlLoop::~ControlLoop() {
+  checker_.reset();  // waits on the ring for its own completions
+  ring_.reset();     // cancels the pending reads before their targets go
+  if (signal_fd_ >= 0) {
+    close(signal_fd_);
+  }
+  if (exit_fd_ >= 0) {
+    close(exit_fd_);
+  }
+}
+
+void ControlLoop::arm_signal_read() {
+  io_uring_sqe* s = ring_->sqe();
+  io_uring_prep_read(s, signal_fd_, &siginfo_, sizeof(siginfo_), 0);
+  io_uring_sqe_set_data64(s, encode(Op::kSignal));
+}
+
+void ControlLoop::arm_exit_read() {
+  io_uring_sqe* s = ring_->sqe();
+  io_uring_prep_read(s, exit_fd_, &exits_, sizeof(exits_), 0);
+  io_uring_sqe_set_data64(s, encode(Op::kShardExit));
+}
+
+void ControlLoop::serve(Publisher& publisher) {
+  publisher_ = &publisher;
+  phase_ = Phase::kServing;
+  while (phase_ == Phase::kServing) {
+    const uint64_t now = clock_.now_ms();
+    health_changed_ = checker_->start_due(now) || health_changed_;
+    if (health_changed_) {  // a check can end as it starts (no socket)
+      health_changed_ = false;
+      publisher.publish();
+    }
+    turn(std::min(checker_->next_due(now), reclaim_due_));
+    if (health_changed_ && phase_ == Phase::kServing) {
+      health_changed_ = false;
+      publisher.publish();
+    }
+    reclaim();
+  }
+  publisher_ = nullptr;
+}
+
+bool ControlLoop::drain(const ShardThreads& st, uint64_t deadline_ms) {
+  phase_ = Phase::kDraining;
+  checker_->set_targets({});  // no check starts while draining; in-flight ones are cancelled
+  while (!all_done(st)) {
+    if (clock_.now_ms() >= deadline_ms) {
+      return false;
+    }
+    turn(std::min(deadline_ms, reclaim_due_));
+    reclaim();
+  }
+  return true;
+}
+
+void ControlLoop::turn(uint64_t wake_at) {
+  const uint64_t wait = wait_ms(clock_.now_ms(), {wake_at});
+  if (wait == kNever) {
+    int rc = io_uring_submit_and_wait(ring_->raw(), 1);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+      RW_WARN("control: io_uring_submit_and_wait: %s", strerror(-rc));
+    }
+  } else {
+    ring_->submit_and_wait(wait);
+  }
+  io_uring* ring = ring_->raw();
+  cqes_.clear();
+  unsigned head = 0;
+  io_uring_cqe* cqe = nullptr;
+  io_uring_for_each_cqe(ring, head, cqe) { cqes_.emplace_back(cqe->user_data, cqe->res); }
+  io_uring_cq_advance(ring, static_cast<unsigned>(cqes_.size()));
+  for (const auto& [user_data, res] : cqes_) {
+    dispatch(user_data, res);
+  }
+}
+
+void ControlLoop::dispatch(uint64_t user_data, int res) {
+  switch (op_of(user_data)) {
+    case Op::kSignal:
+      on_signal(res);
+      break;
+    case Op::kShardExit:
+      arm_exit_read();  // drain() checks ShardThreads after the turn
+      break;
+    case Op::kHealth:
+      health_changed_ = checker_->on_completion(user_data, res) || health_changed_;
+      break;
+    case Op::kAdminAccept:  // not built yet: nothing queues it
+    case Op::kIgnore:
+      break;
+  }
+}
+
+void ControlLoop::on_signal(int res) {
+  if (res < 0 && res != -EINTR && res != -EAGAIN) {
+    // Not expected from a signalfd; re-arming would spin on the same error.
+    RW_ERROR("control: signalfd read: %s: signals are no longer handled", strerror(-res));
+    return;
+  }
+  arm_signal_read();
+  if (res != static_cast<int>(sizeof(siginfo_)) || phase_ != Phase::kServing) {
+    return;  // while stopping or draining, signals are ignored
+  }
+  const int sig = static_cast<int>(siginfo_.ssi_signo);
+  if (sig == SIGTERM || sig == SIGINT) {
+    phase_ = Phase::kStopping;
+  } else if (sig == SIGHUP) {
+    notify_systemd("RELOADING=1");
+    publisher_->reload();
+    notify_systemd("READY=1");
+  }
+}
+
+void ControlLoop::reclaim() {
+  const uint64_t now = clock_.now_ms();
+  reclaim_due_ = next_reclaim(now, rcu_.reclaim());
+}
+
+}  // namespace ringway::control

@@ -1,0 +1,88 @@
+// The control thread's event loop: one io_uring (not a shard's) for everything the control
+// plane waits on, so the thread sleeps in one place and wakes only for work:
+//   - signals: SIGHUP, SIGTERM and SIGINT are blocked in every thread and read here from a
+//     signalfd (Op::kSignal);
+//   - health checks: the checker queues its operations on this ring (Op::kHealth) and the
+//     loop wakes for its completions and for the next check due;
+//   - shard exits: each shard thread adds 1 to an eventfd as it ends (Op::kShardExit), so a
+//     drain ends as soon as the last shard does;
+//   - RCU: retired snapshots are reclaimed after every turn, with a retry timer only while
+//     some wait for the shards;
+//   - later the admin listener (Op::kAdminAccept, reserved in loop_ops.h).
+// Timers are the wait's timeout (the earliest deadline), not timeout operations.
+//
+// Thread affinity: control thread only. The ring is single-issuer: construct, run and
+// destroy the loop on that thread.
+#pragma once
+
+#include <sys/signalfd.h>
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "control/loop_ops.h"
+#include "control/publisher.h"
+#include "control/shards.h"
+#include "core/ring.h"
+#include "ringway/clock.h"
+#include "ringway/health.h"
+#include "ringway/rcu.h"
+
+namespace ringway::control {
+
+class ControlLoop {
+ public:
+  // `clock` and `rcu` must outlive the loop. Throws std::runtime_error when the ring, the
+  // signalfd or the eventfd cannot be made (start-up only). The calling thread must have
+  // the control signals blocked (block_control_signals).
+  ControlLoop(const Clock& clock, RcuDomain<proxy::Snapshot>& rcu);
+  ~ControlLoop();
+  ControlLoop(const ControlLoop&) = delete;
+  ControlLoop& operator=(const ControlLoop&) = delete;
+
+  // The health checker, running on this loop's ring.
+  health::Checker& checker() { return *checker_; }
+  // For ShardThreads::exit_fd; valid for the loop's lifetime.
+  int shard_exit_fd() const { return exit_fd_; }
+
+  // Serves until SIGTERM or SIGINT: SIGHUP reloads through `publisher` (systemd
+  // RELOADING=1, then READY=1), a health change is published at the end of the turn that
+  // saw it, checks start when due.
+  void serve(Publisher& publisher);
+
+  // Turns until every shard of `st` has ended (true) or the clock reaches `deadline_ms`
+  // (false). Health checks stop (in-flight ones are cancelled) and signals are ignored.
+  bool drain(const ShardThreads& st, uint64_t deadline_ms);
+
+ private:
+  enum class Phase : uint8_t { kServing, kStopping, kDraining };
+
+  void arm_signal_read();
+  void arm_exit_read();
+  // Submits, sleeps until a completion or `wake_at` (clock ms; kNever: no timeout), then
+  // dispatches every completion that is ready.
+  void turn(uint64_t wake_at);
+  void dispatch(uint64_t user_data, int res);
+  void on_signal(int res);
+  // Frees retired snapshots no shard holds; schedules a retry while some remain.
+  void reclaim();
+
+  const Clock& clock_;
+  RcuDomain<proxy::Snapshot>& rcu_;
+  // Read targets the kernel writes into: declared before ring_, so they outlive it.
+  signalfd_siginfo siginfo_{};
+  uint64_t exits_ = 0;
+  std::unique_ptr<core::Ring> ring_;
+  int signal_fd_ = -1;
+  int exit_fd_ = -1;
+  std::unique_ptr<health::Checker> checker_;  // on ring_: destroyed first
+  Publisher* publisher_ = nullptr;            // while serving
+  Phase phase_ = Phase::kServing;
+  bool health_changed_ = false;
+  uint64_t reclaim_due_ = kNever;
+  std::vector<std::pair<uint64_t, int>> cqes_;  // reused batch of (user_data, res)
+};
+
+}  // namespace ringway::control

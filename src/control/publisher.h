@@ -1,0 +1,53 @@
+// What the shards see: the running compiled configuration paired with the health checker's
+// member states, published as one immutable snapshot (RcuDomain). Installs the initial
+// configuration, reloads the file on SIGHUP, republishes when health changes. Freeing old
+// snapshots (RcuDomain::reclaim) is the control loop's job.
+//
+// Thread affinity: control thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "control/snapshot.h"
+#include "proxy/shard.h"
+#include "ringway/config.h"
+#include "ringway/health.h"
+#include "ringway/rcu.h"
+#include "ringway/server.h"
+
+namespace ringway::control {
+
+// Logs each error as `config error: <path>: <message>`.
+void log_config_errors(const std::vector<config::Error>& errors);
+
+class Publisher {
+ public:
+  // Every reference must outlive the publisher. `shards` is the running shard count.
+  Publisher(const ServeOptions& opt, RcuDomain<proxy::Snapshot>& rcu, proxy::ShardContext& ctx,
+            uint32_t shards, health::Checker& checker);
+
+  // Makes `next` the running configuration and publishes it; the checker keeps the health
+  // of members whose address and check settings did not change.
+  void install(std::shared_ptr<const proxy::Compiled> next);
+
+  // Reloads opt.config_path: a valid file is installed (`reload ok generation=<g>`); an
+  // invalid one, or one changing listeners or shards, is logged (`config error: ...`,
+  // `reload failed errors=<n>`) and the running configuration stays.
+  void reload();
+
+  // Publishes the running configuration with the checker's current health, and wakes the
+  // shards so they pass their quiescent point (and pick it up) at once.
+  void publish();
+
+ private:
+  const ServeOptions& opt_;
+  RcuDomain<proxy::Snapshot>& rcu_;
+  proxy::ShardContext& ctx_;
+  uint32_t shards_;
+  health::Checker& checker_;
+  std::shared_ptr<const proxy::Compiled> compiled_;
+};
+
+}  // namespace ringway::control
