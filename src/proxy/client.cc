@@ -89,7 +89,7 @@ void ClientSide::client_recv(ClientConn& c, bool poll_first) {
   }
   // Never compact while a head is being parsed: its header views point into c.in. A head
   // is at most max_header_bytes and the buffer has two receives more, so it needs no room.
-  if (k_.arm_recv(c.fd, c.fixed, c.in, k_.bufs_, c.state != ClientState::kHead, poll_first,
+  if (k_.arm_recv(c.io, c.fd, c.fixed, c.in, k_.bufs_, c.state != ClientState::kHead, poll_first,
                   core::encode(Op::kClientRecv, c.slot, k_.clients_.gen(c.slot)))) {
     c.recv_armed = true;
     ++c.inflight;
@@ -116,7 +116,7 @@ void ClientSide::on_client_recv(ClientConn& c, int res, uint32_t flags) {
     c.state = ClientState::kHead;
     client_set_timer(c, TimerKind::kClientHeader,
                      k_.current_->c().config.limits.client_header_timeout_ms);
-  } else if (c.state == ClientState::kForward && !c.req_done) {
+  } else if (c.state == ClientState::kForward && !c.x.req_done) {
     client_set_timer(c, TimerKind::kClientBody,
                      k_.current_->c().config.limits.client_idle_timeout_ms);
   }
@@ -140,7 +140,7 @@ void ClientSide::client_input(ClientConn& c) {
     }
   }
   if (c.state == ClientState::kHead ||
-      ((c.state == ClientState::kForward || c.state == ClientState::kLocal) && !c.req_done)) {
+      ((c.state == ClientState::kForward || c.state == ClientState::kLocal) && !c.x.req_done)) {
     client_recv(c);
   }
 }
@@ -161,9 +161,9 @@ bool ClientSide::client_head_step(ClientConn& c) {
   }
   if (r.event == http::Event::kError) {
     const http::ParseError& e = c.req_parser->error();
-    c.request_id_len = 0;
+    c.x.request_id_len = 0;
     make_request_id(c, http::RequestHead{});
-    c.snap = nullptr;
+    c.x.snap = nullptr;
     client_error(c, e.status, e.code, e.message, true);
     return false;
   }
@@ -174,49 +174,49 @@ bool ClientSide::client_head_step(ClientConn& c) {
 void ClientSide::make_request_id(ClientConn& c, const http::RequestHead& h) {
   std::string_view given = h.headers != nullptr ? h.get("x-request-id") : std::string_view{};
   if (valid_request_id(given)) {
-    std::memcpy(c.request_id, given.data(), given.size());
-    c.request_id_len = static_cast<uint8_t>(given.size());
+    std::memcpy(c.x.request_id, given.data(), given.size());
+    c.x.request_id_len = static_cast<uint8_t>(given.size());
     return;
   }
-  Writer w(c.request_id, sizeof(c.request_id));
+  Writer w(c.x.request_id, sizeof(c.x.request_id));
   uint64_t x = rid_seed_ ^ (++rid_counter_ * 0x9e3779b97f4a7c15ull);
   x ^= x >> 31;
   w.put_hex(rid_seed_ | (1ull << 63));
   w.put_hex(x | (1ull << 63));
-  c.request_id_len = static_cast<uint8_t>(w.size());
+  c.x.request_id_len = static_cast<uint8_t>(w.size());
 }
 
 // The head is complete and still in place in c.in (views valid until c.in is compacted).
 void ClientSide::client_head_done(ClientConn& c) {
   const http::RequestHead& h = c.req_parser->head();
-  c.snap = k_.hold_snapshot();
+  c.x.snap = k_.hold_snapshot();
   make_request_id(c, h);
-  c.http10 = h.http_minor == 0;
+  c.x.http10 = h.http_minor == 0;
   c.keep_alive = h.keep_alive && !k_.draining_;
-  c.head_request = h.method_name == "HEAD";
-  c.req_done = false;
-  c.req_sent = false;
-  c.discard_body = false;
+  c.x.head_request = h.method_name == "HEAD";
+  c.x.req_done = false;
+  c.x.req_sent = false;
+  c.x.discard_body = false;
   c.resp_started = c.resp_done = false;
   c.close_after_send = false;
-  c.retried = false;
-  c.lb_acquired = false;
+  c.x.retried = false;
+  c.x.lb_acquired = false;
   c.chunked_to_client = false;
   c.direct_left = 0;
-  c.api = nullptr;
-  route::MatchResult m =
-      c.snap->c().routes->match(route::method_key(h.method_name), h.host, h.path, h.get("x-stage"));
+  c.x.api = nullptr;
+  route::MatchResult m = c.x.snap->c().routes->match(route::method_key(h.method_name), h.host,
+                                                     h.path, h.get("x-stage"));
   if (m.status == route::MatchResult::Status::kOk &&
       m.api->backend.type == config::BackendType::kHttp) {
     c.state = ClientState::kForward;
-    c.api = m.api;
+    c.x.api = m.api;
     fwd_.forward_start(c, m, m.api->backend);
     return;
   }
   // Answered here. An unwanted body is swallowed when small; a large, chunked or
   // 100-continue one closes the connection after the answer instead.
   c.state = ClientState::kLocal;
-  c.discard_body = true;
+  c.x.discard_body = true;
   if (h.has_body() && (h.expect_continue || h.chunked || h.content_length > kDiscardMaxBody)) {
     c.keep_alive = false;
     c.close_after_send = true;
@@ -237,10 +237,10 @@ void ClientSide::client_local_reply(ClientConn& c, const route::CompiledBackend&
   Writer w(c.out.data + c.out.tail, c.out.room());
   w.put(b.mock_head);
   w.put("x-request-id: ");
-  w.put(c.rid());
+  w.put(c.x.rid());
   w.put(c.keep_alive ? "\r\n\r\n" : "\r\nconnection: close\r\n\r\n");
   size_t head_len = w.size();
-  bool body = !c.head_request && !b.mock_body.empty();
+  bool body = !c.x.head_request && !b.mock_body.empty();
   if (!w.ok() || (body && b.mock_body.size() > w.room())) {
     client_error(c, 500, "RW.5000", "mock response too large", true);
     return;
@@ -268,14 +268,14 @@ void ClientSide::client_error(ClientConn& c, uint16_t status, std::string_view c
   k_.pool_.get(c.out, k_.current_->c().head_buf_size);
   Writer w(c.out.data + c.out.tail, c.out.room());
   std::string_view extra = status == 503 ? "retry-after: 1\r\n" : std::string_view{};
-  http::write_error(status, code, message, c.rid(), c.keep_alive, extra, w);
+  http::write_error(status, code, message, c.x.rid(), c.keep_alive, extra, w);
   if (w.ok()) {
     c.out.tail += static_cast<uint32_t>(w.size());
   }
   c.resp_started = true;
   c.resp_done = true;
   if (close) {
-    c.req_done = true;  // nothing more is read from this connection
+    c.x.req_done = true;  // nothing more is read from this connection
   }
   RW_DEBUG("shard %u: %u %.*s %.*s", k_.id_, status, static_cast<int>(code.size()), code.data(),
            static_cast<int>(message.size()), message.data());
@@ -284,16 +284,16 @@ void ClientSide::client_error(ClientConn& c, uint16_t status, std::string_view c
 
 // Feeds body bytes of the current request (or the end of a body-less one).
 bool ClientSide::client_body_step(ClientConn& c) {
-  if (c.req_done || c.req_parser == nullptr) {
+  if (c.x.req_done || c.req_parser == nullptr) {
     return false;
   }
   uint32_t limit = c.in.size();
   if (c.state == ClientState::kForward) {
-    k_.pool_.get(c.up_out, k_.current_->c().head_buf_size);
-    if (c.up_out.room() <= kFramingSlack) {
+    k_.pool_.get(c.x.up_out, k_.current_->c().head_buf_size);
+    if (c.x.up_out.room() <= kFramingSlack) {
       return false;  // wait for the backend to take what is queued
     }
-    limit = std::min(limit, c.up_out.room() - kFramingSlack);
+    limit = std::min(limit, c.x.up_out.room() - kFramingSlack);
   }
   k_.body_target_ = &c;
   http::FeedResult r = c.req_parser->feed(c.in.data + c.in.head, limit);
@@ -312,10 +312,10 @@ bool ClientSide::client_body_step(ClientConn& c) {
     return false;
   }
   if (r.event == http::Event::kMessageComplete) {
-    c.req_done = true;
+    c.x.req_done = true;
     if (c.state == ClientState::kForward) {
-      if (c.rechunk_request) {
-        append_last_chunk(c.up_out);
+      if (c.x.rechunk_request) {
+        append_last_chunk(c.x.up_out);
       }
       UpstreamConn* u = up_.owned_upstream(c);
       if (u != nullptr && u->state == UpstreamState::kBusy) {
@@ -342,7 +342,7 @@ void ClientSide::on_req_body(void* ctx, const char* data, size_t len) {
     return;  // kLocal: the body is discarded
   }
   // client_body_step bounds each feed by the room, so this always fits.
-  append_body(c.up_out, c.rechunk_request, std::string_view(data, len));
+  append_body(c.x.up_out, c.x.rechunk_request, std::string_view(data, len));
 }
 
 // True when the bytes in `out` are the connection's last: the response is complete and
@@ -358,9 +358,9 @@ bool ClientSide::send_ends_connection(const ClientConn& c) const {
     return false;
   }
   if (c.state == ClientState::kForward) {
-    return c.req_done;
+    return c.x.req_done;
   }
-  return c.state == ClientState::kLocal && (c.req_done || c.req_parser == nullptr);
+  return c.state == ClientState::kLocal && (c.x.req_done || c.req_parser == nullptr);
 }
 
 // The last send of a connection carries MSG_WAITALL and a linked cancel+close, submitted at
@@ -381,9 +381,8 @@ void ClientSide::client_send(ClientConn& c) {
   if (c.lead != nullptr) {
     prep_lead_send(s, c, flags);
   } else {
-    io_uring_prep_send(s, c.fd, c.out.data + c.out.head, c.out.size(), flags);
+    transport::prep_send(s, c.io, c.fd, c.fixed, c.out.data + c.out.head, c.out.size(), flags);
   }
-  core::Ring::use_fixed(s, c.fixed);
   io_uring_sqe_set_data64(s, core::encode(Op::kClientSend, c.slot, k_.clients_.gen(c.slot)));
   c.send_armed = true;
   ++c.inflight;
@@ -440,7 +439,7 @@ void ClientSide::on_client_sent(ClientConn& c, int res) {
   }
   if (c.state == ClientState::kForward) {
     if (c.timer.kind == static_cast<uint8_t>(TimerKind::kBackend) && c.resp_started) {
-      client_set_timer(c, TimerKind::kBackend, c.timeout_ms);  // download progress
+      client_set_timer(c, TimerKind::kBackend, c.x.timeout_ms);  // download progress
     }
     UpstreamConn* u = up_.owned_upstream(c);
     if (u != nullptr) {
@@ -452,7 +451,7 @@ void ClientSide::on_client_sent(ClientConn& c, int res) {
     return;
   }
   if (c.state == ClientState::kLocal && c.resp_done) {
-    if (c.req_done || c.req_parser == nullptr) {
+    if (c.x.req_done || c.req_parser == nullptr) {
       client_exchange_done(c);
     } else {
       client_input(c);  // keep discarding the request body
@@ -462,26 +461,26 @@ void ClientSide::on_client_sent(ClientConn& c, int res) {
 
 // The response is out and the request fully read: next request or close.
 void ClientSide::client_exchange_done(ClientConn& c) {
-  if (c.state == ClientState::kForward && !c.req_done) {
+  if (c.state == ClientState::kForward && !c.x.req_done) {
     return;  // response finished early; the client's upload is still arriving
   }
-  if (c.snap != nullptr) {
+  if (c.x.snap != nullptr) {
     fwd_.lb_release(c);
-    k_.release_snapshot(c.snap);
-    c.snap = nullptr;
+    k_.release_snapshot(c.x.snap);
+    c.x.snap = nullptr;
   }
   if (c.lent > 0) {
     c.keep_alive = false;  // a backend send still reads up_out (rare): no reuse, close
   } else {
-    k_.pool_.put(c.up_out);
+    k_.pool_.put(c.x.up_out);
   }
-  c.up_out_sent = 0;
+  c.x.up_out_sent = 0;
   if (!c.keep_alive || c.close_after_send) {
     client_close(c);
     return;
   }
   c.state = ClientState::kIdle;
-  c.api = nullptr;
+  c.x.api = nullptr;
   c.req_parser->reset();
   if (c.in.empty()) {
     k_.give_parsers(c);
@@ -535,15 +534,15 @@ void ClientSide::client_close(ClientConn& c) {
   if (c.state == ClientState::kClosing) {
     return;
   }
-  if (c.upstream != kNoSlot) {
+  if (c.x.upstream != kNoSlot) {
     up_.upstream_release(c, false);
   }
   c.state = ClientState::kClosing;
   k_.timers_.disarm(&c.timer);
-  if (c.snap != nullptr) {
+  if (c.x.snap != nullptr) {
     fwd_.lb_release(c);
-    k_.release_snapshot(c.snap);
-    c.snap = nullptr;
+    k_.release_snapshot(c.x.snap);
+    c.x.snap = nullptr;
   }
   k_.give_parsers(c);
   if (c.linked_close != 0) {
@@ -566,7 +565,7 @@ void ClientSide::client_maybe_free(ClientConn& c) {
     release_lead(c);
     k_.pool_.put(c.in);
     k_.pool_.put(c.out);
-    k_.pool_.put(c.up_out);
+    k_.pool_.put(c.x.up_out);
     uint32_t slot = c.slot;
     c.slot = kNoSlot;
     k_.clients_.release(slot);

@@ -17,6 +17,7 @@
 #include "ringway/http.h"
 #include "ringway/lb.h"
 #include "ringway/route.h"
+#include "transport/transport.h"
 
 namespace ringway::proxy {
 
@@ -73,9 +74,52 @@ struct BackendKey {
   }
 };
 
+// The exchange in progress on a client connection (valid in kForward / kLocal): the
+// request half — its snapshot and route, the backend it goes to and the attempts there,
+// the bytes for the backend and the retry budget. Set up at each request head
+// (client_head_done, Forwarder::forward_start); the response half (framing and progress
+// of what the client is sent) stays on ClientConn.
+struct Exchange {
+  const Snapshot* snap = nullptr;  // held for the whole exchange
+  const route::CompiledApi* api = nullptr;
+  char request_id[72] = {};
+  uint8_t request_id_len = 0;
+  bool http10 = false;
+  bool head_request = false;
+  bool req_done = false;         // whole request parsed (body included)
+  bool req_sent = false;         // ... and written to the backend
+  bool discard_body = false;     // kLocal: swallow the request body
+  bool rechunk_request = false;  // request body re-framed chunked to the backend
+  bool retried = false;
+  uint32_t upstream = kNoSlot;  // busy upstream slot
+  uint32_t upstream_gen = 0;
+  core::IoBuf up_out;  // request bytes for the backend
+  uint32_t up_out_sent = 0;
+  bool replayable = false;  // up_out holds the whole request from its first byte
+  uint32_t timeout_ms = 0;  // backend timeout of the route
+  // ---- where it goes: a url backend, or a member of a channel ----
+  BackendKey dest;              // address of the current attempt
+  int32_t channel = -1;         // channel index in the snapshot, -1: url backend
+  uint32_t member = lb::kNone;  // member of the current attempt
+  bool lb_acquired = false;     // counted in the member's WLC cell
+  uint64_t lb_key = 0;          // sh / uri_hash key
+  lb::Tried tried;              // members of earlier attempts
+  int32_t retries_left = 0;     // retry_count budget (seed semantics)
+  bool post_like = false;       // POST/PATCH: not replayed once it may have been seen
+  // The backend this exchange forwards to (the route's; a downgrade may choose another).
+  const route::CompiledBackend* backend = nullptr;
+  // The attempt's own header lines in up_out (Host, later a signature), rendered again
+  // for each attempt at another member while the request is replayable.
+  uint32_t attempt_off = 0;
+  uint32_t attempt_len = 0;
+
+  std::string_view rid() const { return {request_id, request_id_len}; }
+};
+
 struct ClientConn {
   int fd = -1;
-  bool fixed = false;  // fd is installed in the ring's fixed-file slot of the same number
+  transport::Stream io;  // what the bytes on fd are (plain TCP)
+  bool fixed = false;    // fd is installed in the ring's fixed-file slot of the same number
   uint32_t slot = kNoSlot;
   uint32_t listener = 0;
   ClientState state = ClientState::kIdle;
@@ -106,18 +150,8 @@ struct ClientConn {
   char peer_ip[INET6_ADDRSTRLEN] = {};
   uint64_t peer_key = 0;  // lb::source_key of the client address (sh)
 
-  // ---- the exchange in progress (valid in kForward / kLocal) ----
-  const Snapshot* snap = nullptr;  // held for the whole exchange
-  const route::CompiledApi* api = nullptr;
-  char request_id[72] = {};
-  uint8_t request_id_len = 0;
-  bool keep_alive = true;  // keep the client connection after this response
-  bool http10 = false;
-  bool head_request = false;
-  bool req_done = false;           // whole request parsed (body included)
-  bool req_sent = false;           // ... and written to the backend
-  bool discard_body = false;       // kLocal: swallow the request body
-  bool rechunk_request = false;    // request body re-framed chunked to the backend
+  // ---- the response half of the exchange in progress (the request half is `x`) ----
+  bool keep_alive = true;          // keep the client connection after this response
   bool chunked_to_client = false;  // response body re-framed chunked to the client
   // Content-Length body bytes still to come, received straight into `out` (no parser,
   // no copy); 0: bytes go through the backend's buffer and the response parser.
@@ -125,30 +159,8 @@ struct ClientConn {
   bool resp_started = false;  // response bytes were queued for the client
   bool resp_done = false;
   bool close_after_send = false;  // close once `out` is flushed
-  bool retried = false;
-  uint32_t upstream = kNoSlot;  // busy upstream slot
-  uint32_t upstream_gen = 0;
-  core::IoBuf up_out;  // request bytes for the backend
-  uint32_t up_out_sent = 0;
-  bool replayable = false;  // up_out holds the whole request from its first byte
-  uint32_t timeout_ms = 0;  // backend timeout of the route
-  // ---- where the exchange goes: a url backend, or a member of a channel ----
-  BackendKey dest;              // address of the current attempt
-  int32_t channel = -1;         // channel index in the snapshot, -1: url backend
-  uint32_t member = lb::kNone;  // member of the current attempt
-  bool lb_acquired = false;     // counted in the member's WLC cell
-  uint64_t lb_key = 0;          // sh / uri_hash key
-  lb::Tried tried;              // members of earlier attempts
-  int32_t retries_left = 0;     // retry_count budget (seed semantics)
-  bool post_like = false;       // POST/PATCH: not replayed once it may have been seen
-  // The backend this exchange forwards to (the route's; a downgrade may choose another).
-  const route::CompiledBackend* backend = nullptr;
-  // The attempt's own header lines in up_out (Host, later a signature), rendered again
-  // for each attempt at another member while the request is replayable.
-  uint32_t attempt_off = 0;
-  uint32_t attempt_len = 0;
+  Exchange x;
 
-  std::string_view rid() const { return {request_id, request_id_len}; }
   // Response bytes not yet handed to the kernel.
   uint32_t unsent() const { return lead_len + out.size(); }
 };
@@ -165,7 +177,8 @@ struct IdlePool {
 
 struct UpstreamConn {
   int fd = -1;
-  bool fixed = false;  // as ClientConn::fixed
+  transport::Stream io;  // what the bytes on fd are (plain TCP)
+  bool fixed = false;    // as ClientConn::fixed
   uint32_t slot = kNoSlot;
   UpstreamState state = UpstreamState::kConnecting;
   uint8_t inflight = 0;

@@ -17,32 +17,32 @@ namespace ringway::proxy {
 void Forwarder::forward_start(ClientConn& c, const route::MatchResult& m,
                               const route::CompiledBackend& b) {
   const http::RequestHead& h = c.req_parser->head();
-  c.backend = &b;
-  c.timeout_ms = b.timeout_ms;
+  c.x.backend = &b;
+  c.x.timeout_ms = b.timeout_ms;
   client_.client_fill_peer(c);
   std::string_view method = b.method.empty() ? h.method_name : std::string_view(b.method);
-  c.post_like = post_like(method);
-  c.retries_left = retry_budget(b.retry_count, method);
-  c.channel = b.channel_index;
-  c.tried = lb::Tried{};
-  c.member = lb::kNone;
-  if (c.channel >= 0) {
-    const CompiledChannel& ch = c.snap->c().channels[static_cast<uint32_t>(c.channel)];
+  c.x.post_like = post_like(method);
+  c.x.retries_left = retry_budget(b.retry_count, method);
+  c.x.channel = b.channel_index;
+  c.x.tried = lb::Tried{};
+  c.x.member = lb::kNone;
+  if (c.x.channel >= 0) {
+    const CompiledChannel& ch = c.x.snap->c().channels[static_cast<uint32_t>(c.x.channel)];
     config::BalanceStrategy st = ch.balancer.strategy();
-    c.lb_key = st == config::BalanceStrategy::kSh        ? c.peer_key
-               : st == config::BalanceStrategy::kUriHash ? lb::path_key(h.path)
-                                                         : 0;
+    c.x.lb_key = st == config::BalanceStrategy::kSh        ? c.peer_key
+                 : st == config::BalanceStrategy::kUriHash ? lb::path_key(h.path)
+                                                           : 0;
     if (!choose_member(c)) {
       client_.client_error(c, 503, "RW.5030", "no healthy member in the load-balance channel",
                            h.has_body());
       return;
     }
   } else {
-    std::memcpy(&c.dest.addr, &b.addr, b.addr_len);
-    c.dest.len = b.addr_len;
+    std::memcpy(&c.x.dest.addr, &b.addr, b.addr_len);
+    c.x.dest.len = b.addr_len;
   }
   Writer path(k_.scratch_.data(), k_.scratch_.size());
-  if (!c.snap->c().routes->render_path(m, h.query, path)) {
+  if (!c.x.snap->c().routes->render_path(m, h.query, path)) {
     client_.client_error(c, 500, "RW.5000", "backend path too long", true);
     return;
   }
@@ -51,13 +51,13 @@ void Forwarder::forward_start(ClientConn& c, const route::MatchResult& m,
     return;
   }
   if (h.expect_continue && h.has_body()) {
-    k_.pool_.get(c.out, c.snap->c().head_buf_size);
+    k_.pool_.get(c.out, c.x.snap->c().head_buf_size);
     Writer cw(c.out.data + c.out.tail, c.out.room());
     cw.put("HTTP/1.1 100 Continue\r\n\r\n");
     c.out.tail += static_cast<uint32_t>(cw.size());
     client_.client_send(c);
   }
-  client_.client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+  client_.client_set_timer(c, TimerKind::kBackend, c.x.timeout_ms);
   send_to_destination(c);
 }
 
@@ -65,39 +65,39 @@ void Forwarder::forward_start(ClientConn& c, const route::MatchResult& m,
 // (attempt_off/attempt_len) and the gateway's. False when it does not fit.
 bool Forwarder::write_request_head(ClientConn& c, std::string_view path, std::string_view method) {
   const http::RequestHead& h = c.req_parser->head();
-  c.rechunk_request = h.chunked;
+  c.x.rechunk_request = h.chunked;
   http::UpstreamRequest req;
   req.method = method;
   req.path_and_query = path;
   req.client_ip = c.peer_ip;
   req.proto = "http";
   req.forwarded_host = h.host;
-  req.request_id = c.rid();
+  req.request_id = c.x.rid();
   req.content_length = h.chunked ? -1 : h.content_length;
   req.chunked = h.chunked;
-  k_.pool_.get(c.up_out, c.snap->c().head_buf_size);
-  Writer w(c.up_out.data + c.up_out.tail, c.up_out.room());
+  k_.pool_.get(c.x.up_out, c.x.snap->c().head_buf_size);
+  Writer w(c.x.up_out.data + c.x.up_out.tail, c.x.up_out.room());
   http::write_upstream_head_start(h, req, w);
-  c.attempt_off = c.up_out.tail + static_cast<uint32_t>(w.size());
+  c.x.attempt_off = c.x.up_out.tail + static_cast<uint32_t>(w.size());
   http::write_upstream_attempt(attempt_host(c), {}, w);
-  c.attempt_len = c.up_out.tail + static_cast<uint32_t>(w.size()) - c.attempt_off;
+  c.x.attempt_len = c.x.up_out.tail + static_cast<uint32_t>(w.size()) - c.x.attempt_off;
   http::write_upstream_head_end(h, req, w);
   if (!w.ok()) {
     return false;
   }
-  c.up_out.tail += static_cast<uint32_t>(w.size());
-  c.up_out_sent = 0;
-  c.replayable = true;
+  c.x.up_out.tail += static_cast<uint32_t>(w.size());
+  c.x.up_out_sent = 0;
+  c.x.replayable = true;
   return true;
 }
 
 // Host for the current attempt: the configured one (or the url's authority), else the
 // chosen member's address.
 std::string_view Forwarder::attempt_host(const ClientConn& c) const {
-  if (!c.backend->host_header.empty() || c.channel < 0) {
-    return c.backend->host_header;
+  if (!c.x.backend->host_header.empty() || c.x.channel < 0) {
+    return c.x.backend->host_header;
   }
-  return c.snap->c().channels[static_cast<uint32_t>(c.channel)].members[c.member].authority;
+  return c.x.snap->c().channels[static_cast<uint32_t>(c.x.channel)].members[c.x.member].authority;
 }
 
 // Renders the attempt's headers for the current member in place of the previous attempt's
@@ -106,41 +106,42 @@ std::string_view Forwarder::attempt_host(const ClientConn& c) const {
 bool Forwarder::render_attempt(ClientConn& c) {
   Writer w(k_.scratch_.data(), k_.scratch_.size());
   http::write_upstream_attempt(attempt_host(c), {}, w);
-  int64_t delta = static_cast<int64_t>(w.size()) - c.attempt_len;
-  if (!w.ok() || delta > static_cast<int64_t>(c.up_out.room())) {
+  int64_t delta = static_cast<int64_t>(w.size()) - c.x.attempt_len;
+  if (!w.ok() || delta > static_cast<int64_t>(c.x.up_out.room())) {
     return false;
   }
-  char* at = c.up_out.data + c.attempt_off;
-  std::memmove(at + w.size(), at + c.attempt_len, c.up_out.tail - c.attempt_off - c.attempt_len);
+  char* at = c.x.up_out.data + c.x.attempt_off;
+  std::memmove(at + w.size(), at + c.x.attempt_len,
+               c.x.up_out.tail - c.x.attempt_off - c.x.attempt_len);
   std::memcpy(at, k_.scratch_.data(), w.size());
-  c.up_out.tail = static_cast<uint32_t>(c.up_out.tail + delta);
-  c.attempt_len = static_cast<uint32_t>(w.size());
+  c.x.up_out.tail = static_cast<uint32_t>(c.x.up_out.tail + delta);
+  c.x.attempt_len = static_cast<uint32_t>(w.size());
   return true;
 }
 
 // Picks a member of the exchange's channel, avoiding those already tried, and counts it
 // for WLC. False when no member is available.
 bool Forwarder::choose_member(ClientConn& c) {
-  auto ch_index = static_cast<uint32_t>(c.channel);
-  const CompiledChannel& ch = c.snap->c().channels[ch_index];
-  uint32_t m = ch.balancer.pick(c.snap->c().local(k_.id_).lb[ch_index], c.snap->health(ch_index),
-                                c.lb_key, c.tried);
+  auto ch_index = static_cast<uint32_t>(c.x.channel);
+  const CompiledChannel& ch = c.x.snap->c().channels[ch_index];
+  uint32_t m = ch.balancer.pick(c.x.snap->c().local(k_.id_).lb[ch_index],
+                                c.x.snap->health(ch_index), c.x.lb_key, c.x.tried);
   if (m == lb::kNone) {
     return false;
   }
   lb_release(c);
-  c.member = m;
-  c.tried.add(m);
+  c.x.member = m;
+  c.x.tried.add(m);
   ch.balancer.acquire(k_.id_, m);
-  c.lb_acquired = true;
-  c.dest.len = ch.members[m].addr_len;
-  std::memcpy(&c.dest.addr, &ch.members[m].addr, c.dest.len);
+  c.x.lb_acquired = true;
+  c.x.dest.len = ch.members[m].addr_len;
+  std::memcpy(&c.x.dest.addr, &ch.members[m].addr, c.x.dest.len);
   return true;
 }
 
-// `fresh_connection`: a new connection to c.dest, not one from the pool.
+// `fresh_connection`: a new connection to c.x.dest, not one from the pool.
 void Forwarder::send_to_destination(ClientConn& c, bool fresh_connection) {
-  if (!(fresh_connection ? up_.upstream_connect(c, c.dest) : up_.upstream_acquire(c))) {
+  if (!(fresh_connection ? up_.upstream_connect(c, c.x.dest) : up_.upstream_acquire(c))) {
     upstream_failed(c, nullptr, Failure::kConnect, 502, "RW.5020",
                     "cannot open a backend connection");
   }
@@ -154,36 +155,36 @@ bool Forwarder::retry(ClientConn& c, bool stale, Failure f) {
   }
   RetryState rs;
   rs.response_started = c.resp_started;
-  rs.replayable = c.replayable;
+  rs.replayable = c.x.replayable;
   rs.stale_pooled = stale;
-  rs.fresh_used = c.retried;
-  rs.retries_left = c.retries_left;
-  rs.post_like = c.post_like;
+  rs.fresh_used = c.x.retried;
+  rs.retries_left = c.x.retries_left;
+  rs.post_like = c.x.post_like;
   RetryKind kind = decide_retry(rs, f);
   if (kind == RetryKind::kNone) {
     return false;
   }
   bool fresh_connection = kind == RetryKind::kFreshConnection;
   if (fresh_connection) {
-    c.retried = true;
+    c.x.retried = true;
   } else {
-    --c.retries_left;
+    --c.x.retries_left;
     // Another member when one is available (its own head); else the same one again.
-    if (c.channel >= 0 && choose_member(c) && !render_attempt(c)) {
+    if (c.x.channel >= 0 && choose_member(c) && !render_attempt(c)) {
       return false;
     }
   }
-  RW_DEBUG("shard %u: retrying %.*s", k_.id_, static_cast<int>(c.request_id_len), c.request_id);
-  c.up_out_sent = 0;
-  client_.client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+  RW_DEBUG("shard %u: retrying %.*s", k_.id_, static_cast<int>(c.x.request_id_len), c.x.request_id);
+  c.x.up_out_sent = 0;
+  client_.client_set_timer(c, TimerKind::kBackend, c.x.timeout_ms);
   send_to_destination(c, fresh_connection);
   return true;
 }
 
 void Forwarder::lb_release(ClientConn& c) {
-  if (c.lb_acquired) {
-    c.snap->c().channels[static_cast<uint32_t>(c.channel)].balancer.release(k_.id_, c.member);
-    c.lb_acquired = false;
+  if (c.x.lb_acquired) {
+    c.x.snap->c().channels[static_cast<uint32_t>(c.x.channel)].balancer.release(k_.id_, c.x.member);
+    c.x.lb_acquired = false;
   }
 }
 
@@ -200,7 +201,7 @@ void Forwarder::upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint1
     client_.client_close(c);
     return;
   }
-  client_.client_error(c, status, code, msg, !c.req_done);  // closes if the upload was cut short
+  client_.client_error(c, status, code, msg, !c.x.req_done);  // closes if the upload was cut short
 }
 
 }  // namespace ringway::proxy

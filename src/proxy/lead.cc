@@ -7,7 +7,8 @@
 //
 // Contract: a lead buffer is held by one client (ClientConn::lead) until its bytes were
 // sent or the client is freed, then goes back to up_bufs_; at most kMaxLeads are held, so
-// clients that stop reading cannot starve the backend receives.
+// clients that stop reading cannot starve the backend receives. Plain streams only
+// (transport::zero_copy): the client's send reads the backend's receive buffer.
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -21,18 +22,19 @@ namespace ringway::proxy {
 // they hold its whole head. False, with nothing changed, when they do not (or this is not
 // the response's first receive): the caller copies them into u.in.
 bool Upstreams::upstream_lead(ClientConn& c, UpstreamConn& u, uint16_t bid, int res) {
-  if (u.got_bytes || !u.in.empty() || c.resp_started || c.lead != nullptr || c.send_armed ||
-      c.unsent() > 0 || c.out_pinned || k_.leads_held_ >= kMaxLeads) {
+  if (!transport::zero_copy(c.io, u.io) || u.got_bytes || !u.in.empty() || c.resp_started ||
+      c.lead != nullptr || c.send_armed || c.unsent() > 0 || c.out_pinned ||
+      k_.leads_held_ >= kMaxLeads) {
     return false;
   }
   if (c.resp_parser == nullptr) {
     c.resp_parser = k_.take_resp_parser(c);
   }
-  c.resp_parser->reset(c.head_request);
+  c.resp_parser->reset(c.x.head_request);
   char* b = k_.up_bufs_.buf(bid);
   http::FeedResult r = c.resp_parser->feed(b, static_cast<size_t>(res));
   if (r.event != http::Event::kHeadComplete) {
-    c.resp_parser->reset(c.head_request);  // the copy path parses these bytes again
+    c.resp_parser->reset(c.x.head_request);  // the copy path parses these bytes again
     return false;
   }
   u.got_bytes = true;
@@ -49,7 +51,7 @@ bool Upstreams::upstream_lead(ClientConn& c, UpstreamConn& u, uint16_t bid, int 
   }
   // A chunked or close-delimited body, or a head too large for the room: the head is
   // finished now, while its views into `b` are valid, and the rest goes the copy path.
-  k_.pool_.get(c.out, c.snap->c().head_buf_size);
+  k_.pool_.get(c.out, c.x.snap->c().head_buf_size);
   upstream_head_done(c, u);
   bool started = c.resp_started;  // false: upstream_failed already answered or retried
   if (started && piece > 0) {
@@ -80,14 +82,14 @@ bool Upstreams::lead_head(ClientConn& c, char* head_end, uint32_t room) {
 // behind it (as go_direct); else the response is complete.
 void Upstreams::lead_body(ClientConn& c, UpstreamConn& u, uint32_t piece, bool more_likely) {
   const http::ResponseHead& rh = c.resp_parser->head();
-  client_.client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+  client_.client_set_timer(c, TimerKind::kBackend, c.x.timeout_ms);
   int64_t left = rh.no_body ? 0 : rh.content_length - piece;
   if (left == 0) {
-    response_complete(c, rh.keep_alive && c.req_sent);
+    response_complete(c, rh.keep_alive && c.x.req_sent);
     return;
   }
   c.direct_left = left;
-  k_.pool_.get(c.out, left > kDirectMinBody ? kRelayBufSize : c.snap->c().head_buf_size);
+  k_.pool_.get(c.out, left > kDirectMinBody ? kRelayBufSize : c.x.snap->c().head_buf_size);
   direct_continue(c, u, more_likely);
 }
 
@@ -95,7 +97,7 @@ void Upstreams::lead_body(ClientConn& c, UpstreamConn& u, uint32_t piece, bool m
 // lead buffer's slot until the completion).
 void ClientSide::prep_lead_send(io_uring_sqe* s, ClientConn& c, int flags) {
   if (c.out.empty()) {
-    io_uring_prep_send(s, c.fd, c.lead, c.lead_len, flags);
+    transport::prep_send(s, c.io, c.fd, c.fixed, c.lead, c.lead_len, flags);
     return;
   }
   ShardCore::LeadMsg& m = k_.lead_msgs_[c.lead_bid];
@@ -104,7 +106,7 @@ void ClientSide::prep_lead_send(io_uring_sqe* s, ClientConn& c, int flags) {
   m.hdr = msghdr{};
   m.hdr.msg_iov = m.iov;
   m.hdr.msg_iovlen = 2;
-  io_uring_prep_sendmsg(s, c.fd, &m.hdr, flags);
+  transport::prep_sendmsg(s, c.io, c.fd, c.fixed, &m.hdr, flags);
 }
 
 // `n` bytes were sent: the lead's first, then out's.

@@ -64,7 +64,7 @@ ShardCore::~ShardCore() {
       give_parsers(*c);
       pool_.put(c->in);
       pool_.put(c->out);
-      pool_.put(c->up_out);
+      pool_.put(c->x.up_out);
     }
   }
   for (uint32_t i = 0; i < upstreams_.capacity(); ++i) {
@@ -144,7 +144,7 @@ http::RequestParser* ShardCore::take_req_parser() {
 }
 
 http::ResponseParser* ShardCore::take_resp_parser(const ClientConn& c) {
-  return take_parser(resp_parsers_, c.snap->c().parser_limits, resp_sink);
+  return take_parser(resp_parsers_, c.x.snap->c().parser_limits, resp_sink);
 }
 
 void ShardCore::give_parsers(ClientConn& c) {
@@ -162,8 +162,9 @@ void ShardCore::give_parsers(ClientConn& c) {
 // take (after compacting it, when allowed) and never less than kRecvBufSize. Returns the
 // length asked for; 0 under back-pressure: the owner re-arms once its bytes were consumed.
 // `poll_first`: no data is expected yet (IORING_RECVSEND_POLL_FIRST).
-uint32_t ShardCore::arm_recv(int fd, bool fixed, core::IoBuf& buf, core::BufRing& ring,
-                             bool may_compact, bool poll_first, uint64_t user_data) {
+uint32_t ShardCore::arm_recv(const transport::Stream& st, int fd, bool fixed, core::IoBuf& buf,
+                             core::BufRing& ring, bool may_compact, bool poll_first,
+                             uint64_t user_data) {
   uint32_t len = ring.buf_size();
   if (buf.allocated()) {
     if (buf.room() < len && may_compact) {
@@ -175,13 +176,7 @@ uint32_t ShardCore::arm_recv(int fd, bool fixed, core::IoBuf& buf, core::BufRing
     }
   }
   io_uring_sqe* s = ring_.sqe();
-  io_uring_prep_recv(s, fd, nullptr, len, 0);
-  core::Ring::use_fixed(s, fixed);
-  if (poll_first) {
-    s->ioprio |= IORING_RECVSEND_POLL_FIRST;
-  }
-  s->flags |= IOSQE_BUFFER_SELECT;
-  s->buf_group = ring.group();
+  transport::prep_recv(s, st, fd, fixed, len, ring.group(), poll_first);
   io_uring_sqe_set_data64(s, user_data);
   return len;
 }

@@ -26,6 +26,7 @@
 #include "proxy/conn.h"
 #include "ringway/http.h"
 #include "ringway/rcu.h"
+#include "transport/transport.h"
 
 namespace ringway::proxy {
 
@@ -83,8 +84,8 @@ struct ShardCore {
   // can take (after compacting it, when allowed) and never less than kRecvBufSize. Returns
   // the length asked for; 0 under back-pressure: the owner re-arms once its bytes were
   // consumed. `poll_first`: no data is expected yet (IORING_RECVSEND_POLL_FIRST).
-  uint32_t arm_recv(int fd, bool fixed, core::IoBuf& buf, core::BufRing& ring, bool may_compact,
-                    bool poll_first, uint64_t user_data);
+  uint32_t arm_recv(const transport::Stream& st, int fd, bool fixed, core::IoBuf& buf,
+                    core::BufRing& ring, bool may_compact, bool poll_first, uint64_t user_data);
   // Moves a receive's bytes from its provided buffer of `ring` into `into` (null: dropped)
   // and gives the buffer back. arm_recv guaranteed the room.
   void take_received(core::BufRing& ring, core::IoBuf* into, int res, uint32_t flags);

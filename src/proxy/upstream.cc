@@ -29,10 +29,10 @@ constexpr uint32_t kPoolMaxPerKey = 4096;
 }  // namespace
 
 UpstreamConn* Upstreams::owned_upstream(ClientConn& c) {
-  if (c.upstream == kNoSlot || k_.upstreams_.gen(c.upstream) != c.upstream_gen) {
+  if (c.x.upstream == kNoSlot || k_.upstreams_.gen(c.x.upstream) != c.x.upstream_gen) {
     return nullptr;
   }
-  return k_.upstreams_.get(c.upstream);
+  return k_.upstreams_.get(c.x.upstream);
 }
 
 ClientConn* Upstreams::owner_of(UpstreamConn& u) {
@@ -45,7 +45,7 @@ ClientConn* Upstreams::owner_of(UpstreamConn& u) {
 
 // Takes a pooled connection to the backend, or starts connecting a new one.
 bool Upstreams::upstream_acquire(ClientConn& c) {
-  const BackendKey& key = c.dest;
+  const BackendKey& key = c.x.dest;
   auto it = idle_.find(key);
   if (it != idle_.end() && it->second.head != nullptr) {
     UpstreamConn& u = *it->second.head;
@@ -56,8 +56,8 @@ bool Upstreams::upstream_acquire(ClientConn& c) {
     u.got_bytes = false;
     u.owner = c.slot;
     u.owner_gen = k_.clients_.gen(c.slot);
-    c.upstream = u.slot;
-    c.upstream_gen = k_.upstreams_.gen(u.slot);
+    c.x.upstream = u.slot;
+    c.x.upstream_gen = k_.upstreams_.gen(u.slot);
     upstream_send(c, u);  // its receive is still armed from the pool
     return true;
   }
@@ -98,11 +98,11 @@ bool Upstreams::upstream_connect(ClientConn& c, const BackendKey& key) {
   u.owner_gen = k_.clients_.gen(c.slot);
   u.timer.owner = slot;
   u.timer.kind = static_cast<uint8_t>(TimerKind::kUpstreamIdle);
-  c.upstream = slot;
-  c.upstream_gen = k_.upstreams_.gen(slot);
+  c.x.upstream = slot;
+  c.x.upstream_gen = k_.upstreams_.gen(slot);
   io_uring_sqe* s = k_.ring_.sqe();
-  io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&u.key.addr), u.key.len);
-  core::Ring::use_fixed(s, u.fixed);
+  transport::prep_connect(s, u.io, fd, u.fixed, reinterpret_cast<const sockaddr*>(&u.key.addr),
+                          u.key.len);
   io_uring_sqe_set_data64(s, core::encode(Op::kUpConnect, slot, k_.upstreams_.gen(slot)));
   ++u.inflight;
   return true;
@@ -139,17 +139,16 @@ void Upstreams::on_upstream_connect(UpstreamConn& u, int res) {
 }
 
 void Upstreams::upstream_send(ClientConn& c, UpstreamConn& u) {
-  if (u.send_armed || u.state != UpstreamState::kBusy || c.up_out.tail <= c.up_out_sent) {
+  if (u.send_armed || u.state != UpstreamState::kBusy || c.x.up_out.tail <= c.x.up_out_sent) {
     return;
   }
   io_uring_sqe* s = k_.ring_.sqe();
-  io_uring_prep_send(s, u.fd, c.up_out.data + c.up_out_sent, c.up_out.tail - c.up_out_sent,
-                     MSG_NOSIGNAL);
-  core::Ring::use_fixed(s, u.fixed);
+  transport::prep_send(s, u.io, u.fd, u.fixed, c.x.up_out.data + c.x.up_out_sent,
+                       c.x.up_out.tail - c.x.up_out_sent, MSG_NOSIGNAL);
   io_uring_sqe_set_data64(s, core::encode(Op::kUpSend, u.slot, k_.upstreams_.gen(u.slot)));
   u.send_armed = true;
   ++u.inflight;
-  u.send_lender = c.slot;  // the send reads c.up_out
+  u.send_lender = c.slot;  // the send reads c.x.up_out
   ++c.lent;
 }
 
@@ -188,25 +187,25 @@ void Upstreams::on_upstream_sent(UpstreamConn& u, int res) {
                          "backend connection lost while sending");
     return;
   }
-  c->up_out_sent += static_cast<uint32_t>(res);
-  if (c->up_out_sent < c->up_out.tail) {
+  c->x.up_out_sent += static_cast<uint32_t>(res);
+  if (c->x.up_out_sent < c->x.up_out.tail) {
     upstream_send(*c, u);  // short send
     return;
   }
-  if (c->req_done) {
+  if (c->x.req_done) {
     // Whole request written; keep it (replayable) until the first response byte.
-    if (!c->req_sent) {
-      c->req_sent = true;
+    if (!c->x.req_sent) {
+      c->x.req_sent = true;
       if (!c->resp_started) {
-        client_.client_set_timer(*c, TimerKind::kBackend, c->timeout_ms);
+        client_.client_set_timer(*c, TimerKind::kBackend, c->x.timeout_ms);
       }
     }
     return;
   }
   // More body to come: the buffer is reused, so the request is no longer replayable.
-  c->replayable = false;
-  c->up_out.head = c->up_out.tail = 0;
-  c->up_out_sent = 0;
+  c->x.replayable = false;
+  c->x.up_out.head = c->x.up_out.tail = 0;
+  c->x.up_out_sent = 0;
   client_.client_set_timer(*c, TimerKind::kClientBody,
                            k_.current_->c().config.limits.client_idle_timeout_ms);
   client_.client_input(*c);
@@ -227,7 +226,7 @@ void Upstreams::upstream_recv(UpstreamConn& u) {
   // the kernel arms its poll at once instead of trying a receive first.
   bool poll_first = u.state == UpstreamState::kIdle || !u.got_bytes;
   // Back-pressure (no room): upstream_input re-arms once the client took what we hold.
-  u.recv_len = k_.arm_recv(u.fd, u.fixed, u.in, k_.up_bufs_, true, poll_first,
+  u.recv_len = k_.arm_recv(u.io, u.fd, u.fixed, u.in, k_.up_bufs_, true, poll_first,
                            core::encode(Op::kUpRecv, u.slot, k_.upstreams_.gen(u.slot)));
   if (u.recv_len > 0) {
     u.recv_armed = true;
@@ -266,8 +265,8 @@ bool Upstreams::upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool specul
     return false;
   }
   io_uring_sqe* s = k_.ring_.sqe();
-  io_uring_prep_recv(s, u.fd, c.out.data + c.out.tail, want, speculative ? MSG_DONTWAIT : 0);
-  core::Ring::use_fixed(s, u.fixed);
+  transport::prep_recv_into(s, u.io, u.fd, u.fixed, c.out.data + c.out.tail, want,
+                            speculative ? MSG_DONTWAIT : 0);
   io_uring_sqe_set_data64(s, core::encode(Op::kUpRecv, u.slot, k_.upstreams_.gen(u.slot)));
   u.recv_armed = true;
   u.direct = true;
@@ -295,9 +294,9 @@ void Upstreams::on_direct_recv(UpstreamConn& u, int res) {
   }
   c->out.tail += static_cast<uint32_t>(res);
   c->direct_left -= res;
-  client_.client_set_timer(*c, TimerKind::kBackend, c->timeout_ms);  // read inactivity
+  client_.client_set_timer(*c, TimerKind::kBackend, c->x.timeout_ms);  // read inactivity
   if (c->direct_left == 0) {
-    response_complete(*c, c->resp_parser->head().keep_alive && c->req_sent);
+    response_complete(*c, c->resp_parser->head().keep_alive && c->x.req_sent);
     return;
   }
   // A full receive probably left more queued; a short one drained the socket.
@@ -345,7 +344,7 @@ void Upstreams::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
   }
   u.got_bytes = true;
   if (c->resp_started) {
-    client_.client_set_timer(*c, TimerKind::kBackend, c->timeout_ms);  // read inactivity
+    client_.client_set_timer(*c, TimerKind::kBackend, c->x.timeout_ms);  // read inactivity
   }
   upstream_input(*c, u);
 }
@@ -388,9 +387,9 @@ void Upstreams::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) 
     after_head = false;
     if (c.resp_parser == nullptr) {
       c.resp_parser = k_.take_resp_parser(c);
-      c.resp_parser->reset(c.head_request);
+      c.resp_parser->reset(c.x.head_request);
     }
-    k_.pool_.get(c.out, c.snap->c().head_buf_size);
+    k_.pool_.get(c.out, c.x.snap->c().head_buf_size);
     if (c.out.room() <= kFramingSlack) {
       if (!c.send_armed) {
         c.out.compact();  // never under a send in flight: it points into c.out
@@ -427,7 +426,8 @@ void Upstreams::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) 
   }
   if (complete) {
     // Bytes past the response (a backend that spoke out of turn): the connection is not reused.
-    response_complete(c, c.resp_parser->head().keep_alive && c.req_sent && u.in.empty() && !u.eof);
+    response_complete(c,
+                      c.resp_parser->head().keep_alive && c.x.req_sent && u.in.empty() && !u.eof);
     return;
   }
   if (go_direct(c, u)) {
@@ -452,14 +452,16 @@ void Upstreams::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) 
 }
 
 // Whether the rest of the response body can bypass the parser: a Content-Length body
-// relayed as is (not re-chunked), in the big relay buffer, with nothing left in u.in.
+// relayed as is (not re-chunked), in the big relay buffer, with nothing left in u.in, on
+// plain streams (transport::zero_copy: the backend's receive writes the client's buffer).
 // Sets c.direct_left.
 bool Upstreams::go_direct(ClientConn& c, const UpstreamConn& u) {
   if (c.direct_left > 0) {
     return true;
   }
-  if (!c.resp_started || c.resp_done || c.state != ClientState::kForward || !u.in.empty() ||
-      c.chunked_to_client || c.out.cap < kRelayBufSize) {
+  if (!transport::zero_copy(c.io, u.io) || !c.resp_started || c.resp_done ||
+      c.state != ClientState::kForward || !u.in.empty() || c.chunked_to_client ||
+      c.out.cap < kRelayBufSize) {
     return false;
   }
   const http::ResponseHead& rh = c.resp_parser->head();
@@ -486,7 +488,7 @@ void Upstreams::upstream_head_done(ClientConn& c, UpstreamConn& u) {
     return;
   }
   c.out.tail += static_cast<uint32_t>(w.size());
-  client_.client_set_timer(c, TimerKind::kBackend, c.timeout_ms);
+  client_.client_set_timer(c, TimerKind::kBackend, c.x.timeout_ms);
 }
 
 // Starts the client's response from the parsed backend head: framing, keep-alive, and its
@@ -494,16 +496,16 @@ void Upstreams::upstream_head_done(ClientConn& c, UpstreamConn& u) {
 bool Upstreams::client_response_head(ClientConn& c, Writer& w) {
   const http::ResponseHead& rh = c.resp_parser->head();
   c.resp_started = true;
-  c.replayable = false;
+  c.x.replayable = false;
   http::ClientResponse resp;
-  resp.request_id = c.rid();
+  resp.request_id = c.x.rid();
   resp.no_body = rh.no_body;
-  resp.http10 = c.http10;
-  if (!c.req_done) {
+  resp.http10 = c.x.http10;
+  if (!c.x.req_done) {
     c.keep_alive = false;  // the backend answered before the upload ended
   }
   if (!rh.no_body && rh.content_length < 0) {
-    if (c.http10) {
+    if (c.x.http10) {
       c.keep_alive = false;  // HTTP/1.0 client: the body ends when we close
     } else {
       resp.chunked = true;
@@ -532,7 +534,7 @@ void Upstreams::on_resp_body(void* ctx, const char* data, size_t len) {
 // Ends the client's use of its upstream: back to the pool, or closed.
 void Upstreams::upstream_release(ClientConn& c, bool reusable) {
   UpstreamConn* u = owned_upstream(c);
-  c.upstream = kNoSlot;
+  c.x.upstream = kNoSlot;
   if (u == nullptr) {
     return;
   }

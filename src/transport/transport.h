@@ -1,0 +1,97 @@
+// The byte stream under a client or backend connection: how its socket operations are put
+// on the shard's ring. Every receive, send and connect of the client side and the
+// upstreams is prepared here and nowhere else, so a new kind of stream has one place to
+// go. Plain TCP today; TLS (wolfSSL, next) adds a kind whose receives take ciphertext
+// into a buffer of its own and decrypt into the connection's, and whose sends encrypt the
+// connection's bytes first.
+//
+// Zero-copy body paths hand the kernel one side's buffer for the other side's socket: a
+// response sent straight from the backend's receive buffer (lead) and a body received
+// straight into the client's output buffer (direct relay). They need both streams plain
+// (zero_copy()); anything else takes the copy path through the parsers.
+//
+// Thread affinity: the owning shard. Each call fills one SQE: no allocation, no syscall.
+#pragma once
+
+#include <liburing.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+
+#include "core/ring.h"
+
+namespace ringway::transport {
+
+enum class Kind : uint8_t {
+  kPlain,  // TCP: the bytes on the wire are the connection's bytes
+};
+
+struct Stream {
+  Kind kind = Kind::kPlain;
+  bool plain() const { return kind == Kind::kPlain; }
+};
+
+// Both sides plain: one side's buffers may be given to the other side's socket ops.
+inline bool zero_copy(const Stream& a, const Stream& b) { return a.plain() && b.plain(); }
+
+// A receive of at most `len` bytes into a provided buffer of `group`. `poll_first`: no
+// data is expected yet (IORING_RECVSEND_POLL_FIRST).
+inline void prep_recv(io_uring_sqe* s, const Stream& st, int fd, bool fixed, uint32_t len,
+                      uint16_t group, bool poll_first) {
+  switch (st.kind) {
+    case Kind::kPlain:
+      io_uring_prep_recv(s, fd, nullptr, len, 0);
+      if (poll_first) {
+        s->ioprio |= IORING_RECVSEND_POLL_FIRST;
+      }
+      s->flags |= IOSQE_BUFFER_SELECT;
+      s->buf_group = group;
+      break;
+  }
+  core::Ring::use_fixed(s, fixed);
+}
+
+// A receive straight into `dst` (the direct relay). Plain streams only (zero_copy()).
+inline void prep_recv_into(io_uring_sqe* s, const Stream& st, int fd, bool fixed, char* dst,
+                           uint32_t len, int flags) {
+  switch (st.kind) {
+    case Kind::kPlain:
+      io_uring_prep_recv(s, fd, dst, len, flags);
+      break;
+  }
+  core::Ring::use_fixed(s, fixed);
+}
+
+inline void prep_send(io_uring_sqe* s, const Stream& st, int fd, bool fixed, const char* data,
+                      uint32_t len, int flags) {
+  switch (st.kind) {
+    case Kind::kPlain:
+      io_uring_prep_send(s, fd, data, len, flags);
+      break;
+  }
+  core::Ring::use_fixed(s, fixed);
+}
+
+// A gathered send (a lead buffer, then the output buffer). Plain streams only: the lead
+// is the backend's receive buffer (zero_copy()).
+inline void prep_sendmsg(io_uring_sqe* s, const Stream& st, int fd, bool fixed, const msghdr* m,
+                         int flags) {
+  switch (st.kind) {
+    case Kind::kPlain:
+      io_uring_prep_sendmsg(s, fd, m, flags);
+      break;
+  }
+  core::Ring::use_fixed(s, fixed);
+}
+
+inline void prep_connect(io_uring_sqe* s, const Stream& st, int fd, bool fixed,
+                         const sockaddr* addr, socklen_t len) {
+  switch (st.kind) {
+    case Kind::kPlain:
+      io_uring_prep_connect(s, fd, addr, len);
+      break;
+  }
+  core::Ring::use_fixed(s, fixed);
+}
+
+}  // namespace ringway::transport
