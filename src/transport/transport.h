@@ -34,64 +34,51 @@ struct Stream {
 // Both sides plain: one side's buffers may be given to the other side's socket ops.
 inline bool zero_copy(const Stream& a, const Stream& b) { return a.plain() && b.plain(); }
 
+// Fills `s` for a stream of kind `st.kind`; `plain` prepares the op on the socket itself
+// (the only kind yet). The lambdas inline: no dispatch at run time beyond the switch.
+template <class PlainOp>
+inline void prep(io_uring_sqe* s, const Stream& st, bool fixed, PlainOp&& plain) {
+  switch (st.kind) {
+    case Kind::kPlain:
+      plain(s);
+      break;
+  }
+  core::Ring::use_fixed(s, fixed);
+}
+
 // A receive of at most `len` bytes into a provided buffer of `group`. `poll_first`: no
 // data is expected yet (IORING_RECVSEND_POLL_FIRST).
 inline void prep_recv(io_uring_sqe* s, const Stream& st, int fd, bool fixed, uint32_t len,
                       uint16_t group, bool poll_first) {
-  switch (st.kind) {
-    case Kind::kPlain:
-      io_uring_prep_recv(s, fd, nullptr, len, 0);
-      if (poll_first) {
-        s->ioprio |= IORING_RECVSEND_POLL_FIRST;
-      }
-      s->flags |= IOSQE_BUFFER_SELECT;
-      s->buf_group = group;
-      break;
-  }
-  core::Ring::use_fixed(s, fixed);
+  prep(s, st, fixed, [&](io_uring_sqe* q) {
+    io_uring_prep_recv(q, fd, nullptr, len, 0);
+    q->ioprio |= poll_first ? IORING_RECVSEND_POLL_FIRST : 0;
+    q->flags |= IOSQE_BUFFER_SELECT;
+    q->buf_group = group;
+  });
 }
 
 // A receive straight into `dst` (the direct relay). Plain streams only (zero_copy()).
 inline void prep_recv_into(io_uring_sqe* s, const Stream& st, int fd, bool fixed, char* dst,
                            uint32_t len, int flags) {
-  switch (st.kind) {
-    case Kind::kPlain:
-      io_uring_prep_recv(s, fd, dst, len, flags);
-      break;
-  }
-  core::Ring::use_fixed(s, fixed);
+  prep(s, st, fixed, [&](io_uring_sqe* q) { io_uring_prep_recv(q, fd, dst, len, flags); });
 }
 
 inline void prep_send(io_uring_sqe* s, const Stream& st, int fd, bool fixed, const char* data,
                       uint32_t len, int flags) {
-  switch (st.kind) {
-    case Kind::kPlain:
-      io_uring_prep_send(s, fd, data, len, flags);
-      break;
-  }
-  core::Ring::use_fixed(s, fixed);
+  prep(s, st, fixed, [&](io_uring_sqe* q) { io_uring_prep_send(q, fd, data, len, flags); });
 }
 
 // A gathered send (a lead buffer, then the output buffer). Plain streams only: the lead
 // is the backend's receive buffer (zero_copy()).
 inline void prep_sendmsg(io_uring_sqe* s, const Stream& st, int fd, bool fixed, const msghdr* m,
                          int flags) {
-  switch (st.kind) {
-    case Kind::kPlain:
-      io_uring_prep_sendmsg(s, fd, m, flags);
-      break;
-  }
-  core::Ring::use_fixed(s, fixed);
+  prep(s, st, fixed, [&](io_uring_sqe* q) { io_uring_prep_sendmsg(q, fd, m, flags); });
 }
 
 inline void prep_connect(io_uring_sqe* s, const Stream& st, int fd, bool fixed,
                          const sockaddr* addr, socklen_t len) {
-  switch (st.kind) {
-    case Kind::kPlain:
-      io_uring_prep_connect(s, fd, addr, len);
-      break;
-  }
-  core::Ring::use_fixed(s, fixed);
+  prep(s, st, fixed, [&](io_uring_sqe* q) { io_uring_prep_connect(q, fd, addr, len); });
 }
 
 }  // namespace ringway::transport

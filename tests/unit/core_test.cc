@@ -52,13 +52,17 @@ TEST(Slab, ReleaseBumpsGenerationSoStaleCompletionsMismatch) {
   EXPECT_EQ(slab.in_use(), 2u);
 }
 
+// An unarmed node of `owner`.
+TimerNode Owned(uint32_t owner) {
+  TimerNode n;
+  n.owner = owner;
+  return n;
+}
+
 TEST(TimerWheel, FiresOnlyPastDeadlinesInOrderOfTime) {
   ManualClock clock(10000);
   TimerWheel wheel(clock.now_ms());
-  TimerNode a, b, c;
-  a.owner = 1;
-  b.owner = 2;
-  c.owner = 3;
+  TimerNode a = Owned(1), b = Owned(2), c = Owned(3);
   wheel.arm(&a, clock.now_ms() + 50);
   wheel.arm(&b, clock.now_ms() + 20000);  // beyond one wheel turn (16 s)
   wheel.arm(&c, clock.now_ms() + 10);
@@ -131,10 +135,7 @@ TEST(TimerWheel, ExpiryCallbackMayRearm) {
 TEST(TimerWheel, ExpiryCallbackMayDisarmTheNextDueNode) {
   ManualClock clock;
   TimerWheel wheel(clock.now_ms());
-  TimerNode a, b, c;
-  a.owner = 1;
-  b.owner = 2;
-  c.owner = 3;
+  TimerNode a = Owned(1), b = Owned(2), c = Owned(3);
   wheel.arm(&a, clock.now_ms() + 8);
   wheel.arm(&b, clock.now_ms() + 8);
   wheel.arm(&c, clock.now_ms() + 8);
