@@ -1,0 +1,55 @@
+// Micro-benchmarks of the circuit-breaker trigger on the request path: the check when a
+// request starts (token + is_open) and the record of its outcome, healthy and unhealthy,
+// for both modes, on one shard of eight. Allocations in the timed loop must stay 0
+// (allocs_per_iter, bench/alloc_counter.h).
+#include <benchmark/benchmark.h>
+
+#include "alloc_counter.h"
+#include "ringway/breaker.h"
+
+namespace ringway::breaker {
+namespace {
+
+constexpr uint32_t kShards = 8;
+
+Trigger Seed(Mode mode) {  // the seed's example script: 15 s window, 30 unhealthy / 51 %
+  Trigger t;
+  t.mode = mode;
+  t.unhealthy_threshold = 30;
+  t.time_window_s = 15;
+  t.open_s = 15;
+  t.unhealthy_percentage = 51;
+  t.min_calls = 20;
+  return t;
+}
+
+// One request: the check at its start and the record of its outcome. `every`: one
+// unhealthy outcome per `every` requests (0: none); the threshold is never reached, since
+// each iteration moves the clock 1 ms and the breaker would otherwise open.
+void run_exchange(benchmark::State& state, Mode mode) {
+  const auto every = static_cast<uint64_t>(state.range(0));
+  Breaker b(Seed(mode), kShards);
+  uint64_t now = 1'000'000;
+  uint64_t i = 0;
+  bench::Loop(state, [&] {
+    ++now;
+    const uint64_t token = b.token();
+    const bool open = b.is_open(3, now);
+    benchmark::DoNotOptimize(open);
+    const bool unhealthy = every != 0 && ++i % every == 0;
+    benchmark::DoNotOptimize(b.record(3, now, unhealthy, token));
+  });
+}
+
+void BM_CounterExchange(benchmark::State& state) { run_exchange(state, Mode::kCounter); }
+void BM_PercentageExchange(benchmark::State& state) { run_exchange(state, Mode::kPercentage); }
+
+// range(0): one unhealthy outcome per N requests (0: all healthy). Counter mode: 1 per
+// 1000 stays under 30 per 15 s at 1 request per ms.
+BENCHMARK(BM_CounterExchange)->Arg(0)->Arg(1000);
+BENCHMARK(BM_PercentageExchange)->Arg(0)->Arg(4);
+
+}  // namespace
+}  // namespace ringway::breaker
+
+BENCHMARK_MAIN();

@@ -1,0 +1,188 @@
+// Unit tests for src/breaker: counter and percentage triggers with time as a parameter
+// (no sleeps), the open period, late outcomes, and node-wide sums over shards.
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "ringway/breaker.h"
+
+namespace ringway::breaker {
+namespace {
+
+constexpr uint64_t kT0 = 1'000'000;  // a steady-clock reading, ms
+
+Trigger Counter(uint32_t threshold, uint32_t window_s, uint32_t open_s) {
+  Trigger t;
+  t.mode = Mode::kCounter;
+  t.unhealthy_threshold = threshold;
+  t.time_window_s = window_s;
+  t.open_s = open_s;
+  return t;
+}
+
+Trigger Percentage(uint32_t pct, uint32_t min_calls, uint32_t window_s, uint32_t open_s) {
+  Trigger t;
+  t.mode = Mode::kPercentage;
+  t.unhealthy_percentage = pct;
+  t.min_calls = min_calls;
+  t.time_window_s = window_s;
+  t.open_s = open_s;
+  return t;
+}
+
+// Records one outcome taken and finished at `now`.
+Opened Outcome(Breaker& b, uint64_t now, bool unhealthy, uint32_t shard = 0) {
+  return b.record(shard, now, unhealthy, b.token());
+}
+
+TEST(BreakerCounter, OpensAtTheThresholdAndClosesAfterTheControlDuration) {
+  Breaker b(Counter(3, 10, 15), 1);
+  EXPECT_FALSE(Outcome(b, kT0, true).opened);
+  EXPECT_FALSE(Outcome(b, kT0 + 100, false).opened);  // healthy outcomes do not count
+  EXPECT_FALSE(Outcome(b, kT0 + 1000, true).opened);
+  EXPECT_EQ(b.counts(kT0 + 1000).unhealthy, 2u);
+  Opened o = Outcome(b, kT0 + 2000, true);
+  ASSERT_TRUE(o.opened);
+  EXPECT_EQ(o.until_ms, kT0 + 2000 + 15000);
+  EXPECT_EQ(o.counts.unhealthy, 3u);
+  EXPECT_TRUE(b.is_open(0, kT0 + 2000));
+  EXPECT_TRUE(b.is_open(0, kT0 + 16999));
+  EXPECT_FALSE(Outcome(b, kT0 + 3000, true).opened);  // while open: not counted
+  EXPECT_FALSE(b.is_open(0, kT0 + 17000));
+  // Closed with the counts reset: the three before the opening no longer count.
+  EXPECT_EQ(b.counts(kT0 + 17000).unhealthy, 0u);
+  EXPECT_FALSE(Outcome(b, kT0 + 17000, true).opened);
+  EXPECT_FALSE(Outcome(b, kT0 + 17100, true).opened);
+  EXPECT_TRUE(Outcome(b, kT0 + 17200, true).opened);
+}
+
+TEST(BreakerCounter, WindowSlidesByTheSecond) {
+  Breaker b(Counter(3, 10, 5), 1);
+  Outcome(b, kT0, true);         // second 1000
+  Outcome(b, kT0 + 1500, true);  // second 1001
+  // At second 1010 the window is seconds 1001..1010: the first outcome left it.
+  EXPECT_FALSE(Outcome(b, kT0 + 10'000, true).opened);
+  EXPECT_EQ(b.counts(kT0 + 10'000).unhealthy, 2u);
+  EXPECT_TRUE(Outcome(b, kT0 + 10'999, true).opened);
+}
+
+TEST(BreakerCounter, LateOutcomeFromBeforeAnOpeningIsDropped) {
+  Breaker b(Counter(2, 10, 1), 1);
+  uint64_t early = b.token();  // a request starts before the breaker opens ...
+  Outcome(b, kT0, true);
+  ASSERT_TRUE(Outcome(b, kT0 + 1, true).opened);
+  // ... and ends after it closed: its outcome belongs to the old state.
+  EXPECT_FALSE(b.record(0, kT0 + 5000, true, early).opened);
+  EXPECT_EQ(b.counts(kT0 + 5000).unhealthy, 0u);
+  EXPECT_FALSE(Outcome(b, kT0 + 5001, true).opened);
+  EXPECT_TRUE(Outcome(b, kT0 + 5002, true).opened);
+}
+
+TEST(BreakerCounter, TripsOnTheSumOverShards) {
+  Breaker b(Counter(4, 10, 5), 3);
+  EXPECT_FALSE(Outcome(b, kT0, true, 0).opened);
+  EXPECT_FALSE(Outcome(b, kT0 + 1, true, 1).opened);
+  EXPECT_FALSE(Outcome(b, kT0 + 2, true, 2).opened);
+  EXPECT_EQ(b.counts(kT0 + 2).unhealthy, 3u);
+  EXPECT_TRUE(Outcome(b, kT0 + 3, true, 1).opened);
+  EXPECT_TRUE(b.is_open(2, kT0 + 4));  // every shard sees it
+}
+
+// Several threads, each writing only its own shard's cells, as shards do: the node-wide
+// count reaches the threshold and the breaker opens.
+TEST(BreakerCounter, ConcurrentShardsTripTogether) {
+  constexpr uint32_t kShards = 4;
+  constexpr int kEach = 250;
+  Breaker b(Counter(kShards * kEach, 60, 30), kShards);
+  std::vector<std::thread> threads;
+  std::vector<int> opened(kShards, 0);
+  for (uint32_t s = 0; s < kShards; ++s) {
+    threads.emplace_back([&, s] {
+      for (int i = 0; i < kEach; ++i) {
+        opened[s] += Outcome(b, kT0 + static_cast<uint64_t>(i), true, s).opened ? 1 : 0;
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_TRUE(b.is_open(0, kT0 + kEach));
+  int total = 0;
+  for (int n : opened) {
+    total += n;
+  }
+  EXPECT_GE(total, 1);
+}
+
+TEST(BreakerPercentage, EvaluatedAtTheEndOfTheWindow) {
+  Breaker b(Percentage(50, 4, 10, 15), 1);
+  // The first outcome anchors the window: [kT0 + 5000, kT0 + 15000).
+  const uint64_t start = kT0 + 5000;
+  Outcome(b, start, true);
+  Outcome(b, start + 1000, true);
+  Outcome(b, start + 2000, false);
+  Outcome(b, start + 9999, false);
+  EXPECT_FALSE(b.is_open(0, start + 9999));  // 50% of 4, but the window has not ended
+  EXPECT_EQ(b.counts(start + 9999).calls, 4u);
+  Opened o;
+  EXPECT_TRUE(b.is_open(0, start + 10'000, &o));
+  ASSERT_TRUE(o.opened);
+  EXPECT_EQ(o.until_ms, start + 10'000 + 15'000);
+  EXPECT_EQ(o.counts.calls, 4u);
+  EXPECT_EQ(o.counts.unhealthy, 2u);
+  EXPECT_FALSE(b.is_open(0, start + 25'000));
+}
+
+TEST(BreakerPercentage, BelowMinCallsOrShareStaysClosed) {
+  Breaker few(Percentage(50, 4, 10, 15), 1);
+  for (int i = 0; i < 3; ++i) {
+    Outcome(few, kT0 + static_cast<uint64_t>(i), true);  // 100%, but 3 calls
+  }
+  EXPECT_FALSE(few.is_open(0, kT0 + 10'000));
+  Breaker share(Percentage(51, 4, 10, 15), 1);
+  Outcome(share, kT0, true);
+  Outcome(share, kT0 + 1, true);
+  Outcome(share, kT0 + 2, false);
+  Outcome(share, kT0 + 3, false);  // 50% < 51%
+  EXPECT_FALSE(share.is_open(0, kT0 + 10'000));
+}
+
+TEST(BreakerPercentage, EachWindowStandsAlone) {
+  Breaker b(Percentage(50, 2, 10, 5), 1);
+  Outcome(b, kT0, true);           // window 0: 1 call (below min_calls)
+  Outcome(b, kT0 + 10'000, true);  // window 1: evaluates window 0 (closed) first
+  EXPECT_FALSE(b.is_open(0, kT0 + 10'001));
+  Outcome(b, kT0 + 12'000, true);  // window 1: 2 of 2
+  EXPECT_FALSE(b.is_open(0, kT0 + 19'999));
+  EXPECT_TRUE(b.is_open(0, kT0 + 20'000));
+  // After the close the windows start again at the first outcome.
+  EXPECT_FALSE(b.is_open(0, kT0 + 25'000));
+  Outcome(b, kT0 + 31'000, true);
+  Outcome(b, kT0 + 31'500, true);
+  EXPECT_FALSE(b.is_open(0, kT0 + 40'999));
+  EXPECT_TRUE(b.is_open(0, kT0 + 41'000));
+}
+
+TEST(BreakerPercentage, SumsTheShardsOfTheWindow) {
+  Breaker b(Percentage(75, 4, 10, 5), 2);
+  Outcome(b, kT0, true, 0);
+  Outcome(b, kT0 + 1, true, 1);
+  Outcome(b, kT0 + 2, true, 1);
+  Outcome(b, kT0 + 3, false, 0);  // 3 of 4 node-wide
+  Opened o;
+  EXPECT_TRUE(b.is_open(1, kT0 + 10'000, &o));
+  EXPECT_TRUE(o.opened);
+  EXPECT_TRUE(b.is_open(0, kT0 + 10'001));  // the other shard sees the same state
+}
+
+TEST(BreakerPercentage, LateVerdictStillOpensForTheRestOfTheControlDuration) {
+  Breaker b(Percentage(50, 1, 1, 60), 1);
+  Outcome(b, kT0, true);
+  // Nobody looked for 30 s: the window's verdict (open until its end + 60 s) still holds.
+  EXPECT_TRUE(b.is_open(0, kT0 + 30'000));
+  EXPECT_EQ(b.open_until(), kT0 + 1000 + 60'000);
+}
+
+}  // namespace
+}  // namespace ringway::breaker
