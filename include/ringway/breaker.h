@@ -85,7 +85,8 @@ class Breaker {
 
  private:
   // Percentage-mode cells of a shard: two window slots (by window parity), each its start
-  // (ms), calls and unhealthy outcomes; then the start of the last window it evaluated.
+  // (ms), calls and unhealthy outcomes; then the window start it had when it last looked
+  // for ended windows.
   static constexpr uint32_t kSlotStart = 0, kSlotCalls = 1, kSlotBad = 2, kSlotSize = 3;
   static constexpr uint32_t kEvaluated = 2 * kSlotSize;
   static constexpr uint64_t kUnset = 0;

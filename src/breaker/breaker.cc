@@ -158,24 +158,32 @@ Counts Breaker::window_counts(uint64_t start) const noexcept {
   return c;
 }
 
-// Evaluates, in order, the windows of the current closed period that ended and that this
-// shard has not evaluated yet. Only windows some shard still holds can have outcomes, so
-// the candidates are the slots' starts (at most two per shard). Every shard reaches the
-// same verdict and publishes the same "open until" (the window's end + open_s).
+// Evaluates, in order, the windows of the current closed period that ended since this
+// shard last looked (its kEvaluated cell: the window start it had then; equal to the
+// current one means nothing ended since, the common case). Only windows some shard still
+// holds can have outcomes, so the candidates are the slots' starts (two per shard). Every
+// shard reaches the same verdict and publishes the same "open until" (the window's end +
+// open_s).
 Opened Breaker::evaluate_ended(uint32_t shard, uint64_t now_ms) noexcept {
   const uint64_t anchor = anchor_.load(std::memory_order_acquire);
-  std::atomic<uint64_t>& evaluated = cells_.at(shard, kEvaluated);
   if (anchor == kUnset || now_ms < anchor + window_ms_) {
     return {};
   }
+  const uint64_t current = anchor + (now_ms - anchor) / window_ms_ * window_ms_;
+  std::atomic<uint64_t>& looked = cells_.at(shard, kEvaluated);
+  uint64_t from = looked.load(std::memory_order_relaxed);
+  if (from == current) {
+    return {};
+  }
+  looked.store(current, std::memory_order_relaxed);
+  from = std::max(from, anchor);
   for (;;) {
-    uint64_t next = UINT64_MAX;  // the earliest ended window not evaluated
+    uint64_t next = UINT64_MAX;  // the earliest ended window from `from` on
     for (uint32_t s = 0; s < cells_.shards(); ++s) {
       for (uint32_t slot = 0; slot < 2; ++slot) {
         const uint64_t st =
             cells_.at(s, slot * kSlotSize + kSlotStart).load(std::memory_order_acquire);
-        if (st >= anchor && st > evaluated.load(std::memory_order_relaxed) &&
-            st + window_ms_ <= now_ms) {
+        if (st >= from && st < current) {
           next = std::min(next, st);
         }
       }
@@ -183,7 +191,7 @@ Opened Breaker::evaluate_ended(uint32_t shard, uint64_t now_ms) noexcept {
     if (next == UINT64_MAX) {
       return {};
     }
-    evaluated.store(next, std::memory_order_relaxed);
+    from = next + 1;
     const Counts c = window_counts(next);
     const uint64_t until = next + window_ms_ + uint64_t{t_.open_s} * 1000;
     if (c.calls >= t_.min_calls &&
