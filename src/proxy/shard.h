@@ -4,8 +4,8 @@
 // accepts, reaps completions and dispatches them by op kind to its parts (ClientSide,
 // Forwarder, Upstreams over one ShardCore), runs timers, and drains.
 //
-// Thread affinity: everything is shard-local except the constructor (control thread,
-// before the shard thread starts).
+// Thread affinity: everything is shard-local, construction included (it runs on the shard's
+// own thread, so its single-issuer ring belongs to that thread).
 #pragma once
 
 #include <cstdint>

@@ -4,8 +4,8 @@
 // exchange goes (forwarder.h) and the upstream connections (upstreams.h). The event loop
 // that dispatches completions to them is Shard (shard.h).
 //
-// Thread affinity: shard-local, except ShardContext (written by the control thread) and
-// construction (control thread, before the shard thread starts... see Shard).
+// Thread affinity: shard-local (built on the shard's thread with its Shard), except
+// ShardContext, which the control thread writes.
 #pragma once
 
 #include <sys/uio.h>
