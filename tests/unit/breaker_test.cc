@@ -1,10 +1,15 @@
 // Unit tests for src/breaker: counter and percentage triggers with time as a parameter
-// (no sleeps), the open period, late outcomes, and node-wide sums over shards.
+// (no sleeps), the open period, late outcomes, node-wide sums over shards; and the
+// unhealthy_condition expressions.
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "breaker/condition.h"
 #include "ringway/breaker.h"
 
 namespace ringway::breaker {
@@ -182,6 +187,64 @@ TEST(BreakerPercentage, LateVerdictStillOpensForTheRestOfTheControlDuration) {
   // Nobody looked for 30 s: the window's verdict (open until its end + 60 s) still holds.
   EXPECT_TRUE(b.is_open(0, kT0 + 30'000));
   EXPECT_EQ(b.open_until(), kT0 + 1000 + 60'000);
+}
+
+Condition Compiled(std::string_view json) {
+  std::string error;
+  std::optional<Condition> c = Condition::compile(json, &error);
+  EXPECT_TRUE(c.has_value()) << json << ": " << error;
+  return c ? std::move(*c) : *Condition::compile(R"(["$context.statusCode", "==", 0])", &error);
+}
+
+std::string CompileError(std::string_view json) {
+  std::string error;
+  EXPECT_FALSE(Condition::compile(json, &error).has_value()) << json;
+  return error;
+}
+
+TEST(BreakerCondition, ConfigExampleStatusListOrLatency) {
+  Condition c = Compiled(
+      R"(["OR",["$context.statusCode","in","500,501,504"],["$context.backendResponseTime",">",6000]])");
+  EXPECT_TRUE(c.holds({500, 10}));
+  EXPECT_TRUE(c.holds({504, 10}));
+  EXPECT_FALSE(c.holds({502, 10}));
+  EXPECT_FALSE(c.holds({200, 6000}));
+  EXPECT_TRUE(c.holds({200, 6001}));
+}
+
+TEST(BreakerCondition, NestingComparisonsAndTheStringForm) {
+  // As a string holding the array (the seed UI's form), with numbers as strings.
+  Condition c = Compiled(
+      R"("[\"AND\",[\"$context.statusCode\",\">=\",\"500\"],[\"OR\",[\"$context.backendResponseTime\",\">\",100],[\"$context.statusCode\",\"==\",503]]]")");
+  EXPECT_TRUE(c.holds({500, 101}));
+  EXPECT_FALSE(c.holds({500, 100}));
+  EXPECT_TRUE(c.holds({503, 0}));
+  EXPECT_FALSE(c.holds({404, 1000}));
+  Condition ne =
+      Compiled(R"(["and",["$context.statusCode","!=",200],["$context.statusCode","<=",299]])");
+  EXPECT_TRUE(ne.holds({204, 0}));
+  EXPECT_FALSE(ne.holds({200, 0}));
+  EXPECT_FALSE(ne.holds({500, 0}));
+}
+
+TEST(BreakerCondition, ErrorsNameTheElement) {
+  EXPECT_EQ(CompileError(R"(["OR",["$context.x","==",1]])"),
+            "element [1][0]: unknown operand \"$context.x\" ($context.statusCode, "
+            "$context.backendResponseTime)");
+  EXPECT_EQ(CompileError(R"(["$context.statusCode","~~","5.."])"),
+            "element [1]: unknown operator \"~~\"");
+  EXPECT_EQ(CompileError(R"(["$context.statusCode","in","500,abc"])"),
+            "element [2]: \"abc\" is not a status code (100-599)");
+  EXPECT_EQ(CompileError(R"(["$context.backendResponseTime",">","soon"])"),
+            "element [2]: must be a whole number");
+  EXPECT_EQ(CompileError(R"(["OR"])"), "needs at least one operand after AND/OR");
+  EXPECT_EQ(CompileError(R"({"a":1})"), "must be a non-empty array");
+  EXPECT_EQ(CompileError(R"("not json")"), "the string does not hold a JSON array");
+  std::string deep = R"(["$context.statusCode","==",500])";
+  for (uint32_t i = 0; i <= Condition::kMaxDepth; ++i) {
+    deep = "[\"OR\"," + deep + "]";
+  }
+  EXPECT_NE(CompileError(deep).find("nested deeper than 8"), std::string::npos);
 }
 
 }  // namespace
