@@ -228,10 +228,13 @@ void write_upstream_head(const RequestHead& client, const UpstreamRequest& req, 
 // (another member: its Host; later a signature) while the others stay as written:
 // the request line and the client's end-to-end headers; the attempt's headers (Host,
 // then `extra`, complete header lines); the gateway's X-Forwarded-*, X-Request-Id,
-// framing and the blank line.
-void write_upstream_head_start(const RequestHead& client, const UpstreamRequest& req, Writer& out);
+// framing and the blank line. The start returns the index of the client's first
+// X-Forwarded-For line (header_count: none) for the end, so the headers are scanned once.
+uint32_t write_upstream_head_start(const RequestHead& client, const UpstreamRequest& req,
+                                   Writer& out);
 void write_upstream_attempt(std::string_view host, std::string_view extra, Writer& out);
-void write_upstream_head_end(const RequestHead& client, const UpstreamRequest& req, Writer& out);
+void write_upstream_head_end(const RequestHead& client, const UpstreamRequest& req,
+                             uint32_t first_xff, Writer& out);
 
 struct ClientResponse {
   std::string_view request_id;  // echoed as X-Request-Id

@@ -154,21 +154,28 @@ bool named_by_connection(std::string_view name, const Header* headers, uint32_t 
   return false;
 }
 
-void write_upstream_head_start(const RequestHead& client, const UpstreamRequest& req, Writer& out) {
+uint32_t write_upstream_head_start(const RequestHead& client, const UpstreamRequest& req,
+                                   Writer& out) {
   out.put(req.method);
   out.put(' ');
   out.put(req.path_and_query);
   out.put(" HTTP/1.1\r\n");
   const ConnectionNames hop(client.headers, client.header_count);
+  uint32_t first_xff = client.header_count;  // none yet
   for (uint32_t i = 0; i < client.header_count; ++i) {
     const Header& h = client.headers[i];
-    if (IsAnyOf(h.name, {"host", "content-length", "expect", "x-forwarded-for", "x-forwarded-proto",
+    if (IEquals(h.name, "x-forwarded-for")) {
+      first_xff = std::min(first_xff, i);
+      continue;
+    }
+    if (IsAnyOf(h.name, {"host", "content-length", "expect", "x-forwarded-proto",
                          "x-forwarded-host", "x-request-id"}) ||
         hop.IsHop(h.name)) {
       continue;
     }
     PutHeader(h.name, h.value, out);
   }
+  return first_xff;
 }
 
 void write_upstream_attempt(std::string_view host, std::string_view extra, Writer& out) {
@@ -176,14 +183,11 @@ void write_upstream_attempt(std::string_view host, std::string_view extra, Write
   out.put(extra);
 }
 
-void write_upstream_head_end(const RequestHead& client, const UpstreamRequest& req, Writer& out) {
-  const ConnectionNames hop(client.headers, client.header_count);
-  uint32_t first_xff = client.header_count;  // none yet
-  for (uint32_t i = 0; i < client.header_count && first_xff == client.header_count; ++i) {
-    if (IEquals(client.headers[i].name, "x-forwarded-for")) {
-      first_xff = i;
-    }
-  }
+void write_upstream_head_end(const RequestHead& client, const UpstreamRequest& req,
+                             uint32_t first_xff, Writer& out) {
+  // Connection is looked up only when there is a client X-Forwarded-For it could name.
+  const ConnectionNames hop(client.headers,
+                            first_xff < client.header_count ? client.header_count : 0);
   PutForwardedFor(client, first_xff, req.client_ip, hop, out);
   if (!req.proto.empty()) {
     PutHeader("X-Forwarded-Proto", req.proto, out);
@@ -203,9 +207,9 @@ void write_upstream_head_end(const RequestHead& client, const UpstreamRequest& r
 }
 
 void write_upstream_head(const RequestHead& client, const UpstreamRequest& req, Writer& out) {
-  write_upstream_head_start(client, req, out);
+  const uint32_t first_xff = write_upstream_head_start(client, req, out);
   write_upstream_attempt(req.host, {}, out);
-  write_upstream_head_end(client, req, out);
+  write_upstream_head_end(client, req, first_xff, out);
 }
 
 void write_client_head(const ResponseHead& backend, const ClientResponse& resp, Writer& out) {

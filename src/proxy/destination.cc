@@ -77,11 +77,11 @@ bool Forwarder::write_request_head(ClientConn& c, std::string_view path, std::st
   req.chunked = h.chunked;
   k_.pool_.get(c.x.up_out, c.x.snap->c().head_buf_size);
   Writer w(c.x.up_out.data + c.x.up_out.tail, c.x.up_out.room());
-  http::write_upstream_head_start(h, req, w);
+  const uint32_t first_xff = http::write_upstream_head_start(h, req, w);
   c.x.attempt_off = c.x.up_out.tail + static_cast<uint32_t>(w.size());
   http::write_upstream_attempt(attempt_host(c), {}, w);
   c.x.attempt_len = c.x.up_out.tail + static_cast<uint32_t>(w.size()) - c.x.attempt_off;
-  http::write_upstream_head_end(h, req, w);
+  http::write_upstream_head_end(h, req, first_xff, w);
   if (!w.ok()) {
     return false;
   }
