@@ -1,5 +1,6 @@
-// Connection records of a shard: client connections and backend (upstream) connections.
-// Plain data; the state machines live in client.cc and upstream.cc.
+// Connection records of a shard: client connections (with the Exchange in progress) and
+// backend (upstream) connections. Plain data; the state machines are ClientSide,
+// Forwarder and Upstreams.
 //
 // Thread affinity: shard-local.
 #pragma once

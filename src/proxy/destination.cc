@@ -1,5 +1,5 @@
-// Where an exchange goes and when it goes again: a `url` backend or a member of a
-// load-balance channel (picked by the channel's balancer over the snapshot's health),
+// Forwarder (forwarder.h). Where an exchange goes and when it goes again: a `url` backend or a
+// member of a load-balance channel (picked by the channel's balancer over the snapshot's health),
 // WLC accounting, and the retry rules of `retry_count` (seed semantics).
 //
 // Retry contract: never after response bytes reached the client; only while the whole

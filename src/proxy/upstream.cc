@@ -1,9 +1,4 @@
-// Backend connections of an exchange: per-shard keep-alive pools keyed by backend
-// address, connect, request upload, response relay. Where an exchange goes and when it
-// is retried is destination.cc.
-//
-// Contract: an upstream connection is either idle in its pool (a receive armed to notice
-// the backend closing it), busy for exactly one client exchange, or closing.
+// Upstreams (upstreams.h): keep-alive pools, connect, request upload, response relay.
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
