@@ -1,10 +1,17 @@
 // Micro-benchmarks of the circuit-breaker trigger on the request path: the check when a
 // request starts (token + is_open) and the record of its outcome, healthy and unhealthy,
-// for both modes, on one shard of eight. Allocations in the timed loop must stay 0
-// (allocs_per_iter, bench/alloc_counter.h).
+// for both modes, on one shard of eight; and a downgrade rule's match_regex matched against
+// a request's values. Allocations in the timed loop must stay 0 (allocs_per_iter,
+// bench/alloc_counter.h).
 #include <benchmark/benchmark.h>
 
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "alloc_counter.h"
+#include "breaker/rules.h"
 #include "ringway/breaker.h"
 
 namespace ringway::breaker {
@@ -48,6 +55,28 @@ void BM_PercentageExchange(benchmark::State& state) { run_exchange(state, Mode::
 // 1000 stays under 30 per 15 s at 1 request per ms.
 BENCHMARK(BM_CounterExchange)->Arg(0)->Arg(1000);
 BENCHMARK(BM_PercentageExchange)->Arg(0)->Arg(4);
+
+// A two-test rule (path ==, method in a list) over the seed's two parameters; the request
+// matches on the list's last item, so both tests and every item are looked at.
+void BM_RuleMatch(benchmark::State& state) {
+  std::string error;
+  std::vector<Param> params = {*make_param("reqPath", "path", "path", &error),
+                               *make_param("method", "method", "method", &error)};
+  std::optional<Match> m = Match::compile(
+      R"("[\"AND\",[\"reqPath\",\"==\",\"/test\"],[\"method\",\"in\",\"GET, POST, PUT\"]]")",
+      params, &error);
+  if (!m) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  std::string_view values[] = {"/test", "PUT"};
+  bench::Loop(state, [&] {
+    benchmark::DoNotOptimize(values);
+    benchmark::DoNotOptimize(m->matches(values));
+  });
+}
+
+BENCHMARK(BM_RuleMatch);
 
 }  // namespace
 }  // namespace ringway::breaker
