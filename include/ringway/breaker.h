@@ -79,6 +79,10 @@ class Breaker {
   // attempt). Dropped when the breaker opened since `token` was taken, or is open.
   Opened record(uint32_t shard, uint64_t now_ms, bool unhealthy, uint64_t token) noexcept;
 
+  // Any thread: whether the caller is the first to find the breaker closed again after its
+  // last opening (one compare-exchange per opening), so exactly one "closed" line is logged.
+  bool take_closed(uint64_t now_ms) noexcept;
+
   // Any thread: the node-wide counts now (for logs and the admin API; may lag by the
   // updates in flight on other shards).
   Counts counts(uint64_t now_ms) const noexcept;
@@ -105,6 +109,7 @@ class Breaker {
   uint64_t window_ms_;
   std::atomic<uint64_t> open_until_{0};
   std::atomic<uint64_t> anchor_{kUnset};  // percentage: the first window's start
+  std::atomic<uint64_t> closed_seen_{0};  // the open_until_ whose end was reported
   core::ShardCells<uint64_t> cells_;      // counter: time_window_s buckets; percentage: 7
 };
 

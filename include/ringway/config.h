@@ -183,12 +183,71 @@ struct Api {
   Backend backend;
 };
 
-// Policies are kept as their raw JSON text plus type; the circuit-breaker compiler
-// (a later issue) reads `content_json`.
+// A circuit-breaker policy's content (CONFIG.md "policies"; the seed's script format),
+// validated. Numbers are the seed's units (seconds; timeouts in ms).
+enum class BreakerType : uint8_t { kTimeout, kCondition };
+enum class BreakerMode : uint8_t { kCounter, kPercentage };
+
+struct BreakerCondition {
+  BreakerType type = BreakerType::kTimeout;
+  BreakerMode mode = BreakerMode::kCounter;
+  uint32_t unhealthy_threshold = 1;  // counter mode
+  uint32_t time_window_s = 1;
+  uint32_t open_s = 1;                  // open_breaker_time
+  uint32_t unhealthy_percentage = 100;  // percentage mode
+  uint32_t min_calls = 1;               // percentage mode: min_call_threshold
+  std::string unhealthy_condition;      // condition type: the expression as JSON text
+};
+
+enum class DowngradeType : uint8_t { kMock, kHttp, kPassthrough, kFunction };
+
+struct Downgrade {
+  DowngradeType type = DowngradeType::kMock;
+  // mock_info
+  uint16_t mock_status = 200;
+  std::string mock_body;
+  std::vector<std::pair<std::string, std::string>> mock_headers;
+  // http_info / http_vpc_info: a channel, or an address (port defaults to the scheme's)
+  std::string http_channel;
+  Address http_address;
+  std::optional<Method> http_method;  // unset: the request's
+  std::string http_path = "/";
+  // passthrough_infos: header lines added to the request for the API's own backend
+  std::vector<std::pair<std::string, std::string>> passthrough_headers;
+  // func_info: function_urn is an http URL "http://host:port/path"
+  Address function_address;
+  std::string function_path = "/";
+  bool function_async = false;
+  uint32_t timeout_ms = 5000;  // http and function
+};
+
+struct DowngradeParameter {
+  std::string name;
+  std::string type;  // path | method | header | query | system
+  std::string value;
+};
+
+struct DowngradeRule {
+  std::string name;
+  std::vector<std::string> parameters;
+  std::string match_regex;                    // the expression as JSON text
+  std::optional<Downgrade> backend;           // unset: the policy's downgrade_default
+  std::optional<BreakerCondition> condition;  // unset: the policy's breaker_condition
+};
+
+struct BreakerPolicy {
+  BreakerCondition condition;
+  bool share = false;                  // scope "share": all bound APIs count together
+  std::optional<Downgrade> downgrade;  // downgrade_default; unset (null): 503
+  std::vector<DowngradeParameter> parameters;
+  std::vector<DowngradeRule> rules;
+};
+
 struct Policy {
   std::string name;
-  std::string type;
-  std::string content_json;
+  std::string type;          // circuit_breaker
+  std::string content_json;  // minified: a reload keeps the state of an unchanged policy
+  BreakerPolicy breaker;
 };
 
 struct Binding {

@@ -237,8 +237,9 @@ void write_upstream_head_end(const RequestHead& client, const UpstreamRequest& r
                              uint32_t first_xff, Writer& out);
 
 struct ClientResponse {
-  std::string_view request_id;  // echoed as X-Request-Id
-  int64_t content_length = -1;  // -1: use chunked (or none when no_body)
+  std::string_view request_id;     // echoed as X-Request-Id
+  std::string_view extra_headers;  // raw "name: value\r\n" lines the gateway adds
+  int64_t content_length = -1;     // -1: use chunked (or none when no_body)
   bool chunked = false;
   bool no_body = false;    // framing then comes from backend.content_length
   bool keep_alive = true;  // false: "Connection: close"
@@ -254,7 +255,8 @@ inline bool is_close_delimited(const ClientResponse& r) {
 
 // Writes the response head for the client from the backend's head: status line (the
 // backend's reason, else reason_phrase()), backend headers minus hop-by-hop, those
-// named by Connection, Content-Length and X-Request-Id; then X-Request-Id; then framing:
+// named by Connection, Content-Length and X-Request-Id; then the gateway's extra_headers and
+// X-Request-Id; then framing:
 //   no_body:            Content-Length of the backend, if it sent one, except on 1xx /
 //                       204 (HEAD and 304 advertise the full length, RFC 9110 8.6)
 //   content_length>=0:  Content-Length

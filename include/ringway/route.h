@@ -49,6 +49,9 @@ struct CompiledBackend {
   std::string host_header;     // Host to send: configured, else `authority`
   uint32_t timeout_ms = 5000;
   int32_t retry_count = -1;
+  // Non-empty: the backend path, whatever the route's template (a circuit breaker's http or
+  // function downgrade); the request's query string is appended.
+  std::string fixed_path;
   // mock: the complete head without its final CRLF ("HTTP/1.1 200 OK\r\n...
   // content-length: N\r\n"), so the proxy adds X-Request-Id/Connection; and the body.
   std::string mock_head;
@@ -84,6 +87,9 @@ struct MatchResult {
   std::string_view rest;
   std::string_view path;  // the request path that was matched
 };
+
+// "HTTP/1.1 <status> <reason>\r\n".
+std::string status_line(uint16_t status);
 
 class RouteTable {
  public:

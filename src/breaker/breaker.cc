@@ -42,6 +42,16 @@ Opened Breaker::record(uint32_t shard, uint64_t now_ms, bool unhealthy, uint64_t
                                    : record_percentage(shard, now_ms, unhealthy);
 }
 
+bool Breaker::take_closed(uint64_t now_ms) noexcept {
+  uint64_t until = open_until_.load(std::memory_order_acquire);
+  if (until == 0 || now_ms < until) {
+    return false;
+  }
+  uint64_t seen = closed_seen_.load(std::memory_order_relaxed);
+  return seen != until &&
+         closed_seen_.compare_exchange_strong(seen, until, std::memory_order_relaxed);
+}
+
 Counts Breaker::counts(uint64_t now_ms) const noexcept {
   if (t_.mode == Mode::kCounter) {
     return {window_sum(now_ms), 0};

@@ -62,14 +62,9 @@ bool is_token_char(char c) {
 
 void read_mock_header(std::string_view name, const Value& v, MockBackend& mock) {
   std::optional<std::string> value = v.string();
-  std::string key = ascii_lower(name);
-  if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char)) {
-    v.error("must be a valid header name");
-  } else if (std::find(std::begin(kReservedHeaders), std::end(kReservedHeaders), key) !=
-             std::end(kReservedHeaders)) {
-    v.error("is set by the gateway");
-  } else if (value && value->find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
-    v.error("must not contain CR, LF or NUL");
+  std::string error = check_header_field(name, value.value_or(""));
+  if (!error.empty()) {
+    v.error(error);
   } else if (value) {
     mock.headers.emplace_back(name, *value);
   }
@@ -178,6 +173,21 @@ void read_api(const Obj& o, const Registry& reg, Api& api) {
 }
 
 }  // namespace
+
+std::string check_header_field(std::string_view name, std::string_view value) {
+  std::string key = ascii_lower(name);
+  if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char)) {
+    return "must be a valid header name";
+  }
+  if (std::find(std::begin(kReservedHeaders), std::end(kReservedHeaders), key) !=
+      std::end(kReservedHeaders)) {
+    return "is set by the gateway";
+  }
+  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+    return "must not contain CR, LF or NUL";
+  }
+  return "";
+}
 
 void read_apis(const Obj& top, Registry& reg, Config& cfg) {
   read_named_list(top, "apis", cfg.apis, reg.apis,

@@ -124,8 +124,8 @@ bool for_each_member(const Value& v,
   return true;
 }
 
-Obj::Obj(const Value& v, std::initializer_list<std::string_view> fields)
-    : ctx_(v.ctx), path_(v.path) {
+Obj::Obj(const Value& v, std::initializer_list<std::string_view> fields, Nulls nulls)
+    : ctx_(v.ctx), path_(v.path), null_absent_(nulls == Nulls::kAbsent) {
   bool is_object = for_each_member(v, [fields](std::string_view key, const Value& child) {
     if (std::find(fields.begin(), fields.end(), key) == fields.end()) {
       child.error("unknown field");
@@ -141,7 +141,7 @@ std::optional<Value> Obj::field(std::string_view key, Need need) const {
     return std::nullopt;
   }
   dom::element el;
-  if (obj_->at_key(key).get(el) != simdjson::SUCCESS) {
+  if (obj_->at_key(key).get(el) != simdjson::SUCCESS || (null_absent_ && el.is_null())) {
     if (need == Need::kRequired) {
       ctx_->error(path(key), "is required");
     }

@@ -80,7 +80,10 @@ std::string one_of_message(const std::vector<std::string_view>& names, std::stri
 // `fields` as "unknown field" and every repeated key as "duplicate field".
 class Obj {
  public:
-  Obj(const Value& v, std::initializer_list<std::string_view> fields);
+  // Nulls::kAbsent: a field whose value is null reads as absent (the seed's script format
+  // writes unused members as null).
+  enum class Nulls : uint8_t { kValue, kAbsent };
+  Obj(const Value& v, std::initializer_list<std::string_view> fields, Nulls nulls = Nulls::kValue);
 
   bool valid() const { return obj_.has_value(); }
   Context& ctx() const { return *ctx_; }
@@ -145,6 +148,7 @@ class Obj {
   Context* ctx_;
   std::string path_;
   std::optional<simdjson::dom::object> obj_;
+  bool null_absent_ = false;
 };
 
 // Reads the array field `key` into `out`, calling `item(value, out.back())` for every

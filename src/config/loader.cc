@@ -208,25 +208,6 @@ void read_apps(const Obj& top, Config& cfg) {
                   });
 }
 
-// Policies keep their content as JSON text; its compiler (per type) comes later, so
-// only its shape is checked here.
-void read_policies(const Obj& top, Registry& reg, Config& cfg) {
-  read_named_list(top, "policies", cfg.policies, reg.policies, {"name", "type", "content"},
-                  [](const Obj& o, Policy& p) {
-                    o.read_checked(
-                        "type", p.type,
-                        [](std::string_view s) {
-                          return s == "circuit_breaker" ? ""
-                                                        : one_of_message({"circuit_breaker"}, s);
-                        },
-                        Need::kRequired);
-                    std::optional<Value> content = o.field("content", Need::kRequired);
-                    if (content && content->object()) {
-                      p.content_json = simdjson::minify(content->el);
-                    }
-                  });
-}
-
 const Api* find_api(const Config& cfg, std::string_view name) {
   for (const Api& a : cfg.apis) {
     if (a.name == name) {

@@ -27,7 +27,7 @@ struct BuiltFeatures {
 };
 
 // What this release builds.
-inline constexpr BuiltFeatures kBuiltFeatures{.channels = true};
+inline constexpr BuiltFeatures kBuiltFeatures{.channels = true, .policies = true};
 
 // Appends a "not supported yet" error for every use of a feature `built` lacks. Paths are
 // derived from `cfg`, whose list indices are the document's.
@@ -54,6 +54,14 @@ struct Registry {
 // references against `reg`, whose referenced sections are already read.
 void read_channels(const Obj& top, Registry& reg, Config& cfg);
 void read_apis(const Obj& top, Registry& reg, Config& cfg);
+
+// Reads the policies (policies.cc): circuit-breaker content in the seed's script format.
+// Channels must be read already (an http downgrade may name one).
+void read_policies(const Obj& top, Registry& reg, Config& cfg);
+
+// The error of a configured header line ("must be a valid header name", "is set by the
+// gateway", ...), "" when it is fine.
+std::string check_header_field(std::string_view name, std::string_view value);
 
 // Reads a `client_ssl` object {certificate, private_key, ca}; paths resolve against the
 // base directory.

@@ -51,7 +51,7 @@ void Publisher::reload() {
     if (!same_listeners(compiled_->config, *r.config)) {
       errors.push_back({"listeners", "listener and shard changes need a restart"});
     } else {
-      next = compile(std::move(*r.config), shards_, &errors);
+      next = compile(std::move(*r.config), shards_, &errors, compiled_.get());
     }
   }
   if (!next || !errors.empty()) {

@@ -1,5 +1,7 @@
 #include "control/snapshot.h"
 
+#include "control/guards.h"
+
 #include <algorithm>
 
 namespace ringway::control {
@@ -42,7 +44,8 @@ bool compile_channels(const config::Config& cfg, uint32_t shards, Compiled* out,
 }  // namespace
 
 std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
-                                        std::vector<config::Error>* errors) {
+                                        std::vector<config::Error>* errors,
+                                        const Compiled* previous) {
   auto c = std::make_shared<Compiled>();
   size_t before = errors->size();
   c->routes = route::RouteTable::build(cfg, errors);
@@ -50,6 +53,10 @@ std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
     return nullptr;
   }
   if (!compile_channels(cfg, shards, c.get(), errors)) {
+    return nullptr;
+  }
+  if (!compile_guards(cfg, *c->routes, std::max<uint32_t>(shards, 1),
+                      previous != nullptr ? &previous->guards : nullptr, &c->guards, errors)) {
     return nullptr;
   }
   c->health = health::targets_for(cfg);

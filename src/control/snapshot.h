@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/shard_cells.h"  // kCacheLine
+#include "proxy/guard.h"
 #include "ringway/config.h"
 #include "ringway/health.h"
 #include "ringway/http.h"
@@ -59,6 +60,7 @@ struct Compiled {
   config::Config config;
   std::unique_ptr<route::RouteTable> routes;
   std::vector<CompiledChannel> channels;
+  Guards guards;             // circuit breakers of the bound policies
   health::TargetSet health;  // check targets and member -> target map
   http::ParserLimits parser_limits;
   uint32_t head_buf_size = 0;  // a buffer that can hold a whole head plus two receives
@@ -84,9 +86,11 @@ struct Snapshot {
 namespace ringway::control {
 
 // Control thread. Compiles `cfg` for `shards` shards; nullptr with errors (JSON paths)
-// on failure (unresolvable hosts, route build errors).
+// on failure (unresolvable hosts, route build errors). The circuit breakers of policies that
+// `previous` (the configuration being replaced) has unchanged are carried over.
 std::shared_ptr<const proxy::Compiled> compile(config::Config cfg, uint32_t shards,
-                                               std::vector<config::Error>* errors);
+                                               std::vector<config::Error>* errors,
+                                               const proxy::Compiled* previous = nullptr);
 
 // Control thread. A snapshot of `compiled` with the checker's per-target states
 // (`target_up` in compiled->health.targets order; empty: every member healthy).

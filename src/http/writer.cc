@@ -226,6 +226,7 @@ void write_client_head(const ResponseHead& backend, const ClientResponse& resp, 
     }
     PutHeader(h.name, h.value, out);
   }
+  out.put(resp.extra_headers);
   if (!resp.request_id.empty()) {
     PutHeader("X-Request-Id", resp.request_id, out);
   }

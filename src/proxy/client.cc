@@ -204,17 +204,37 @@ void ClientSide::client_head_done(ClientConn& c) {
   c.chunked_to_client = false;
   c.direct_left = 0;
   c.x.api = nullptr;
+  c.x.guard = nullptr;
+  c.x.guard_rule = nullptr;
+  c.x.downgrade = nullptr;
+  c.x.fire_and_forget = false;
   route::MatchResult m = c.x.snap->c().routes->match(route::method_key(h.method_name), h.host,
                                                      h.path, h.get("x-stage"));
-  if (m.status == route::MatchResult::Status::kOk &&
-      m.api->backend.type == config::BackendType::kHttp) {
-    c.state = ClientState::kForward;
+  if (m.status == route::MatchResult::Status::kOk) {
     c.x.api = m.api;
-    fwd_.forward_start(c, m, m.api->backend);
-    return;
+    if (fwd_.guard_start(c, m)) {
+      return;  // an open circuit breaker's downgrade answers
+    }
+    if (m.api->backend.type == config::BackendType::kHttp) {
+      c.state = ClientState::kForward;
+      fwd_.forward_start(c, m, m.api->backend);
+      return;
+    }
   }
-  // Answered here. An unwanted body is swallowed when small; a large, chunked or
-  // 100-continue one closes the connection after the answer instead.
+  client_answer_locally(c);
+  if (m.status == route::MatchResult::Status::kNoEnvironment) {
+    client_error(c, 404, "RW.4041", "unknown environment in X-Stage", false);
+  } else if (m.status != route::MatchResult::Status::kOk) {
+    client_error(c, 404, "RW.4040", "no API matches the request", false);
+  } else {
+    client_local_reply(c, m.api->backend);
+  }
+}
+
+// Answered here. An unwanted body is swallowed when small; a large, chunked or
+// 100-continue one closes the connection after the answer instead.
+void ClientSide::client_answer_locally(ClientConn& c) {
+  const http::RequestHead& h = c.req_parser->head();
   c.state = ClientState::kLocal;
   c.x.discard_body = true;
   if (h.has_body() && (h.expect_continue || h.chunked || h.content_length > kDiscardMaxBody)) {
@@ -223,13 +243,6 @@ void ClientSide::client_head_done(ClientConn& c) {
   }
   client_set_timer(c, TimerKind::kClientBody,
                    k_.current_->c().config.limits.client_idle_timeout_ms);
-  if (m.status == route::MatchResult::Status::kNoEnvironment) {
-    client_error(c, 404, "RW.4041", "unknown environment in X-Stage", false);
-  } else if (m.status != route::MatchResult::Status::kOk) {
-    client_error(c, 404, "RW.4040", "no API matches the request", false);
-  } else {
-    client_local_reply(c, m.api->backend);
-  }
 }
 
 void ClientSide::client_local_reply(ClientConn& c, const route::CompiledBackend& b) {
@@ -255,9 +268,8 @@ void ClientSide::client_local_reply(ClientConn& c, const route::CompiledBackend&
   client_send(c);
 }
 
-// Queues a gateway-made JSON error. `close`: the connection cannot continue (bad framing).
 void ClientSide::client_error(ClientConn& c, uint16_t status, std::string_view code,
-                              std::string_view message, bool close) {
+                              std::string_view message, bool close, std::string_view extra) {
   if (close) {
     c.keep_alive = false;
     c.close_after_send = true;
@@ -267,7 +279,9 @@ void ClientSide::client_error(ClientConn& c, uint16_t status, std::string_view c
   }
   k_.pool_.get(c.out, k_.current_->c().head_buf_size);
   Writer w(c.out.data + c.out.tail, c.out.room());
-  std::string_view extra = status == 503 ? "retry-after: 1\r\n" : std::string_view{};
+  if (extra.empty() && status == 503) {
+    extra = "retry-after: 1\r\n";
+  }
   http::write_error(status, code, message, c.x.rid(), c.keep_alive, extra, w);
   if (w.ok()) {
     c.out.tail += static_cast<uint32_t>(w.size());

@@ -32,8 +32,15 @@ class ClientSide : public ShardPart {
   void on_client_recv(ClientConn& c, int res, uint32_t flags);
   void on_client_sent(ClientConn& c, int res);
   void client_input(ClientConn& c);
+  // Queues a gateway-made JSON error. `close`: the connection cannot continue (bad framing).
+  // `extra`: raw header lines for the answer (default: Retry-After on a 503).
   void client_error(ClientConn& c, uint16_t status, std::string_view code, std::string_view message,
-                    bool close);
+                    bool close, std::string_view extra = {});
+  // The exchange is answered here (kLocal): an unwanted request body is swallowed when small,
+  // else the connection closes after the answer.
+  void client_answer_locally(ClientConn& c);
+  // Answers with a mock backend's pre-rendered response.
+  void client_local_reply(ClientConn& c, const route::CompiledBackend& backend);
   void client_exchange_done(ClientConn& c);
   void client_close(ClientConn& c);
   void client_maybe_free(ClientConn& c);
@@ -53,7 +60,6 @@ class ClientSide : public ShardPart {
   bool client_head_step(ClientConn& c);
   bool client_body_step(ClientConn& c);
   void client_head_done(ClientConn& c);
-  void client_local_reply(ClientConn& c, const route::CompiledBackend& backend);
   void make_request_id(ClientConn& c, const http::RequestHead& h);
 
   uint32_t client_count_ = 0;

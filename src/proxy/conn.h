@@ -23,6 +23,9 @@
 namespace ringway::proxy {
 
 struct Snapshot;
+struct Guard;
+struct GuardRule;
+struct CompiledDowngrade;
 
 inline constexpr uint32_t kNoSlot = UINT32_MAX;
 
@@ -113,6 +116,15 @@ struct Exchange {
   // for each attempt at another member while the request is replayable.
   uint32_t attempt_off = 0;
   uint32_t attempt_len = 0;
+  // ---- circuit breaker (guard.h) ----
+  // The policy binding of the exchange's API, and the rule whose breaker records its
+  // outcome (null: none, or recorded already).
+  const Guard* guard = nullptr;
+  const GuardRule* guard_rule = nullptr;
+  uint64_t guard_token = 0;                      // Breaker::token() when the exchange started
+  uint64_t guard_start_ms = 0;                   // when it was forwarded (backendResponseTime)
+  const CompiledDowngrade* downgrade = nullptr;  // answering for an open breaker
+  bool fire_and_forget = false;                  // async function downgrade: the client has its 202
 
   std::string_view rid() const { return {request_id, request_id_len}; }
 };

@@ -42,7 +42,14 @@ void Forwarder::forward_start(ClientConn& c, const route::MatchResult& m,
     c.x.dest.len = b.addr_len;
   }
   Writer path(k_.scratch_.data(), k_.scratch_.size());
-  if (!c.x.snap->c().routes->render_path(m, h.query, path)) {
+  if (!b.fixed_path.empty()) {
+    path.put(b.fixed_path);
+    if (!h.query.empty()) {
+      path.put("?");
+      path.put(h.query);
+    }
+  }
+  if (b.fixed_path.empty() ? !c.x.snap->c().routes->render_path(m, h.query, path) : !path.ok()) {
     client_.client_error(c, 500, "RW.5000", "backend path too long", true);
     return;
   }
@@ -56,6 +63,9 @@ void Forwarder::forward_start(ClientConn& c, const route::MatchResult& m,
     cw.put("HTTP/1.1 100 Continue\r\n\r\n");
     c.out.tail += static_cast<uint32_t>(cw.size());
     client_.client_send(c);
+  }
+  if (c.x.fire_and_forget) {
+    queue_accepted(c);
   }
   client_.client_set_timer(c, TimerKind::kBackend, c.x.timeout_ms);
   send_to_destination(c);
@@ -79,7 +89,7 @@ bool Forwarder::write_request_head(ClientConn& c, std::string_view path, std::st
   Writer w(c.x.up_out.data + c.x.up_out.tail, c.x.up_out.room());
   const uint32_t first_xff = http::write_upstream_head_start(h, req, w);
   c.x.attempt_off = c.x.up_out.tail + static_cast<uint32_t>(w.size());
-  http::write_upstream_attempt(attempt_host(c), {}, w);
+  http::write_upstream_attempt(attempt_host(c), attempt_extra(c), w);
   c.x.attempt_len = c.x.up_out.tail + static_cast<uint32_t>(w.size()) - c.x.attempt_off;
   http::write_upstream_head_end(h, req, first_xff, w);
   if (!w.ok()) {
@@ -105,7 +115,7 @@ std::string_view Forwarder::attempt_host(const ClientConn& c) const {
 // new head does not fit.
 bool Forwarder::render_attempt(ClientConn& c) {
   Writer w(k_.scratch_.data(), k_.scratch_.size());
-  http::write_upstream_attempt(attempt_host(c), {}, w);
+  http::write_upstream_attempt(attempt_host(c), attempt_extra(c), w);
   int64_t delta = static_cast<int64_t>(w.size()) - c.x.attempt_len;
   if (!w.ok() || delta > static_cast<int64_t>(c.x.up_out.room())) {
     return false;
@@ -194,9 +204,16 @@ void Forwarder::upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint1
                                 std::string_view code, std::string_view msg) {
   bool stale = u != nullptr && u->reused && !u->got_bytes;
   up_.upstream_release(c, false);
+  if (c.x.fire_and_forget && c.resp_started) {
+    RW_DEBUG("shard %u: async function call failed: %.*s", k_.id_, static_cast<int>(msg.size()),
+             msg.data());
+    fire_done(c);
+    return;
+  }
   if (retry(c, stale, f)) {
     return;
   }
+  guard_record(c, status, f == Failure::kTimeout);
   if (c.resp_started) {
     client_.client_close(c);
     return;

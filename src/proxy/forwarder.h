@@ -29,6 +29,19 @@ class Forwarder : public ShardPart {
   // The exchange no longer counts against its member's WLC cell.
   void lb_release(ClientConn& c);
 
+  // ---- circuit breakers (guard.cc; one file per downgrade kind) ----
+  // Applies the circuit-breaker policy bound to the exchange's API and environment, if any:
+  // picks its rule; when that rule's breaker is open, its downgrade takes the exchange
+  // (true); else the exchange goes on to the route's backend and its outcome will count
+  // (false).
+  bool guard_start(ClientConn& c, const route::MatchResult& m);
+  // The outcome of the final attempt, recorded once: the backend's status and how long
+  // its head took, or the gateway's failure answer (`timed_out`: the backend timed out).
+  void guard_record(ClientConn& c, uint16_t status, bool timed_out);
+  // Async function downgrade: the function answered or failed; the client has its 202,
+  // so the exchange just ends.
+  void fire_done(ClientConn& c);
+
  private:
   bool choose_member(ClientConn& c);
   void send_to_destination(ClientConn& c, bool fresh_connection = false);
@@ -36,6 +49,16 @@ class Forwarder : public ShardPart {
   bool write_request_head(ClientConn& c, std::string_view path, std::string_view method);
   std::string_view attempt_host(const ClientConn& c) const;
   bool render_attempt(ClientConn& c);
+  // Header lines of the attempt besides Host (a passthrough downgrade's).
+  std::string_view attempt_extra(const ClientConn& c) const;
+  void downgrade(ClientConn& c, const route::MatchResult& m, const CompiledDowngrade& d);
+  void downgrade_reject(ClientConn& c, const CompiledDowngrade& d);
+  void downgrade_mock(ClientConn& c, const CompiledDowngrade& d);
+  void downgrade_http(ClientConn& c, const route::MatchResult& m, const CompiledDowngrade& d);
+  void downgrade_passthrough(ClientConn& c, const route::MatchResult& m,
+                             const CompiledDowngrade& d);
+  void downgrade_function(ClientConn& c, const route::MatchResult& m, const CompiledDowngrade& d);
+  void queue_accepted(ClientConn& c);
 };
 
 }  // namespace ringway::proxy

@@ -407,6 +407,10 @@ void Upstreams::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) 
       return;
     }
     if (r.event == http::Event::kHeadComplete) {
+      if (c.x.fire_and_forget) {
+        fwd_.fire_done(c);  // an async function answered: its answer is not wanted
+        return;
+      }
       upstream_head_done(c, u);
       after_head = true;
     } else if (r.event == http::Event::kMessageComplete) {
@@ -490,10 +494,14 @@ void Upstreams::upstream_head_done(ClientConn& c, UpstreamConn& u) {
 // head written into `w`. False when `w` had no room for it (resp_started stays false).
 bool Upstreams::client_response_head(ClientConn& c, Writer& w) {
   const http::ResponseHead& rh = c.resp_parser->head();
+  fwd_.guard_record(c, rh.status, false);
   c.resp_started = true;
   c.x.replayable = false;
   http::ClientResponse resp;
   resp.request_id = c.x.rid();
+  if (c.x.downgrade != nullptr) {
+    resp.extra_headers = c.x.downgrade->response_header;
+  }
   resp.no_body = rh.no_body;
   resp.http10 = c.x.http10;
   if (!c.x.req_done) {

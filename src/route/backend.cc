@@ -40,9 +40,7 @@ bool unsafe_in_head(std::string_view s) { return s.find_first_of("\r\n", 0, 3) !
 
 void compile_mock(const config::MockBackend& mock, size_t index, CompiledBackend* out,
                   std::vector<config::Error>* errors) {
-  std::string head = "HTTP/1.1 " + std::to_string(mock.status) + " ";
-  head += http::status_reason(mock.status);
-  head += "\r\n";
+  std::string head = status_line(mock.status);
   for (const auto& [name, value] : mock.headers) {
     if (unsafe_in_head(name) || unsafe_in_head(value)) {
       errors->push_back(
@@ -53,8 +51,7 @@ void compile_mock(const config::MockBackend& mock, size_t index, CompiledBackend
       head += name + ": " + value + "\r\n";
     }
   }
-  head += "content-length: " + std::to_string(mock.body.size()) + "\r\n";
-  out->mock_head = std::move(head);
+  out->mock_head = head + "content-length: " + std::to_string(mock.body.size()) + "\r\n";
   out->mock_body = mock.body;
   out->mock_status = mock.status;
 }
@@ -73,6 +70,12 @@ void compile_url(const config::HttpBackend& http, size_t index, Resolver& resolv
 }
 
 }  // namespace
+
+std::string status_line(uint16_t status) {
+  std::string line = "HTTP/1.1 " + std::to_string(status) + " ";
+  line += http::status_reason(status);
+  return line + "\r\n";
+}
 
 bool Resolver::resolve(const std::string& host, uint16_t port, sockaddr_storage* addr,
                        socklen_t* len, std::string* why) {

@@ -62,6 +62,17 @@ TEST(BreakerCounter, OpensAtTheThresholdAndClosesAfterTheControlDuration) {
   EXPECT_TRUE(Outcome(b, kT0 + 17200, true).opened);
 }
 
+TEST(BreakerCounter, ExactlyOneCallerReportsEachClosing) {
+  Breaker b(Counter(1, 10, 2), 2);
+  EXPECT_FALSE(b.take_closed(kT0));  // never opened
+  ASSERT_TRUE(Outcome(b, kT0, true).opened);
+  EXPECT_FALSE(b.take_closed(kT0 + 1999));  // still open
+  EXPECT_TRUE(b.take_closed(kT0 + 2000));
+  EXPECT_FALSE(b.take_closed(kT0 + 2001));  // reported already (by any shard)
+  ASSERT_TRUE(Outcome(b, kT0 + 3000, true, 1).opened);
+  EXPECT_TRUE(b.take_closed(kT0 + 5000));  // the next opening's end is reported again
+}
+
 TEST(BreakerCounter, WindowSlidesByTheSecond) {
   Breaker b(Counter(3, 10, 5), 1);
   Outcome(b, kT0, true);         // second 1000

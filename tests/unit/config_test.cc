@@ -18,6 +18,11 @@ namespace {
 using Errors = std::vector<std::string>;
 
 // The example of CONFIG.md, verbatim.
+// The smallest valid circuit-breaker content.
+constexpr std::string_view kBreakerContent =
+    R"({"breaker_condition": {"breaker_type": "timeout", "breaker_mode": "counter",
+        "unhealthy_threshold": 3, "time_window": 10, "open_breaker_time": 10}})";
+
 constexpr std::string_view kExample = R"json(
 {
   "version": 1,
@@ -222,8 +227,7 @@ TEST_F(ConfigTest, ExampleLoadsWithTheGateOpen) {
 TEST_F(ConfigTest, ExampleIsRejectedByTheNotSupportedYetGate) {
   EXPECT_EQ(gated_errors_of(std::string(kExample)),
             (Errors{"instance.cascade.enabled: not supported yet",
-                    "listeners[1].tls: not supported yet", "admin: not supported yet",
-                    "policies: not supported yet", "bindings: not supported yet"}));
+                    "listeners[1].tls: not supported yet", "admin: not supported yet"}));
 }
 
 TEST_F(ConfigTest, SupportedPartOfTheExampleLoads) {
@@ -467,8 +471,11 @@ TEST_F(ConfigTest, DuplicateApis) {
 }
 
 TEST_F(ConfigTest, CrossReferencesMustResolve) {
-  std::string policy = R"("policies": [{"name": "cb", "type": "circuit_breaker", "content": {}},
-                                        {"name": "cb2", "type": "circuit_breaker", "content": {}}], )";
+  std::string policy = R"("policies": [{"name": "cb", "type": "circuit_breaker", "content": )" +
+                       std::string(kBreakerContent) +
+                       R"(},
+                                        {"name": "cb2", "type": "circuit_breaker", "content": )" +
+                       std::string(kBreakerContent) + "}], ";
   std::string binding = R"({"policy": "cb", "api": "a", "environment": "RELEASE"})";
   expect_cases({
       {doc(channel() + ", " +
@@ -805,10 +812,10 @@ TEST_F(ConfigTest, NotSupportedYet) {
   gated(doc(R"("listeners": [{"name": "l", "address": "0.0.0.0:0",
                               "tls": {"certificate": "c", "private_key": "k"}}])"),
         {"listeners[0].tls: not supported yet"});
-  gated(doc(R"("policies": [{"name": "cb", "type": "circuit_breaker", "content": {}}], )" +
-            apis({api("a", "GET", "/a")}) +
+  gated(doc(R"("policies": [{"name": "cb", "type": "circuit_breaker", "content": )" +
+            std::string(kBreakerContent) + "}], " + apis({api("a", "GET", "/a")}) +
             R"(, "bindings": [{"policy": "cb", "api": "a", "environment": "RELEASE"}])"),
-        {"policies: not supported yet", "bindings: not supported yet"});
+        {});  // circuit breakers are built
   gated(R"({"version": 1, "instance": {"id": "gw", "cascade": {"enabled": true,
             "auth_key": "env:RINGWAY_CASCADE_KEY"}}})",
         {"instance.cascade.enabled: not supported yet"});
@@ -845,17 +852,136 @@ TEST_F(ConfigTest, SeveralErrorsAtOnce) {
           R"(apis[1].req_uri: must start with "/" (got "b"))"}));
 }
 
+// A document with one circuit-breaker policy whose content is `content`.
+std::string breaker_doc(const std::string& content, const std::string& more = "") {
+  return doc(more + R"("policies": [{"name": "cb", "type": "circuit_breaker", "content": )" +
+             content + "}]");
+}
+
+// kBreakerContent with `extra` members added.
+std::string breaker_with(const std::string& extra) {
+  return std::string(kBreakerContent.substr(0, kBreakerContent.size() - 1)) + ", " + extra + "}";
+}
+
 TEST_F(ConfigTest, Policies) {
   expect_cases({
       {doc(R"("policies": [{"name": "cb", "type": "circuit_breaker", "content": []}])"),
        {"policies[0].content: must be an object (got array)"}},
       {doc(R"("policies": [{"name": "cb", "type": "circuit_breaker"}])"),
        {"policies[0].content: is required"}},
+      {breaker_doc("{}"), {"policies[0].content.breaker_condition: is required"}},
   });
-  LoadResult r = load_all(doc(R"("policies": [{"name": "cb", "type": "circuit_breaker",
-      "content": { "scope": "basic", "downgrade_default": null }}])"));
+  LoadResult r = load_all(breaker_doc(breaker_with(R"("downgrade_default": null)")));
   ASSERT_EQ(strings(r), Errors{});
-  EXPECT_EQ(r.config->policies[0].content_json, R"({"scope":"basic","downgrade_default":null})");
+  const config::Policy& p = r.config->policies[0];
+  EXPECT_EQ(p.content_json.rfind(R"({"breaker_condition":{"breaker_type":"timeout")", 0), 0u);
+  EXPECT_EQ(p.breaker.condition.unhealthy_threshold, 3u);
+  EXPECT_EQ(p.breaker.condition.time_window_s, 10u);
+  EXPECT_FALSE(p.breaker.share);
+  EXPECT_FALSE(p.breaker.downgrade.has_value());
+}
+
+TEST_F(ConfigTest, BreakerConditionNumbersAndModes) {
+  const std::string base = "policies[0].content.breaker_condition";
+  auto cond = [](const std::string& fields) {
+    return breaker_doc(R"({"breaker_condition": {)" + fields + "}}");
+  };
+  expect_cases({
+      {cond(R"("breaker_type": "timeout", "breaker_mode": "counter", "unhealthy_threshold": 1,
+               "time_window": 0, "open_breaker_time": 3601)"),
+       {base + ".time_window: must be between 1 and 3600 (got 0)",
+        base + ".open_breaker_time: must be between 1 and 3600 (got 3601)"}},
+      {cond(R"("breaker_type": "slow", "breaker_mode": "counter", "unhealthy_threshold": 1,
+               "time_window": 1, "open_breaker_time": 1)"),
+       {base + R"(.breaker_type: must be one of timeout, condition (got "slow"))"}},
+      // Each mode needs its own numbers; the other mode's may be null (the seed writes them).
+      {cond(R"("breaker_type": "timeout", "breaker_mode": "counter", "time_window": 1,
+               "open_breaker_time": 1, "unhealthy_percentage": null)"),
+       {base + ".unhealthy_threshold: is required"}},
+      {cond(R"("breaker_type": "timeout", "breaker_mode": "percentage", "time_window": 1,
+               "open_breaker_time": 1, "unhealthy_percentage": 101, "unhealthy_threshold": 0)"),
+       {base + ".unhealthy_threshold: must be between 1 and 1000000000 (got 0)",
+        base + ".unhealthy_percentage: must be between 1 and 100 (got 101)",
+        base + ".min_call_threshold: is required"}},
+      {cond(R"("breaker_type": "condition", "breaker_mode": "counter", "unhealthy_threshold": 1,
+               "time_window": 1, "open_breaker_time": 1)"),
+       {base + ".unhealthy_condition: is required"}},
+      {cond(R"("breaker_type": "condition", "breaker_mode": "counter", "unhealthy_threshold": 1,
+               "time_window": 1, "open_breaker_time": 1,
+               "unhealthy_condition": "[\"$context.statusCode\",\"like\",\"500\"]")"),
+       {base + R"(.unhealthy_condition: element [1]: unknown operator "like")"}},
+      {cond(R"("breaker_type": "condition", "breaker_mode": "counter", "unhealthy_threshold": 1,
+               "time_window": 1, "open_breaker_time": 1,
+               "unhealthy_condition": ["OR", ["$context.statusCode", "in", "500,504"],
+                                             ["$context.backendResponseTime", ">", 6000]])"),
+       {}},
+  });
+}
+
+TEST_F(ConfigTest, BreakerDowngrades) {
+  const std::string d = "policies[0].content.downgrade_default";
+  auto with = [](const std::string& downgrade) {
+    return breaker_doc(breaker_with(R"("downgrade_default": )" + downgrade));
+  };
+  expect_cases({
+      {with(R"({"type": "teapot"})"),
+       {d + R"(.type: must be one of mock, http, passthrough, function (got "teapot"))"}},
+      {with(R"({"type": "mock", "mock_info": {"status_code": 99, "headers":
+                 [{"key": "Content-Length", "value": "1"}, {"key": "x-a", "value": "a\nb"}]}})"),
+       {d + ".mock_info.status_code: must be between 200 and 599 (got 99)",
+        d + ".mock_info.headers[0]: is set by the gateway",
+        d + ".mock_info.headers[1]: must not contain CR, LF or NUL"}},
+      {with(R"({"type": "mock"})"), {d + ".mock_info: is required"}},
+      {with(R"({"type": "http", "http_info": {"address": "a b", "scheme": "HTTPS"}})"),
+       {d + R"(.http_info.address: must be host or host:port, like 10.10.10.10:8080 (got "a b"))",
+        d + ".http_info.scheme: not supported yet"}},
+      {with(R"({"type": "http", "http_info": null, "http_vpc_info": {"vpc_channel_id": "nope"}})"),
+       {d + R"(.http_vpc_info.vpc_channel_id: unknown channel "nope")"}},
+      {with(R"({"type": "function", "func_info": {"function_urn": "urn:fss:x",
+                 "invocation_type": "later"}})"),
+       {d + R"(.func_info.function_urn: must be an http URL like http://127.0.0.1:9000/fn (got "urn:fss:x"))",
+        d + R"(.func_info.invocation_type: must be one of sync, async (got "later"))"}},
+      {with(R"({"type": "passthrough", "passthrough_infos": [{"key": "x-why", "value": "cb"}]})"),
+       {}},
+  });
+  LoadResult r = load_all(with(R"({"type": "function", "func_info": {"function_urn":
+      "http://127.0.0.1:9000/fn/a", "invocation_type": "async", "timeout": 300}})"));
+  ASSERT_EQ(strings(r), Errors{});
+  const config::Downgrade& fn = *r.config->policies[0].breaker.downgrade;
+  EXPECT_EQ(fn.function_address.port, 9000);
+  EXPECT_EQ(fn.function_path, "/fn/a");
+  EXPECT_TRUE(fn.function_async);
+  EXPECT_EQ(fn.timeout_ms, 300u);
+}
+
+TEST_F(ConfigTest, BreakerRules) {
+  const std::string params =
+      R"("downgrade_parameters": [{"name": "reqPath", "type": "path", "value": "path"},
+                                  {"name": "tier", "type": "header", "value": "X-Tier"}])";
+  auto rules = [&params](const std::string& list) {
+    return breaker_doc(breaker_with(params + R"(, "downgrade_rules": )" + list));
+  };
+  const std::string r0 = "policies[0].content.downgrade_rules[0]";
+  expect_cases({
+      {rules(R"([{"rule_name": "r1", "parameters": ["reqPath", "who"],
+                  "match_regex": "[\"who\",\"==\",\"x\"]"}])"),
+       {r0 + R"(.parameters[1]: unknown downgrade parameter "who")",
+        r0 + R"(.match_regex: element [0]: unknown parameter "who" (reqPath, tier))"}},
+      {rules(R"([{"rule_name": "r1", "match_regex": ["tier", "==", "gold"]},
+                 {"rule_name": "r1", "match_regex": ["tier", "==", "silver"]}])"),
+       {R"(policies[0].content.downgrade_rules[1]: duplicate rule_name "r1")"}},
+      {rules(R"([{"rule_name": "r 1", "match_regex": ["tier", "==", "x"]}])"),
+       {r0 + R"(.rule_name: must be 1-64 characters of A-Z a-z 0-9 _ - (got "r 1"))"}},
+  });
+  Errors e = errors_of(rules(R"([{"rule_name": "r1", "match_regex": ["tier", "~~", "("]}])"));
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].rfind(r0 + R"(.match_regex: element [2]: invalid regular expression "(": )", 0),
+            0u)
+      << e[0];
+  e = errors_of(breaker_doc(breaker_with(
+      R"("downgrade_parameters": [{"name": "s", "type": "system", "value": "moon"}])")));
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].rfind("policies[0].content.downgrade_parameters[0]: ", 0), 0u) << e[0];
 }
 
 TEST(LoadConfig, InvalidJsonAndMissingFiles) {

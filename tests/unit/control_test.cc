@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "control/loop_ops.h"
+#include "control/snapshot.h"
 #include "ringway/health.h"
 
 namespace ringway::control {
@@ -45,5 +46,116 @@ TEST(LoopOps, ReclaimRetriesOnlyWhileSnapshotsWait) {
   EXPECT_LE(kReclaimRetryMs, 100u);  // as often as the loop reclaimed before
 }
 
+// ---- circuit-breaker guards (control/guards.h through compile()) ----
+
+// Two APIs bound to policy "cb" (content `content`) in RELEASE, and an unbound third.
+std::string guarded_config(const std::string& content) {
+  return R"({"version": 1, "instance": {"id": "gw"},
+    "apis": [
+      {"name": "a", "req_method": "GET", "req_uri": "/a",
+       "backend": {"url": "127.0.0.1:9", "req_uri": "/"}},
+      {"name": "b", "req_method": "GET", "req_uri": "/b",
+       "backend": {"url": "127.0.0.1:9", "req_uri": "/"}},
+      {"name": "c", "req_method": "GET", "req_uri": "/c",
+       "backend": {"url": "127.0.0.1:9", "req_uri": "/"}}],
+    "policies": [{"name": "cb", "type": "circuit_breaker", "content": )" +
+         content + R"(}],
+    "bindings": [{"policy": "cb", "api": "a", "environment": "RELEASE"},
+                 {"policy": "cb", "api": "b", "environment": "RELEASE"}]})";
+}
+
+std::string breaker_content(std::string_view scope, std::string_view rules = "") {
+  std::string c = R"({"breaker_condition": {"breaker_type": "timeout", "breaker_mode": "counter",
+      "unhealthy_threshold": 2, "time_window": 10, "open_breaker_time": 10}, "scope": ")";
+  c += scope;
+  c += R"(", "downgrade_default": {"type": "mock", "mock_info": {"status_code": 299,
+      "result_content": "{}", "headers": [{"key": "x-a", "value": "1"}]}})";
+  if (!rules.empty()) {
+    c += R"(, "downgrade_parameters": [{"name": "reqPath", "type": "path", "value": "path"},
+        {"name": "method", "type": "method", "value": "method"}], "downgrade_rules": )";
+    c += rules;
+  }
+  return c + "}";
+}
+
+std::shared_ptr<const proxy::Compiled> compiled(const std::string& json,
+                                                const proxy::Compiled* previous = nullptr) {
+  config::LoadResult r = config::load_config(json);
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].str());
+  if (!r.ok()) {
+    return nullptr;
+  }
+  std::vector<config::Error> errors;
+  auto c = compile(std::move(*r.config), 2, &errors, previous);
+  EXPECT_TRUE(errors.empty()) << errors[0].str();
+  return c;
+}
+
+TEST(Guards, BasicScopeGivesEachApiItsBreakerAndShareOneForAll) {
+  auto basic = compiled(guarded_config(breaker_content("basic")));
+  ASSERT_NE(basic, nullptr);
+  const proxy::Guard* a = basic->guards.find(0, 0);
+  const proxy::Guard* b = basic->guards.find(1, 0);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(basic->guards.find(2, 0), nullptr);  // api c is not bound
+  EXPECT_EQ(a->api, "a");
+  ASSERT_EQ(a->rules.size(), 1u);
+  EXPECT_NE(a->rules[0].breaker, b->rules[0].breaker);
+  auto share = compiled(guarded_config(breaker_content("share")));
+  ASSERT_NE(share, nullptr);
+  EXPECT_EQ(share->guards.find(0, 0)->rules[0].breaker, share->guards.find(1, 0)->rules[0].breaker);
+}
+
+TEST(Guards, MockDowngradeCarriesItsHeaderAndJsonType) {
+  auto c = compiled(guarded_config(breaker_content("basic")));
+  ASSERT_NE(c, nullptr);
+  const proxy::CompiledDowngrade& d = c->guards.find(0, 0)->rules[0].downgrade;
+  EXPECT_EQ(d.kind, proxy::DowngradeKind::kMock);
+  EXPECT_EQ(d.label, "cb/default");
+  EXPECT_EQ(d.backend.mock_head,
+            "HTTP/1.1 299 \r\nx-a: 1\r\ncontent-type: application/json\r\n"
+            "x-ringway-downgrade: cb/default\r\ncontent-length: 2\r\n");
+}
+
+TEST(Guards, RulesMatchTopToBottomThenTheDefault) {
+  std::string rules = R"([
+      {"rule_name": "one", "match_regex": "[\"reqPath\",\"==\",\"/a\"]"},
+      {"rule_name": "two", "match_regex": ["OR", ["reqPath", "==", "/a"], ["method", "==", "PUT"]],
+       "downgrade_backend": null,
+       "breaker_condition": {"breaker_type": "timeout", "breaker_mode": "percentage",
+         "time_window": 5, "open_breaker_time": 7, "unhealthy_percentage": 50,
+         "min_call_threshold": 4}}])";
+  auto c = compiled(guarded_config(breaker_content("basic", rules)));
+  ASSERT_NE(c, nullptr);
+  const proxy::Guard& g = *c->guards.find(0, 0);
+  ASSERT_EQ(g.rules.size(), 3u);
+  EXPECT_EQ(g.used_params, 3u);
+  std::string_view a[] = {"/a", "PUT"}, put[] = {"/x", "PUT"}, other[] = {"/x", "GET"};
+  EXPECT_EQ(g.pick(a).name, "one");  // the first match wins, though "two" matches too
+  EXPECT_EQ(g.pick(put).name, "two");
+  EXPECT_EQ(g.pick(other).name, "default");
+  // A rule without trigger or backend takes the default's; each rule has its own counts.
+  EXPECT_EQ(g.rules[0].breaker->trigger().unhealthy_threshold, 2u);
+  EXPECT_EQ(g.rules[0].downgrade.kind, proxy::DowngradeKind::kMock);
+  EXPECT_EQ(g.rules[0].downgrade.label, "cb/one");
+  EXPECT_EQ(g.rules[1].breaker->trigger().mode, breaker::Mode::kPercentage);
+  EXPECT_EQ(g.rules[1].open_s, 7u);
+  EXPECT_EQ(g.rules[1].downgrade.kind, proxy::DowngradeKind::kMock);  // null: the default's
+  EXPECT_NE(g.rules[0].breaker, g.rules[2].breaker);
+}
+
+TEST(Guards, ReloadKeepsTheBreakersOfAnUnchangedPolicyOnly) {
+  auto first = compiled(guarded_config(breaker_content("basic")));
+  ASSERT_NE(first, nullptr);
+  auto same = compiled(guarded_config(breaker_content("basic")), first.get());
+  ASSERT_NE(same, nullptr);
+  EXPECT_EQ(same->guards.find(0, 0)->rules[0].breaker, first->guards.find(0, 0)->rules[0].breaker);
+  EXPECT_EQ(same->guards.find(1, 0)->rules[0].breaker, first->guards.find(1, 0)->rules[0].breaker);
+  auto changed = compiled(guarded_config(breaker_content("share")), same.get());
+  ASSERT_NE(changed, nullptr);
+  EXPECT_NE(changed->guards.find(0, 0)->rules[0].breaker,
+            same->guards.find(0, 0)->rules[0].breaker);
+}
 }  // namespace
 }  // namespace ringway::control
