@@ -68,6 +68,7 @@ void ClientSide::client_open(int fd, uint32_t listener) {
   c.out_pinned = false;
   c.direct_left = 0;
   c.timer.owner = slot;
+  c.x.clear_guard();
   ++client_count_;
   k_.ctx_->conn_counts.set(k_.id_, 0, client_count_);
   // The first request's head must arrive within the header timeout.
@@ -204,10 +205,7 @@ void ClientSide::client_head_done(ClientConn& c) {
   c.chunked_to_client = false;
   c.direct_left = 0;
   c.x.api = nullptr;
-  c.x.guard = nullptr;
-  c.x.guard_rule = nullptr;
-  c.x.downgrade = nullptr;
-  c.x.fire_and_forget = false;
+  c.x.clear_guard();
   route::MatchResult m = c.x.snap->c().routes->match(route::method_key(h.method_name), h.host,
                                                      h.path, h.get("x-stage"));
   if (m.status == route::MatchResult::Status::kOk) {
@@ -279,7 +277,10 @@ void ClientSide::client_error(ClientConn& c, uint16_t status, std::string_view c
   }
   k_.pool_.get(c.out, k_.current_->c().head_buf_size);
   Writer w(c.out.data + c.out.tail, c.out.room());
-  if (extra.empty() && status == 503) {
+  if (extra.empty() && c.x.downgrade != nullptr) {
+    // A downgrade backend failed, or there is none: still the breaker's answer.
+    extra = status == 503 ? c.x.downgrade->reject_headers : c.x.downgrade->response_header;
+  } else if (extra.empty() && status == 503) {
     extra = "retry-after: 1\r\n";
   }
   http::write_error(status, code, message, c.x.rid(), c.keep_alive, extra, w);
@@ -495,6 +496,7 @@ void ClientSide::client_exchange_done(ClientConn& c) {
   }
   c.state = ClientState::kIdle;
   c.x.api = nullptr;
+  c.x.clear_guard();
   c.req_parser->reset();
   if (c.in.empty()) {
     k_.give_parsers(c);

@@ -126,6 +126,15 @@ struct Exchange {
   const CompiledDowngrade* downgrade = nullptr;  // answering for an open breaker
   bool fire_and_forget = false;                  // async function downgrade: the client has its 202
 
+  // No breaker and no downgrade: at each request head, at its end and on a new connection,
+  // so an error answered between exchanges never sees the last one's (maybe freed) policy.
+  void clear_guard() {
+    guard = nullptr;
+    guard_rule = nullptr;
+    downgrade = nullptr;
+    fire_and_forget = false;
+  }
+
   std::string_view rid() const { return {request_id, request_id_len}; }
 };
 

@@ -164,6 +164,16 @@ void Forwarder::downgrade_reject(ClientConn& c, const CompiledDowngrade& d) {
 void Forwarder::fire_done(ClientConn& c) {
   up_.upstream_release(c, false);
   c.resp_done = true;
+  if (!c.x.req_done) {
+    // The function is done with a request still uploading: the rest has nowhere to go, so
+    // the connection ends once the 202 is out (as when a backend answers early).
+    c.keep_alive = false;
+    c.close_after_send = true;
+    if (c.unsent() == 0 && !c.send_armed) {
+      client_.client_close(c);
+    }
+    return;
+  }
   if (c.unsent() == 0 && !c.send_armed) {
     client_.client_exchange_done(c);
   }

@@ -494,6 +494,19 @@ TEST_F(BreakerDowngradeTest, HttpDowngradeGoesToOtherBackend) {
   EXPECT_EQ(OriginCalls(), size_t{kThreshold}) << "the API's backend was called while open";
 }
 
+TEST_F(BreakerDowngradeTest, FailedHttpDowngradeStillCarriesTheDowngradeHeader) {
+  std::string dead = "127.0.0.1:" + std::to_string(UnusedPort());
+  ASSERT_TRUE(Start(HttpDowngrade(dead, "GET", "/fallback")));
+  Client c(gw_.port());
+  ASSERT_TRUE(Trip(c));
+  auto r = c.Get("/stub/echo");
+  EXPECT_TRUE(IsGatewayError(r, 502));  // the downgrade backend refused the connection
+  EXPECT_TRUE(Downgraded(r, 502));
+  // Not counted either way: the breaker stays open and the origin unreached.
+  ASSERT_TRUE(BackendBarrier());
+  EXPECT_EQ(OriginCalls(), size_t{kThreshold});
+}
+
 TEST_F(BreakerDowngradeTest, HttpDowngradeWithEmptyMethodKeepsTheRequestsMethod) {
   Backend fallback;
   ASSERT_TRUE(fallback.Start("fallback"));
