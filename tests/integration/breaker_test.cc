@@ -984,6 +984,22 @@ TEST_F(BreakerReloadTest, BadPolicyReloadKeepsRunningConfig) {
   EXPECT_TRUE(gw_.running());
 }
 
+TEST_F(BreakerReloadTest, ReloadThatRemovesABoundPolicyIsRejectedWithTheBindingsPath) {
+  // The policy is gone, its binding stays: "bindings[0].policy: unknown policy".
+  std::string config = Config("v1", true);
+  const std::string policies_start = "\"policies\":";
+  size_t from = config.find(policies_start);
+  size_t to = config.find("\"bindings\":", from);
+  ASSERT_NE(from, std::string::npos);
+  ASSERT_NE(to, std::string::npos);
+  config.replace(from, to - from, "\"policies\": [],\n  ");
+  gw_.WriteConfig(config);
+  gw_.Signal(SIGHUP);
+  ASSERT_TRUE(gw_.WaitLog("reload failed", 5000)) << gw_.LogTail();
+  EXPECT_TRUE(gw_.LogContains("bindings[0].policy: unknown policy \"cb\"")) << gw_.LogTail();
+  EXPECT_TRUE(Downgraded(HttpGet(gw_.port(), "/stub/echo"), 299)) << "the running policy was lost";
+}
+
 // ---- ringway check ----
 
 class BreakerCheckTest : public ::testing::Test {
