@@ -1,0 +1,48 @@
+// Private to src/auth: the canonical forms of SDK-HMAC-SHA256 (ringway/auth.h states them)
+// and the hash helpers, shared by the verifier and the signer. No allocation.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace ringway::auth::internal {
+
+// Appends into a caller's buffer; once something did not fit, ok() stays false.
+class Writer {
+ public:
+  Writer(char* buf, size_t cap) : buf_(buf), cap_(cap) {}
+  void put(char c) {
+    if (len_ < cap_) {
+      buf_[len_++] = c;
+    } else {
+      ok_ = false;
+    }
+  }
+  void put(std::string_view s);
+  bool ok() const { return ok_; }
+  std::string_view view() const { return {buf_, len_}; }
+
+ private:
+  char* buf_;
+  size_t cap_;
+  size_t len_ = 0;
+  bool ok_ = true;
+};
+
+// The most query parameters a canonical query may have (more: false from CanonicalQuery).
+inline constexpr size_t kMaxQueryParams = 64;
+
+// Appends `c` as AKSKSigner.urlEncode does for one byte: A-Za-z0-9-_.~ as is, else %XX.
+void EncodeByte(unsigned char c, Writer* w);
+// Appends the canonical URI of a raw (as received) path; an empty path counts as "/".
+void CanonicalUri(std::string_view raw_path, Writer* w);
+// Appends the canonical query of a raw query (no '?'); false when it has more than
+// kMaxQueryParams parameters.
+bool CanonicalQuery(std::string_view raw_query, Writer* w);
+
+// Hex digests (64 lower-case digits, no NUL). HmacSha256Hex: false when wolfSSL failed
+// (`out` then holds no usable signature).
+void Sha256Hex(std::string_view data, char out[64]);
+bool HmacSha256Hex(std::string_view key, std::string_view data, char out[64]);
+
+}  // namespace ringway::auth::internal
