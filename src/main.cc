@@ -1,4 +1,4 @@
-// The ringway command: serve, check, --version.
+// The ringway command: serve, check, sign, --version.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +9,7 @@
 #include "ringway/config.h"
 #include "ringway/log.h"
 #include "ringway/server.h"
+#include "sign_cli.h"
 
 namespace {
 
@@ -16,6 +17,7 @@ constexpr const char* kUsage =
     "usage: ringway serve -c FILE [--shards N] [--log-level debug|info|warn|error]\n"
     "                     [--drain-timeout-ms N]\n"
     "       ringway check -c FILE\n"
+    "       ringway sign --app-key KEY --app-secret SECRET [-X M] [-H H]... [-d BODY] URL\n"
     "       ringway --version\n";
 
 struct Args {
@@ -96,6 +98,9 @@ int main(int argc, char** argv) {
       (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "version") == 0)) {
     std::printf("ringway %s\n", RINGWAY_VERSION);
     return 0;
+  }
+  if (argc >= 2 && std::strcmp(argv[1], "sign") == 0) {
+    return ringway::run_sign(argc, argv);
   }
   Args args;
   if (!parse_args(argc, argv, &args) || (args.command != "serve" && args.command != "check")) {

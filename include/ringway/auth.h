@@ -75,6 +75,8 @@ class Sha256 {
   ~Sha256();
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
+  // Starts a new digest (hex() leaves the object ready for reuse too).
+  void reset();
   void update(const void* p, size_t n);
   // Writes the 64 lower-case hex digits of the digest (no NUL); call once, last.
   void hex(char out[64]);
@@ -100,6 +102,25 @@ inline constexpr std::string_view kEmptyBodySha256 =
 AuthError verify(const RequestView& r, const Authorization& a, std::string_view secret,
                  std::string_view payload_hash, int64_t now_unix_s, char* scratch,
                  size_t scratch_len, int64_t max_skew_s = 900);
+
+// verify() split at the payload hash, for a signed body held until it is whole: begin() runs
+// every check verify() runs before the HMAC and hashes the canonical request up to its payload
+// hash, keeping what finish() needs (the date, the claimed signature), so the request head
+// may be gone when the body has arrived; finish() completes with the body's hash. No
+// allocation; reusable (begin() again).
+class PendingVerify {
+ public:
+  AuthError begin(const RequestView& r, const Authorization& a, int64_t now_unix_s, char* scratch,
+                  size_t scratch_len, int64_t max_skew_s = 900);
+  // After a begin() that returned kNone.
+  AuthError finish(std::string_view secret, std::string_view payload_hash);
+
+ private:
+  Sha256 canonical_;
+  char date_[16] = {};
+  char signature_[64] = {};
+  bool signature_ok_ = false;  // the claimed signature had 64 characters
+};
 
 // Signer (for `ringway sign`, tests and benchmarks; may allocate).
 struct SignInput {

@@ -12,11 +12,14 @@ class Clock {
   virtual ~Clock() = default;
   // Milliseconds on a monotonic scale with an arbitrary origin.
   virtual uint64_t now_ms() const = 0;
+  // Seconds since the Unix epoch (wall clock; signatures carry dates).
+  virtual int64_t unix_s() const = 0;
 };
 
 class SteadyClock final : public Clock {
  public:
   uint64_t now_ms() const override;
+  int64_t unix_s() const override;
 };
 
 // A clock that moves only when told. Tests only.
@@ -24,11 +27,14 @@ class ManualClock final : public Clock {
  public:
   explicit ManualClock(uint64_t start_ms = 1000) : now_(start_ms) {}
   uint64_t now_ms() const override { return now_; }
+  int64_t unix_s() const override { return unix_; }
+  void set_unix(int64_t s) { unix_ = s; }
   void advance(uint64_t ms) { now_ += ms; }
   void set(uint64_t ms) { now_ = ms; }
 
  private:
   uint64_t now_;
+  int64_t unix_ = 1'700'000'000;
 };
 
 }  // namespace ringway

@@ -63,6 +63,7 @@ struct CompiledApi {
   std::string name;
   uint32_t index = 0;  // position in config.apis
   config::Method method = config::Method::kAny;
+  bool app_auth = false;  // auth_type "app": requests carry an SDK-HMAC-SHA256 signature
   std::vector<std::string> param_names;  // in path order
   // One template per environment index of RouteTable::environments(); an API not
   // published in an environment has an empty optional-like marker (published=false).

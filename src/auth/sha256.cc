@@ -33,6 +33,12 @@ Sha256::Sha256() {
 
 Sha256::~Sha256() { wc_Sha256Free(std::launder(reinterpret_cast<wc_Sha256*>(state_))); }
 
+void Sha256::reset() {
+  auto* s = std::launder(reinterpret_cast<wc_Sha256*>(state_));
+  wc_Sha256Free(s);
+  wc_InitSha256(s);
+}
+
 void Sha256::update(const void* p, size_t n) {
   auto* s = std::launder(reinterpret_cast<wc_Sha256*>(state_));
   wc_Sha256Update(s, static_cast<const byte*>(p), static_cast<word32>(n));

@@ -181,9 +181,8 @@ bool parse_sdk_date(std::string_view s, int64_t* unix_s) {
   return true;
 }
 
-AuthError verify(const RequestView& r, const Authorization& a, std::string_view secret,
-                 std::string_view payload_hash, int64_t now_unix_s, char* scratch,
-                 size_t scratch_len, int64_t max_skew_s) {
+AuthError PendingVerify::begin(const RequestView& r, const Authorization& a, int64_t now_unix_s,
+                               char* scratch, size_t scratch_len, int64_t max_skew_s) {
   if (!SignedHeadersOk(a.signed_headers)) {
     return AuthError::kMalformed;
   }
@@ -196,25 +195,44 @@ AuthError verify(const RequestView& r, const Authorization& a, std::string_view 
     return AuthError::kStaleDate;
   }
   Writer canonical(scratch, scratch_len);
-  if (!WriteCanonicalRequest(r, a.signed_headers, payload_hash, &canonical)) {
+  if (!WriteCanonicalRequest(r, a.signed_headers, {}, &canonical)) {
     return AuthError::kMalformed;
   }
+  canonical_.reset();
+  canonical_.update(canonical.view().data(), canonical.view().size());
+  date.copy(date_, sizeof(date_));
+  signature_ok_ = a.signature.size() == sizeof(signature_);
+  a.signature.copy(signature_, sizeof(signature_));
+  return AuthError::kNone;
+}
+
+AuthError PendingVerify::finish(std::string_view secret, std::string_view payload_hash) {
+  canonical_.update(payload_hash.data(), payload_hash.size());
   // String to sign: scheme, date, hex hash of the canonical request (stack, fixed size).
   char to_sign[kScheme.size() + 1 + 16 + 1 + 64];
   Writer w(to_sign, sizeof(to_sign));
   w.put(kScheme);
   w.put('\n');
-  w.put(date);
+  w.put(std::string_view(date_, sizeof(date_)));
   w.put('\n');
   char hex[64];
-  internal::Sha256Hex(canonical.view(), hex);
+  canonical_.hex(hex);
   w.put(std::string_view(hex, sizeof(hex)));
   char expected[64];
-  if (!internal::HmacSha256Hex(secret, w.view(), expected) ||
-      !ConstantTimeEqual(a.signature, expected, sizeof(expected))) {
+  if (!internal::HmacSha256Hex(secret, w.view(), expected) || !signature_ok_ ||
+      !ConstantTimeEqual(std::string_view(signature_, sizeof(signature_)), expected,
+                         sizeof(expected))) {
     return AuthError::kBadSignature;
   }
   return AuthError::kNone;
+}
+
+AuthError verify(const RequestView& r, const Authorization& a, std::string_view secret,
+                 std::string_view payload_hash, int64_t now_unix_s, char* scratch,
+                 size_t scratch_len, int64_t max_skew_s) {
+  PendingVerify p;
+  AuthError e = p.begin(r, a, now_unix_s, scratch, scratch_len, max_skew_s);
+  return e != AuthError::kNone ? e : p.finish(secret, payload_hash);
 }
 
 }  // namespace ringway::auth

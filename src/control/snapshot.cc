@@ -76,6 +76,12 @@ std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
       c->shard_local[s].lb.push_back(ch.balancer.make_shard_state());
     }
   }
+  for (const config::App& app : cfg.apps) {
+    c->apps.push_back({app.app_key, app.app_secret.value});
+  }
+  std::sort(
+      c->apps.begin(), c->apps.end(),
+      [](const proxy::AppCredential& a, const proxy::AppCredential& b) { return a.key < b.key; });
   c->config = std::move(cfg);
   return c;
 }

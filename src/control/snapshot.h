@@ -17,9 +17,11 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/shard_cells.h"  // kCacheLine
@@ -56,17 +58,31 @@ struct alignas(core::kCacheLine) ShardLocal {
   std::vector<lb::ShardState> lb;  // by channel index
 };
 
+// An app of `auth_type: app` APIs: its key and resolved secret (never logged).
+struct AppCredential {
+  std::string key;
+  std::string secret;
+};
+
 struct Compiled {
   config::Config config;
   std::unique_ptr<route::RouteTable> routes;
   std::vector<CompiledChannel> channels;
-  Guards guards;             // circuit breakers of the bound policies
-  health::TargetSet health;  // check targets and member -> target map
+  Guards guards;                    // circuit breakers of the bound policies
+  std::vector<AppCredential> apps;  // sorted by key
+  health::TargetSet health;         // check targets and member -> target map
   http::ParserLimits parser_limits;
   uint32_t head_buf_size = 0;  // a buffer that can hold a whole head plus two receives
   uint32_t shard_count = 0;
   std::unique_ptr<ShardLocal[]> shard_local;  // [shard_count]
 
+  // The app with `key`, or null (binary search: no allocation).
+  const AppCredential* find_app(std::string_view key) const {
+    auto it =
+        std::lower_bound(apps.begin(), apps.end(), key,
+                         [](const AppCredential& a, std::string_view k) { return a.key < k; });
+    return it != apps.end() && it->key == key ? &*it : nullptr;
+  }
   // Shard `shard` only: its own state for this configuration.
   ShardLocal& local(uint32_t shard) const { return shard_local[shard]; }
 };

@@ -10,4 +10,10 @@ uint64_t SteadyClock::now_ms() const {
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
 }
 
+int64_t SteadyClock::unix_s() const {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec);
+}
+
 }  // namespace ringway

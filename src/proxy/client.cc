@@ -210,6 +210,9 @@ void ClientSide::client_head_done(ClientConn& c) {
                                                      h.path, h.get("x-stage"));
   if (m.status == route::MatchResult::Status::kOk) {
     c.x.api = m.api;
+    if (m.api->app_auth && !client_app_auth(c)) {
+      return;  // refused (401)
+    }
     if (fwd_.guard_start(c, m)) {
       return;  // an open circuit breaker's downgrade answers
     }
@@ -217,6 +220,9 @@ void ClientSide::client_head_done(ClientConn& c) {
       c.state = ClientState::kForward;
       fwd_.forward_start(c, m, m.api->backend);
       return;
+    }
+    if (client_defer_local(c, &m.api->backend)) {
+      return;  // a mock API answers once the signed body is verified
     }
   }
   client_answer_locally(c);
@@ -305,6 +311,9 @@ bool ClientSide::client_body_step(ClientConn& c) {
   uint32_t limit = c.in.size();
   if (c.state == ClientState::kForward) {
     k_.pool_.get(c.x.up_out, k_.current_->c().head_buf_size);
+    if (c.x.up_out.room() <= kFramingSlack && c.x.auth != nullptr && !client_hold_room(c)) {
+      return false;  // answered: no room to hold the signed body
+    }
     if (c.x.up_out.room() <= kFramingSlack) {
       return false;  // wait for the backend to take what is queued
     }
@@ -332,6 +341,10 @@ bool ClientSide::client_body_step(ClientConn& c) {
       if (c.x.rechunk_request) {
         append_last_chunk(c.x.up_out);
       }
+      if (c.x.auth != nullptr) {
+        client_auth_body_done(c);  // verified: sent now; else refused
+        return false;
+      }
       UpstreamConn* u = up_.owned_upstream(c);
       if (u != nullptr && u->state == UpstreamState::kBusy) {
         up_.upstream_send(c, *u);
@@ -355,6 +368,9 @@ void ClientSide::on_req_body(void* ctx, const char* data, size_t len) {
   ClientConn& c = *self->body_target_;
   if (c.state != ClientState::kForward || len == 0) {
     return;  // kLocal: the body is discarded
+  }
+  if (c.x.auth != nullptr) {
+    c.x.auth->body.update(data, len);  // a signed body is hashed as the client sent it
   }
   // client_body_step bounds each feed by the room, so this always fits.
   append_body(c.x.up_out, c.x.rechunk_request, std::string_view(data, len));
@@ -479,6 +495,7 @@ void ClientSide::client_exchange_done(ClientConn& c) {
   if (c.state == ClientState::kForward && !c.x.req_done) {
     return;  // response finished early; the client's upload is still arriving
   }
+  k_.give_auth_hold(c);
   if (c.x.snap != nullptr) {
     fwd_.lb_release(c);
     k_.release_snapshot(c.x.snap);
@@ -560,6 +577,7 @@ void ClientSide::client_close(ClientConn& c) {
     k_.release_snapshot(c.x.snap);
     c.x.snap = nullptr;
   }
+  k_.give_auth_hold(c);
   k_.give_parsers(c);
   if (c.linked_close != 0) {
     // The send that ends the connection is still out (a stalled client): cancelling it

@@ -41,6 +41,13 @@ class ClientSide : public ShardPart {
   void client_answer_locally(ClientConn& c);
   // Answers with a mock backend's pre-rendered response.
   void client_local_reply(ClientConn& c, const route::CompiledBackend& backend);
+  // ---- App authentication (app_auth.cc) ----
+  // At the request head of an `auth_type: app` API: true when the exchange may go on
+  // (verified, or its signed body is to be held: c.x.auth set); false when it was answered.
+  bool client_app_auth(ClientConn& c);
+  // A local answer (`mock`: a mock response; null: the 503 of `downgrade`) while a signed
+  // body is held: it is deferred until the body is verified (true), or due now (false).
+  bool client_defer_local(ClientConn& c, const route::CompiledBackend* mock);
   void client_exchange_done(ClientConn& c);
   void client_close(ClientConn& c);
   void client_maybe_free(ClientConn& c);
@@ -61,6 +68,11 @@ class ClientSide : public ShardPart {
   bool client_body_step(ClientConn& c);
   void client_head_done(ClientConn& c);
   void make_request_id(ClientConn& c, const http::RequestHead& h);
+  // The held body is whole: verify it, then send the request or give the deferred answer;
+  // or answer 401.
+  void client_auth_body_done(ClientConn& c);
+  // Room for more held body bytes in up_out; false when none can be had (answered).
+  bool client_hold_room(ClientConn& c);
 
   uint32_t client_count_ = 0;
   uint64_t rid_seed_ = 0;

@@ -24,6 +24,7 @@ namespace ringway::proxy {
 
 struct Snapshot;
 struct Guard;
+struct AuthHold;
 struct GuardRule;
 struct CompiledDowngrade;
 
@@ -126,9 +127,19 @@ struct Exchange {
   const CompiledDowngrade* downgrade = nullptr;  // answering for an open breaker
   bool fire_and_forget = false;                  // async function downgrade: the client has its 202
 
+  // App authentication: the verification waiting for a held signed body (app_auth.h); null
+  // when none is pending.
+  AuthHold* auth = nullptr;
+  // While `auth` is pending: the local answer that waits for the verification (a mock API
+  // or a mock downgrade: its backend; a 503 downgrade: reject), instead of a backend send.
+  const route::CompiledBackend* deferred_mock = nullptr;
+  bool deferred_reject = false;
+
   // No breaker and no downgrade: at each request head, at its end and on a new connection,
   // so an error answered between exchanges never sees the last one's (maybe freed) policy.
   void clear_guard() {
+    deferred_mock = nullptr;
+    deferred_reject = false;
     guard = nullptr;
     guard_rule = nullptr;
     downgrade = nullptr;

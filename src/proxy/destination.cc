@@ -64,6 +64,16 @@ void Forwarder::forward_start(ClientConn& c, const route::MatchResult& m,
     c.out.tail += static_cast<uint32_t>(cw.size());
     client_.client_send(c);
   }
+  if (c.x.auth != nullptr) {
+    // A signed body is held (app_auth.h): nothing goes out before it is verified.
+    client_.client_set_timer(c, TimerKind::kClientBody,
+                             c.x.snap->c().config.limits.client_idle_timeout_ms);
+    return;
+  }
+  send_held(c);
+}
+
+void Forwarder::send_held(ClientConn& c) {
   if (c.x.fire_and_forget) {
     queue_accepted(c);
   }

@@ -10,6 +10,9 @@ void Forwarder::downgrade_passthrough(ClientConn& c, const route::MatchResult& m
                                       const CompiledDowngrade& d) {
   (void)d;
   if (m.api->backend.type != config::BackendType::kHttp) {
+    if (client_.client_defer_local(c, &m.api->backend)) {
+      return;  // a signed body is verified first
+    }
     client_.client_answer_locally(c);  // a mock API: its own answer
     client_.client_local_reply(c, m.api->backend);
     return;

@@ -22,6 +22,9 @@ class Forwarder : public ShardPart {
   // Forwards the exchange to `backend` (the route's, or one a policy chose instead).
   void forward_start(ClientConn& c, const route::MatchResult& m,
                      const route::CompiledBackend& backend);
+  // Sends the request forward_start prepared (at once, or once a held signed body was
+  // verified: app_auth.cc).
+  void send_held(ClientConn& c);
   // The backend failed this attempt: retry if the rules allow, else answer `status` when
   // nothing was sent to the client yet, else close the client connection.
   void upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint16_t status,

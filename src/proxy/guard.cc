@@ -157,6 +157,9 @@ void Forwarder::downgrade(ClientConn& c, const route::MatchResult& m, const Comp
 }
 
 void Forwarder::downgrade_reject(ClientConn& c, const CompiledDowngrade& d) {
+  if (client_.client_defer_local(c, nullptr)) {
+    return;  // a signed body is verified first
+  }
   client_.client_answer_locally(c);
   client_.client_error(c, 503, "RW.5031", "circuit breaker open", false, d.reject_headers);
 }

@@ -39,6 +39,7 @@ Shard::Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds)
   }
   k_.req_sink = http::BodySink{&k_, &ClientSide::on_req_body};
   k_.resp_sink = http::BodySink{&k_, &Upstreams::on_resp_body};
+  k_.unix_s_ = clock_.unix_s();
 }
 
 Shard::~Shard() {
@@ -73,6 +74,7 @@ void Shard::run() noexcept {
     uint64_t wait = k_.timers_.next_timeout_ms(k_.now_ms_, kMaxWaitMs);
     k_.ring_.submit_and_wait_batch(wait, batch_, kBatchWaitUs);
     k_.now_ms_ = clock_.now_ms();
+    k_.unix_s_ = clock_.unix_s();
     accepted_ = 0;
     unsigned reaped = reap();
     batch_ = accepted_ > 0 ? std::clamp(reaped, 1u, kMaxBatch) : 1;

@@ -62,6 +62,7 @@ ShardCore::~ShardCore() {
     ClientConn* c = clients_.get(i);
     if (c != nullptr) {
       give_parsers(*c);
+      give_auth_hold(*c);
       pool_.put(c->in);
       pool_.put(c->out);
       pool_.put(c->x.up_out);
@@ -203,6 +204,25 @@ void ShardCore::append_received(core::IoBuf& into, const char* data, uint32_t le
   }
   std::memcpy(into.data + into.tail, data, len);
   into.tail += len;
+}
+
+AuthHold* ShardCore::take_auth_hold() {
+  if (auth_holds_.empty()) {
+    return new AuthHold();  // pooled from then on (a shard keeps what it once needed)
+  }
+  AuthHold* h = auth_holds_.back().release();
+  auth_holds_.pop_back();
+  return h;
+}
+
+void ShardCore::give_auth_hold(ClientConn& c) {
+  if (c.x.auth == nullptr) {
+    return;
+  }
+  held_body_bytes_ -= c.x.auth->held;
+  c.x.auth->held = 0;
+  auth_holds_.emplace_back(c.x.auth);
+  c.x.auth = nullptr;
 }
 
 }  // namespace ringway::proxy

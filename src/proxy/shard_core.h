@@ -23,6 +23,7 @@
 #include "core/slab.h"
 #include "core/timer_wheel.h"
 #include "core/user_data.h"
+#include "proxy/app_auth.h"
 #include "proxy/conn.h"
 #include "ringway/http.h"
 #include "ringway/rcu.h"
@@ -101,13 +102,17 @@ struct ShardCore {
   // With the limits of `c`'s configuration (the snapshot its exchange holds).
   http::ResponseParser* take_resp_parser(const ClientConn& c);
   void give_parsers(ClientConn& c);
+  // A held-body verification state (app_auth.h), pooled; give_auth_hold returns c's, if any.
+  AuthHold* take_auth_hold();
+  void give_auth_hold(ClientConn& c);
   // The current snapshot, held for an exchange until release_snapshot.
   const Snapshot* hold_snapshot();
   void release_snapshot(const Snapshot* s);
 
   uint32_t id_;
   ShardContext* ctx_;
-  uint64_t now_ms_;  // the loop's clock reading for this turn
+  uint64_t now_ms_;     // the loop's clock reading for this turn
+  int64_t unix_s_ = 0;  // the wall clock (s) read with now_ms_
   core::Ring ring_;
   core::BufRing bufs_;       // client receives
   core::BufRing up_bufs_;    // backend receives (kUpRecvBufs of kUpRecvBufSize + kUpHeadroom)
@@ -126,6 +131,8 @@ struct ShardCore {
   http::BodySink resp_sink;  // where response body bytes go (Upstreams)
   std::vector<std::unique_ptr<http::RequestParser>> req_parsers_;
   std::vector<std::unique_ptr<http::ResponseParser>> resp_parsers_;
+  std::vector<std::unique_ptr<AuthHold>> auth_holds_;  // free ones
+  uint64_t held_body_bytes_ = 0;           // of every AuthHold in use (kMaxHeldBodyBytes)
   std::vector<uint32_t> starved_clients_;  // recv hit -ENOBUFS: re-arm after the batch
   std::vector<uint32_t> starved_upstreams_;
   std::vector<std::pair<const Snapshot*, uint32_t>> held_;  // snapshots in use, refcounts

@@ -83,6 +83,7 @@ class Builder {
     out.name = api.name;
     out.index = static_cast<uint32_t>(index);
     out.method = api.req_method;
+    out.app_auth = api.auth_type == config::AuthType::kApp;
     out.templates.resize(envs_.size());
     out.published.assign(envs_.size(), false);
     ParsedPattern pattern;

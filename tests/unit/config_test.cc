@@ -819,8 +819,7 @@ TEST_F(ConfigTest, NotSupportedYet) {
   gated(R"({"version": 1, "instance": {"id": "gw", "cascade": {"enabled": true,
             "auth_key": "env:RINGWAY_CASCADE_KEY"}}})",
         {"instance.cascade.enabled: not supported yet"});
-  gated(doc(apis({api("a", "GET", "/a", R"("auth_type": "app", )")})),
-        {"apis[0].auth_type: not supported yet"});
+  gated(doc(apis({api("a", "GET", "/a", R"("auth_type": "app", )")})), {});  // app auth is built
   gated(
       doc(apis({api(
           "a", "GET", "/a", "",
