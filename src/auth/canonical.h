@@ -1,5 +1,6 @@
 // Private to src/auth: the canonical forms of SDK-HMAC-SHA256 (ringway/auth.h states them)
-// and the hash helpers, shared by the verifier and the signer. No allocation.
+// and the hash helpers, shared by the verifier and the signer (and, for the hash helpers, by
+// src/cascade). No allocation.
 #pragma once
 
 #include <cstddef>
@@ -41,8 +42,16 @@ void CanonicalUri(std::string_view raw_path, Writer* w);
 bool CanonicalQuery(std::string_view raw_query, Writer* w);
 
 // Hex digests (64 lower-case digits, no NUL). HmacSha256Hex: false when wolfSSL failed
-// (`out` then holds no usable signature).
+// (`out` then holds no usable signature). HmacSha256HexParts: the HMAC of the concatenation
+// of parts[0..n), without copying them together. Shared with src/cascade. Any thread; no
+// allocation.
 void Sha256Hex(std::string_view data, char out[64]);
 bool HmacSha256Hex(std::string_view key, std::string_view data, char out[64]);
+bool HmacSha256HexParts(std::string_view key, const std::string_view* parts, size_t n,
+                        char out[64]);
+
+// True when `a` equals b[0..n); the time taken depends on n only, not on where they differ
+// (for comparing signatures). Shared with src/cascade.
+bool ConstantTimeEqual(std::string_view a, const char* b, size_t n);
 
 }  // namespace ringway::auth::internal

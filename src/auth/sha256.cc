@@ -58,20 +58,27 @@ void Sha256Hex(std::string_view data, char out[64]) {
   h.hex(out);
 }
 
-bool HmacSha256Hex(std::string_view key, std::string_view data, char out[64]) {
+bool HmacSha256HexParts(std::string_view key, const std::string_view* parts, size_t n,
+                        char out[64]) {
   Hmac hmac;
   unsigned char digest[WC_SHA256_DIGEST_SIZE] = {};
   if (wc_HmacInit(&hmac, nullptr, INVALID_DEVID) != 0) {
     return false;
   }
-  const bool ok = wc_HmacSetKey(&hmac, WC_SHA256, reinterpret_cast<const byte*>(key.data()),
-                                static_cast<word32>(key.size())) == 0 &&
-                  wc_HmacUpdate(&hmac, reinterpret_cast<const byte*>(data.data()),
-                                static_cast<word32>(data.size())) == 0 &&
-                  wc_HmacFinal(&hmac, digest) == 0;
+  bool ok = wc_HmacSetKey(&hmac, WC_SHA256, reinterpret_cast<const byte*>(key.data()),
+                          static_cast<word32>(key.size())) == 0;
+  for (size_t i = 0; ok && i < n; ++i) {
+    ok = wc_HmacUpdate(&hmac, reinterpret_cast<const byte*>(parts[i].data()),
+                       static_cast<word32>(parts[i].size())) == 0;
+  }
+  ok = ok && wc_HmacFinal(&hmac, digest) == 0;
   wc_HmacFree(&hmac);
   ToHex(digest, out);
   return ok;
+}
+
+bool HmacSha256Hex(std::string_view key, std::string_view data, char out[64]) {
+  return HmacSha256HexParts(key, &data, 1, out);
 }
 
 }  // namespace internal

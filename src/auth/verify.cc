@@ -7,6 +7,7 @@
 namespace ringway::auth {
 namespace {
 
+using internal::ConstantTimeEqual;
 using internal::Writer;
 
 constexpr std::string_view kScheme = "SDK-HMAC-SHA256";
@@ -99,17 +100,6 @@ bool SignedHeadersOk(std::string_view list) {
     }
     list.remove_prefix(semi + 1);
   }
-}
-
-bool ConstantTimeEqual(std::string_view a, const char* b, size_t n) {
-  if (a.size() != n) {
-    return false;
-  }
-  unsigned char diff = 0;
-  for (size_t i = 0; i < n; ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  }
-  return diff == 0;
 }
 
 // Writes the canonical request of `r`; false when it does not fit or has too many parameters.
@@ -235,4 +225,18 @@ AuthError verify(const RequestView& r, const Authorization& a, std::string_view 
   return e != AuthError::kNone ? e : p.finish(secret, payload_hash);
 }
 
+namespace internal {
+
+bool ConstantTimeEqual(std::string_view a, const char* b, size_t n) {
+  if (a.size() != n) {
+    return false;
+  }
+  unsigned char diff = 0;
+  for (size_t i = 0; i < n; ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
+}
+
+}  // namespace internal
 }  // namespace ringway::auth
