@@ -194,7 +194,9 @@ std::string BuildConfig(const ConfigSpec& spec) {
   for (const auto& api : spec.apis) {
     apis += (apis.empty() ? "" : ",\n    ") + api;
   }
-  std::string out = "{\n  \"version\": 1,\n  \"instance\": {\"id\": \"it-gw\"},\n";
+  std::string out = "{\n  \"version\": 1,\n  \"instance\": " +
+                    (spec.instance.empty() ? std::string(R"({"id": "it-gw"})") : spec.instance) +
+                    ",\n";
   out += "  \"listeners\": [" + listeners + "],\n";
   if (!spec.limits.empty()) {
     out += "  \"limits\": {" + spec.limits + "},\n";

@@ -310,6 +310,8 @@ struct ConfigSpec {
   std::string environments;                       // JSON array, or empty
   std::vector<std::string> apis;                  // from ProxyApi / MockApi
   std::string extra;                              // extra top-level members, or empty
+  std::string instance;  // the "instance" object, e.g. {"id":"gw-a","cascade":{...}}; empty:
+                         // {"id": "it-gw"}
 };
 std::string BuildConfig(const ConfigSpec& spec);
 
