@@ -35,6 +35,8 @@ class Writer {
   void put_uint(uint64_t v) { put_digits<10>(v); }
   void put_hex(uint64_t v) { put_digits<16>(v); }  // lower-case digits
 
+  // Marks the output as failed (a part that could not be written).
+  void fail() { overflow_ = true; }
   bool ok() const { return !overflow_; }
   size_t size() const { return static_cast<size_t>(p_ - begin_); }
   size_t room() const { return static_cast<size_t>(end_ - p_); }

@@ -52,6 +52,7 @@ struct CompiledBackend {
   // Non-empty: the backend path, whatever the route's template (a circuit breaker's http or
   // function downgrade); the request's query string is appended.
   std::string fixed_path;
+  bool cascade = false;  // the backend is an API of a cascaded ringway: sign each attempt
   // mock: the complete head without its final CRLF ("HTTP/1.1 200 OK\r\n...
   // content-length: N\r\n"), so the proxy adds X-Request-Id/Connection; and the body.
   std::string mock_head;

@@ -27,7 +27,8 @@ struct BuiltFeatures {
 };
 
 // What this release builds.
-inline constexpr BuiltFeatures kBuiltFeatures{.channels = true, .policies = true, .app_auth = true};
+inline constexpr BuiltFeatures kBuiltFeatures{
+    .channels = true, .policies = true, .cascade = true, .app_auth = true};
 
 // Appends a "not supported yet" error for every use of a feature `built` lacks. Paths are
 // derived from `cfg`, whose list indices are the document's.

@@ -129,6 +129,14 @@ void check_retry_count(Context& ctx, const Config& cfg, const Api& api, const st
   }
 }
 
+// A cascade backend signs with the instance's cascade key: the instance must have one.
+void check_cascade(Context& ctx, const Config& cfg, const Api& api, const std::string& path) {
+  if (api.backend.type == BackendType::kHttp && api.backend.http.cascade &&
+      (!cfg.instance.cascade.enabled || cfg.instance.cascade.auth_keys.empty())) {
+    ctx.error(path + ".backend.cascade",
+              "needs instance.cascade.enabled with an auth_key (it signs with that key)");
+  }
+}
 }  // namespace
 
 void check_apis(Context& ctx, const Config& cfg) {
@@ -137,6 +145,7 @@ void check_apis(Context& ctx, const Config& cfg) {
     std::string path = index_path("apis", i);
     check_template_refs(ctx, cfg, cfg.apis[i], path);
     check_retry_count(ctx, cfg, cfg.apis[i], path);
+    check_cascade(ctx, cfg, cfg.apis[i], path);
   }
 }
 

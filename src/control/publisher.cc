@@ -39,6 +39,11 @@ void Publisher::publish() {
 
 void Publisher::install(std::shared_ptr<const proxy::Compiled> next) {
   compiled_ = std::move(next);
+  if (compiled_->cascade.enabled && ctx_.nonces_owner == nullptr) {
+    // Before the snapshot that needs it is published (its release orders the store).
+    ctx_.nonces_owner = std::make_unique<cascade::NonceCache>();
+    ctx_.nonces.store(ctx_.nonces_owner.get(), std::memory_order_release);
+  }
   checker_.set_targets(compiled_->health.targets);
   publish();
 }

@@ -83,6 +83,13 @@ std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
       c->apps.begin(), c->apps.end(),
       [](const proxy::AppCredential& a, const proxy::AppCredential& b) { return a.key < b.key; });
   c->config = std::move(cfg);
+  const config::CascadeSettings& cs = c->config.instance.cascade;  // views into c->config
+  c->cascade.enabled = cs.enabled;
+  c->cascade.instance = c->config.instance.id;
+  for (size_t i = 0; i < cs.auth_keys.size() && i < c->cascade.keys.size(); ++i) {
+    c->cascade.keys[c->cascade.key_count++] = cs.auth_keys[i].value;
+  }
+  c->cascade.allowed.assign(cs.allowed_instances.begin(), cs.allowed_instances.end());
   return c;
 }
 

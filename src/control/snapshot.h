@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -64,13 +65,23 @@ struct AppCredential {
   std::string secret;
 };
 
+// The instance's cascade settings as the request path reads them: views into Compiled::config.
+struct CascadeConfig {
+  bool enabled = false;
+  std::string_view instance;
+  std::array<std::string_view, 2> keys{};  // sign with keys[0]; accept either
+  size_t key_count = 0;
+  std::vector<std::string_view> allowed;  // allowed_instances
+};
+
 struct Compiled {
   config::Config config;
   std::unique_ptr<route::RouteTable> routes;
   std::vector<CompiledChannel> channels;
   Guards guards;                    // circuit breakers of the bound policies
   std::vector<AppCredential> apps;  // sorted by key
-  health::TargetSet health;         // check targets and member -> target map
+  CascadeConfig cascade;
+  health::TargetSet health;  // check targets and member -> target map
   http::ParserLimits parser_limits;
   uint32_t head_buf_size = 0;  // a buffer that can hold a whole head plus two receives
   uint32_t shard_count = 0;

@@ -13,6 +13,8 @@ using internal::AnyToken;
 using internal::IEquals;
 
 constexpr std::string_view kCrlf = "\r\n";
+// Names of the cascade channel's headers (ringway/cascade.h) start so, in any case.
+constexpr std::string_view kCascadePrefix = "x-ringway-cascade-";
 
 void PutHeader(std::string_view name, std::string_view value, Writer& out) {
   out.put(name);
@@ -168,9 +170,11 @@ uint32_t write_upstream_head_start(const RequestHead& client, const UpstreamRequ
       first_xff = std::min(first_xff, i);
       continue;
     }
+    // The cascade channel's headers belong to one hop between two instances: a cascading
+    // instance writes its own per attempt, a cascaded one has checked them (cascade.h).
     if (IsAnyOf(h.name, {"host", "content-length", "expect", "x-forwarded-proto",
                          "x-forwarded-host", "x-request-id"}) ||
-        hop.IsHop(h.name)) {
+        hop.IsHop(h.name) || IEquals(h.name.substr(0, kCascadePrefix.size()), kCascadePrefix)) {
       continue;
     }
     PutHeader(h.name, h.value, out);

@@ -206,11 +206,14 @@ void ClientSide::client_head_done(ClientConn& c) {
   c.direct_left = 0;
   c.x.api = nullptr;
   c.x.clear_guard();
+  if (!client_cascade_check(c)) {
+    return;  // the cascade channel's headers did not check out (refused)
+  }
   route::MatchResult m = c.x.snap->c().routes->match(route::method_key(h.method_name), h.host,
                                                      h.path, h.get("x-stage"));
   if (m.status == route::MatchResult::Status::kOk) {
     c.x.api = m.api;
-    if (m.api->app_auth && !client_app_auth(c)) {
+    if (m.api->app_auth && c.x.cascade_hop == 0 && !client_app_auth(c)) {
       return;  // refused (401)
     }
     if (fwd_.guard_start(c, m)) {

@@ -45,6 +45,9 @@ class ClientSide : public ShardPart {
   // At the request head of an `auth_type: app` API: true when the exchange may go on
   // (verified, or its signed body is to be held: c.x.auth set); false when it was answered.
   bool client_app_auth(ClientConn& c);
+  // A request carrying the cascade channel's headers (cascade.cc): true when it may go on
+  // (none, or verified: c.x.cascade_hop set); false when it was refused (answered).
+  bool client_cascade_check(ClientConn& c);
   // A local answer (`mock`: a mock response; null: the 503 of `downgrade`) while a signed
   // body is held: it is deferred until the body is verified (true), or due now (false).
   bool client_defer_local(ClientConn& c, const route::CompiledBackend* mock);

@@ -117,6 +117,15 @@ struct Exchange {
   // for each attempt at another member while the request is replayable.
   uint32_t attempt_off = 0;
   uint32_t attempt_len = 0;
+  // The request line in up_out (method, then the target from method_len + 1), which a
+  // cascade signature covers on every attempt.
+  uint32_t line_off = 0;  // where the request line starts in up_out
+  uint16_t method_len = 0;
+  uint32_t target_len = 0;
+  // ---- cascade channel (cascade.cc) ----
+  // The request came from a cascading instance whose signature checked out: authenticated
+  // for its API, and `cascade_hop` hops into the chain (0: not cascaded).
+  uint32_t cascade_hop = 0;
   // ---- circuit breaker (guard.h) ----
   // The policy binding of the exchange's API, and the rule whose breaker records its
   // outcome (null: none, or recorded already).

@@ -96,10 +96,13 @@ bool Forwarder::write_request_head(ClientConn& c, std::string_view path, std::st
   req.content_length = h.chunked ? -1 : h.content_length;
   req.chunked = h.chunked;
   k_.pool_.get(c.x.up_out, c.x.snap->c().head_buf_size);
+  c.x.line_off = c.x.up_out.tail;
+  c.x.method_len = static_cast<uint16_t>(std::min<size_t>(method.size(), UINT16_MAX));
+  c.x.target_len = static_cast<uint32_t>(path.size());
   Writer w(c.x.up_out.data + c.x.up_out.tail, c.x.up_out.room());
   const uint32_t first_xff = http::write_upstream_head_start(h, req, w);
   c.x.attempt_off = c.x.up_out.tail + static_cast<uint32_t>(w.size());
-  http::write_upstream_attempt(attempt_host(c), attempt_extra(c), w);
+  write_attempt(c, w);
   c.x.attempt_len = c.x.up_out.tail + static_cast<uint32_t>(w.size()) - c.x.attempt_off;
   http::write_upstream_head_end(h, req, first_xff, w);
   if (!w.ok()) {
@@ -109,6 +112,16 @@ bool Forwarder::write_request_head(ClientConn& c, std::string_view path, std::st
   c.x.up_out_sent = 0;
   c.x.replayable = true;
   return true;
+}
+
+// This attempt's header lines: Host, a passthrough downgrade's headers, and for a cascade
+// backend the channel's signature of this very attempt (cascade.cc).
+void Forwarder::write_attempt(ClientConn& c, Writer& w) {
+  const std::string_view host = attempt_host(c);
+  http::write_upstream_attempt(host, attempt_extra(c), w);
+  if (c.x.backend->cascade) {
+    write_cascade(c, host, w);
+  }
 }
 
 // Host for the current attempt: the configured one (or the url's authority), else the
@@ -125,7 +138,7 @@ std::string_view Forwarder::attempt_host(const ClientConn& c) const {
 // new head does not fit.
 bool Forwarder::render_attempt(ClientConn& c) {
   Writer w(k_.scratch_.data(), k_.scratch_.size());
-  http::write_upstream_attempt(attempt_host(c), attempt_extra(c), w);
+  write_attempt(c, w);
   int64_t delta = static_cast<int64_t>(w.size()) - c.x.attempt_len;
   if (!w.ok() || delta > static_cast<int64_t>(c.x.up_out.room())) {
     return false;
@@ -187,10 +200,16 @@ bool Forwarder::retry(ClientConn& c, bool stale, Failure f) {
   bool fresh_connection = kind == RetryKind::kFreshConnection;
   if (fresh_connection) {
     c.x.retried = true;
+    // A cascade signature is good for one attempt (its nonce): sign this one anew.
+    if (c.x.backend->cascade && !render_attempt(c)) {
+      return false;
+    }
   } else {
     --c.x.retries_left;
-    // Another member when one is available (its own head); else the same one again.
-    if (c.x.channel >= 0 && choose_member(c) && !render_attempt(c)) {
+    // Another member when one is available (its own head); else the same one again. A
+    // cascade signature is good for one attempt (its nonce): each is signed anew.
+    const bool other = c.x.channel >= 0 && choose_member(c);
+    if ((other || c.x.backend->cascade) && !render_attempt(c)) {
       return false;
     }
   }

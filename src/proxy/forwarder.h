@@ -54,6 +54,9 @@ class Forwarder : public ShardPart {
   bool render_attempt(ClientConn& c);
   // Header lines of the attempt besides Host (a passthrough downgrade's).
   std::string_view attempt_extra(const ClientConn& c) const;
+  void write_attempt(ClientConn& c, Writer& w);
+  // The cascade channel's headers for this attempt (cascade.cc).
+  void write_cascade(ClientConn& c, std::string_view host, Writer& w);
   void downgrade(ClientConn& c, const route::MatchResult& m, const CompiledDowngrade& d);
   void downgrade_reject(ClientConn& c, const CompiledDowngrade& d);
   void downgrade_mock(ClientConn& c, const CompiledDowngrade& d);

@@ -2,6 +2,7 @@
 // helpers, fd close chains, parser free lists and snapshot holds.
 #include "proxy/shard_core.h"
 
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,6 +54,11 @@ ShardCore::ShardCore(uint32_t id, ShardContext* ctx, uint64_t now_ms)
       upstreams_(kMaxUpstreamsPerShard),
       scratch_(65536) {
   ring_.register_fd_table(kFixedFileSlots);
+  if (getrandom(nonce_state_, sizeof(nonce_state_), 0) !=
+      static_cast<ssize_t>(sizeof(nonce_state_))) {
+    nonce_state_[0] = now_ms * 0x9e3779b97f4a7c15ull ^ id;  // start-up only; unique enough
+    nonce_state_[1] = reinterpret_cast<uintptr_t>(this);
+  }
 }
 
 // A forced stop leaves connections open: give their memory back (fds die with the

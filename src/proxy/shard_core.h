@@ -25,6 +25,7 @@
 #include "core/user_data.h"
 #include "proxy/app_auth.h"
 #include "proxy/conn.h"
+#include "ringway/cascade.h"
 #include "ringway/http.h"
 #include "ringway/rcu.h"
 #include "transport/transport.h"
@@ -59,6 +60,11 @@ struct ShardContext {
   uint32_t max_connections = 0;
   core::ShardCells<uint64_t> conn_counts;  // per shard: its open client connections
   std::vector<int> wake_fds;               // eventfd per shard: wakes it for drain/reload
+  // The node's cascade replay cache (ringway/cascade.h): made by the control thread when a
+  // configuration first enables cascading, then kept to the end (a reload keeps the nonces
+  // seen). Shards load it with acquire; null: no cascaded request can pass.
+  std::atomic<cascade::NonceCache*> nonces{nullptr};
+  std::unique_ptr<cascade::NonceCache> nonces_owner;
   void wake_all() const;
   // Node-wide open client connections. Shards store without RMW, so concurrent accepts
   // on several shards can overshoot the limit by at most shards-1 connections.
@@ -113,6 +119,11 @@ struct ShardCore {
   ShardContext* ctx_;
   uint64_t now_ms_;     // the loop's clock reading for this turn
   int64_t unix_s_ = 0;  // the wall clock (s) read with now_ms_
+  // Cascade nonces (cascade.cc): xoshiro128-style state seeded from getrandom at start; the
+  // nonces must be unique, not secret (the signature keeps them from being forged).
+  uint64_t nonce_state_[2] = {};
+  uint64_t nonce_counter_ = 0;
+  void nonce_bytes(uint8_t out[16]);
   core::Ring ring_;
   core::BufRing bufs_;       // client receives
   core::BufRing up_bufs_;    // backend receives (kUpRecvBufs of kUpRecvBufSize + kUpHeadroom)

@@ -133,6 +133,7 @@ void compile_backend(const config::Api& api, size_t index, Resolver& resolver, C
   }
   out->timeout_ms = http.timeout_ms;
   out->retry_count = http.retry_count;
+  out->cascade = http.cascade;
   if (http.channel.empty()) {
     compile_url(http, index, resolver, out, errors);
   }
