@@ -176,7 +176,8 @@ TEST(CascadeVerify, KeyRotation) {
 }
 
 TEST(CascadeVerify, EachSignedPartMatters) {
-  const Fields f = Sign().fields;
+  const auto signed_request = Sign();  // owns the strings the fields view
+  const Fields f = signed_request.fields;
   uint32_t hop = 0;
   int64_t time = 0;
   auto check = [&](std::string_view method, std::string_view target, std::string_view host) {
@@ -211,7 +212,8 @@ TEST(CascadeVerify, NotAllowed) {
 }
 
 TEST(CascadeVerify, Malformed) {
-  const Fields ok = Sign().fields;
+  const auto signed_ok = Sign();  // owns the strings the fields view
+  const Fields ok = signed_ok.fields;
   struct Case {
     std::string_view Fields::*field;
     std::string_view value;
@@ -244,7 +246,8 @@ TEST(CascadeVerify, Malformed) {
     EXPECT_EQ(Verify(f), Verdict::kMalformed) << c.value;
   }
   // Malformed wins over every later check.
-  Fields f = Sign(kKey, kNow - 1000, 7).fields;
+  const auto signed_old = Sign(kKey, kNow - 1000, 7);
+  Fields f = signed_old.fields;
   f.instance = "unknown";
   f.nonce = "x";
   EXPECT_EQ(Verify(f), Verdict::kMalformed);
