@@ -8,6 +8,25 @@
 namespace ringway::proxy {
 namespace {
 
+// Whether any header name starts with "x-ringway-cascade-" (any case): one pass with a
+// first-byte filter, so a request without them pays a compare per header and nothing more.
+bool has_cascade_header(const http::RequestHead& h) {
+  constexpr std::string_view kPrefix = cascade::kHeaderPrefix;
+  for (uint32_t i = 0; i < h.header_count; ++i) {
+    const std::string_view n = h.headers[i].name;
+    if (n.size() > kPrefix.size() && (n[0] | 0x20) == 'x' && n[1] == '-') {
+      bool same = true;
+      for (size_t j = 2; j < kPrefix.size() && same; ++j) {
+        same = (n[j] >= 'A' && n[j] <= 'Z' ? n[j] + 32 : n[j]) == kPrefix[j];
+      }
+      if (same) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 uint64_t mix(uint64_t z) {  // splitmix64's finaliser: a bijection
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -30,6 +49,9 @@ void ShardCore::nonce_bytes(uint8_t out[16]) {
 bool ClientSide::client_cascade_check(ClientConn& c) {
   const http::RequestHead& h = c.req_parser->head();
   c.x.cascade_hop = 0;
+  if (!has_cascade_header(h)) {
+    return true;
+  }
   const cascade::Fields f{h.get("x-ringway-cascade-instance"), h.get("x-ringway-cascade-time"),
                           h.get("x-ringway-cascade-nonce"), h.get("x-ringway-cascade-hop"),
                           h.get("x-ringway-cascade-signature")};
