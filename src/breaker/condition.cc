@@ -1,6 +1,8 @@
 // unhealthy_condition: compile (simdjson, control thread) and evaluation (shards).
 #include "breaker/condition.h"
 
+#include "breaker/expression.h"
+
 #include <simdjson.h>
 
 #include <charconv>
@@ -65,65 +67,15 @@ std::optional<uint32_t> number_of(simdjson::dom::element el) {
   return std::nullopt;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if ((a[i] | 0x20) != (b[i] | 0x20)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
-struct ConditionBuilder {
-  Condition c;
-  std::string* error;
+struct ConditionBuilder : expression::TreeBuilder<ConditionBuilder, Condition::Node> {
+  static constexpr uint32_t kMaxDepth = Condition::kMaxDepth;
+  static constexpr std::string_view kTestHead = "an operand";
+  Condition& c;
 
-  bool fail(const std::string& path, const std::string& message) {
-    *error = (path.empty() ? std::string() : "element " + path + ": ") + message;
-    return false;
-  }
-
-  bool build(simdjson::dom::element el, const std::string& path, uint32_t depth) {
-    simdjson::dom::array arr;
-    if (el.get_array().get(arr) != simdjson::SUCCESS || arr.size() == 0) {
-      return fail(path, "must be a non-empty array");
-    }
-    std::string_view head;
-    if (arr.at(0).get_string().get(head) != simdjson::SUCCESS) {
-      return fail(path + "[0]", "must be a string (AND, OR or an operand)");
-    }
-    if (iequals(head, "AND") || iequals(head, "OR")) {
-      return build_group(arr, iequals(head, "AND") ? Kind::kAnd : Kind::kOr, path, depth);
-    }
-    return build_test(arr, head, path);
-  }
-
-  bool build_group(simdjson::dom::array arr, Kind kind, const std::string& path, uint32_t depth) {
-    if (depth >= Condition::kMaxDepth) {
-      return fail(path, "nested deeper than " + std::to_string(Condition::kMaxDepth));
-    }
-    if (arr.size() < 2) {
-      return fail(path, "needs at least one operand after AND/OR");
-    }
-    const auto self = static_cast<uint32_t>(c.nodes_.size());
-    c.nodes_.push_back({kind});
-    std::vector<uint32_t> kids;
-    for (size_t i = 1; i < arr.size(); ++i) {
-      kids.push_back(static_cast<uint32_t>(c.nodes_.size()));
-      if (!build(arr.at(i).value_unsafe(), path + "[" + std::to_string(i) + "]", depth + 1)) {
-        return false;
-      }
-    }
-    c.nodes_[self].first = static_cast<uint32_t>(c.children_.size());
-    c.nodes_[self].count = static_cast<uint32_t>(kids.size());
-    c.children_.insert(c.children_.end(), kids.begin(), kids.end());
-    return true;
-  }
+  ConditionBuilder(Condition& cond, std::string* e)
+      : TreeBuilder{cond.nodes_, cond.children_, e}, c(cond) {}
 
   bool build_test(simdjson::dom::array arr, std::string_view operand, const std::string& path) {
     const bool status = operand == "$context.statusCode";
@@ -183,27 +135,13 @@ struct ConditionBuilder {
 };
 
 std::optional<Condition> Condition::compile(std::string_view json, std::string* error) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (parser.parse(json.data(), json.size()).get(root) != simdjson::SUCCESS) {
-    *error = "not valid JSON";
+  expression::Document doc;
+  Condition c;
+  ConditionBuilder b(c, error);
+  if (!doc.parse(json, error) || !b.build(doc.root(), "", 0)) {
     return std::nullopt;
   }
-  std::string_view inner;
-  std::string held;  // the array a string holds: parsed again, by its own parser
-  simdjson::dom::parser inner_parser;
-  if (root.get_string().get(inner) == simdjson::SUCCESS) {
-    held = std::string(inner);
-    if (inner_parser.parse(held).get(root) != simdjson::SUCCESS) {
-      *error = "the string does not hold a JSON array";
-      return std::nullopt;
-    }
-  }
-  ConditionBuilder b{{}, error};
-  if (!b.build(root, "", 0)) {
-    return std::nullopt;
-  }
-  return std::move(b.c);
+  return c;
 }
 
 bool Condition::eval(uint32_t node, const Outcome& o) const noexcept {

@@ -2,6 +2,8 @@
 // thread) and matching (shards).
 #include "breaker/rules.h"
 
+#include "breaker/expression.h"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -91,18 +93,6 @@ std::string_view trim_spaces(std::string_view s) {
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if ((a[i] | 0x20) != (b[i] | 0x20)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 std::optional<Param> make_param(std::string_view name, std::string_view type,
@@ -154,52 +144,14 @@ std::optional<Param> make_param(std::string_view name, std::string_view type,
   return p;
 }
 
-struct MatchBuilder {
-  Match m;
+struct MatchBuilder : expression::TreeBuilder<MatchBuilder, Match::Node> {
+  static constexpr uint32_t kMaxDepth = Match::kMaxDepth;
+  static constexpr std::string_view kTestHead = "a parameter";
+  Match& m;
   const std::vector<Param>& params;
-  std::string* error;
 
-  bool fail(const std::string& path, const std::string& message) {
-    *error = (path.empty() ? std::string() : "element " + path + ": ") + message;
-    return false;
-  }
-
-  bool build(simdjson::dom::element el, const std::string& path, uint32_t depth) {
-    simdjson::dom::array arr;
-    if (el.get_array().get(arr) != simdjson::SUCCESS || arr.size() == 0) {
-      return fail(path, "must be a non-empty array");
-    }
-    std::string_view head;
-    if (arr.at(0).get_string().get(head) != simdjson::SUCCESS) {
-      return fail(path + "[0]", "must be a string (AND, OR or a parameter)");
-    }
-    if (iequals(head, "AND") || iequals(head, "OR")) {
-      return build_group(arr, iequals(head, "AND") ? Kind::kAnd : Kind::kOr, path, depth);
-    }
-    return build_test(arr, head, path);
-  }
-
-  bool build_group(simdjson::dom::array arr, Kind kind, const std::string& path, uint32_t depth) {
-    if (depth >= Match::kMaxDepth) {
-      return fail(path, "nested deeper than " + std::to_string(Match::kMaxDepth));
-    }
-    if (arr.size() < 2) {
-      return fail(path, "needs at least one operand after AND/OR");
-    }
-    const auto self = static_cast<uint32_t>(m.nodes_.size());
-    m.nodes_.push_back({kind});
-    std::vector<uint32_t> kids;
-    for (size_t i = 1; i < arr.size(); ++i) {
-      kids.push_back(static_cast<uint32_t>(m.nodes_.size()));
-      if (!build(arr.at(i).value_unsafe(), path + "[" + std::to_string(i) + "]", depth + 1)) {
-        return false;
-      }
-    }
-    m.nodes_[self].first = static_cast<uint32_t>(m.children_.size());
-    m.nodes_[self].count = static_cast<uint32_t>(kids.size());
-    m.children_.insert(m.children_.end(), kids.begin(), kids.end());
-    return true;
-  }
+  MatchBuilder(Match& match, const std::vector<Param>& ps, std::string* e)
+      : TreeBuilder{match.nodes_, match.children_, e}, m(match), params(ps) {}
 
   // The index of the parameter `name`, or a failure.
   std::optional<uint32_t> param_index(std::string_view name, const std::string& path) {
@@ -304,27 +256,13 @@ struct MatchBuilder {
 
 std::optional<Match> Match::compile(std::string_view json, const std::vector<Param>& params,
                                     std::string* error) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (parser.parse(json.data(), json.size()).get(root) != simdjson::SUCCESS) {
-    *error = "not valid JSON";
+  expression::Document doc;
+  Match m;
+  MatchBuilder b(m, params, error);
+  if (!doc.parse(json, error) || !b.build(doc.root(), "", 0)) {
     return std::nullopt;
   }
-  std::string_view inner;
-  std::string held;  // the array a string holds: parsed again, by its own parser
-  simdjson::dom::parser inner_parser;
-  if (root.get_string().get(inner) == simdjson::SUCCESS) {
-    held = std::string(inner);
-    if (inner_parser.parse(held).get(root) != simdjson::SUCCESS) {
-      *error = "the string does not hold a JSON array";
-      return std::nullopt;
-    }
-  }
-  MatchBuilder b{{}, params, error};
-  if (!b.build(root, "", 0)) {
-    return std::nullopt;
-  }
-  return std::move(b.m);
+  return m;
 }
 
 bool Match::eval(uint32_t node, const std::string_view* values) const noexcept {
