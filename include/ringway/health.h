@@ -27,11 +27,16 @@
 
 namespace ringway::core {
 class Ring;
+class BufPool;
+}  // namespace ringway::core
+
+namespace ringway::tls {
+class ClientContext;
 }
 
 namespace ringway::health {
 
-enum class Protocol : uint8_t { kTcp, kHttp };  // https: rejected by the config loader for now
+enum class Protocol : uint8_t { kTcp, kHttp, kHttps };
 enum class HttpMethod : uint8_t { kGet, kHead };
 
 // One member to check. Two targets with equal `key` are the same check: a reload keeps the
@@ -50,6 +55,11 @@ struct Target {
   uint32_t unhealthy_threshold = 5;
   std::vector<std::pair<uint16_t, uint16_t>> codes{{200, 200}};  // accepted, inclusive
   std::string label;  // for logs: "channel orders member 127.0.0.1:9001"
+  // https: the client context (client_ssl, else the system store) and the name sent as SNI
+  // and verified (the member's host).
+  std::shared_ptr<const tls::ClientContext> tls;
+  std::string tls_name;
+  std::string tls_files;  // client_ssl's paths, part of the identity
 };
 
 // The identity of a target: channel name, resolved address and every check setting.
@@ -140,6 +150,9 @@ class Checker {
   bool start(Slot& s, uint64_t now);
   bool submit_op(Slot& s, uint64_t now);
   bool advance(Slot& s, int res);
+  bool tls_progress(Slot& s, uint64_t now);
+  bool tls_received(Slot& s, int res, uint64_t now);
+  bool judge_status(Slot& s, bool* changed);
   bool finish(Slot& s, bool ok, const std::string& reason);
   void retire(std::unique_ptr<Slot> s);
   void release_if_drained(Slot& s);
@@ -150,6 +163,7 @@ class Checker {
   std::unique_ptr<core::Ring> own_ring_;  // standalone checker only
   core::Ring* ring_;                      // own_ring_ or the owner's
   uint64_t tag_ = 0;
+  std::unique_ptr<core::BufPool> pool_;          // https checks' TLS buffers (before slots_)
   std::vector<std::unique_ptr<Slot>> slots_;     // in target order
   std::vector<std::unique_ptr<Slot>> retiring_;  // removed, completions outstanding
   std::vector<uint8_t> up_;

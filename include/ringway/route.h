@@ -18,6 +18,10 @@
 #include "ringway/buffer.h"
 #include "ringway/config.h"
 
+namespace ringway::tls {
+class ClientContext;
+}
+
 namespace ringway::route {
 
 inline constexpr uint32_t kMaxParams = 16;
@@ -53,6 +57,14 @@ struct CompiledBackend {
   // function downgrade); the request's query string is appended.
   std::string fixed_path;
   bool cascade = false;  // the backend is an API of a cascaded ringway: sign each attempt
+  // req_protocol https, set by the control plane's compile (control/tls_contexts.cc): the
+  // client context (a WOLFSSL_CTX per shard), its id in pool keys, and the name sent as SNI
+  // and verified — host_header's host when configured, else the URL's host; empty for a
+  // channel backend without host_header (each member's host then).
+  std::shared_ptr<const tls::ClientContext> tls;
+  uint64_t tls_ctx_id = 0;
+  std::string tls_name;
+  uint64_t tls_name_hash = 0;
   // mock: the complete head without its final CRLF ("HTTP/1.1 200 OK\r\n...
   // content-length: N\r\n"), so the proxy adds X-Request-Id/Connection; and the body.
   std::string mock_head;
@@ -112,6 +124,9 @@ class RouteTable {
 
   const std::vector<std::string>& environments() const;
   const std::vector<CompiledApi>& apis() const;
+  // The control plane's compile completes the backends (TLS contexts) before the table is
+  // published; never used after.
+  std::vector<CompiledApi>& apis_to_complete();
 
   struct Impl;
 

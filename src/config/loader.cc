@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "config/values.h"
+#include "ringway/tls.h"
 
 namespace ringway::config {
 
@@ -324,14 +325,44 @@ void reject_unbuilt_features(const Config& cfg, const BuiltFeatures& built,
   reject(!built.policies && !cfg.bindings.empty(), "bindings");
 }
 
+void check_tls_files(const Config& cfg, std::vector<Error>* errors) {
+  auto report = [errors](const std::string& path, const std::optional<tls::FileError>& e) {
+    if (e) {
+      errors->push_back({e->field.empty() ? path : path + "." + e->field, e->message});
+    }
+  };
+  for (size_t i = 0; i < cfg.listeners.size(); ++i) {
+    if (cfg.listeners[i].tls) {
+      report(index_path("listeners", i) + ".tls", tls::check_listener(*cfg.listeners[i].tls));
+    }
+  }
+  for (size_t i = 0; i < cfg.channels.size(); ++i) {
+    const auto& hc = cfg.channels[i].health_check;
+    if (hc && hc->client_ssl) {
+      report(index_path("channels", i) + ".health_check.client_ssl",
+             tls::check_client(*hc->client_ssl));
+    }
+  }
+  for (size_t i = 0; i < cfg.apis.size(); ++i) {
+    if (cfg.apis[i].backend.http.client_ssl) {
+      report(index_path("apis", i) + ".backend.client_ssl",
+             tls::check_client(*cfg.apis[i].backend.http.client_ssl));
+    }
+  }
+}
+
 std::optional<TlsFiles> read_tls_files(const Obj& parent, std::string_view key) {
   std::optional<Value> v = parent.field(key);
   if (!v) {
     return std::nullopt;
   }
+  // Every member optional (CONFIG.md): `ca` alone trusts a private CA; a client certificate
+  // comes with its key.
   Obj o(*v, {"certificate", "private_key", "ca"});
   TlsFiles files;
-  read_key_pair(o, files.certificate, files.private_key);
+  if (o.has("certificate") || o.has("private_key")) {
+    read_key_pair(o, files.certificate, files.private_key);
+  }
   read_file_path(o, "ca", files.ca);
   return files;
 }
@@ -349,6 +380,9 @@ LoadResult load_config_with(std::string_view json, const LoadOptions& options) {
     }
     Config cfg = read_document(ctx, root);
     reject_unbuilt_features(cfg, options.built, &ctx.errors);
+    if (ctx.errors.empty() && options.check_files) {
+      check_tls_files(cfg, &ctx.errors);  // only a well-formed document: it reads files
+    }
     result.errors = std::move(ctx.errors);
     if (result.errors.empty()) {
       result.config = std::move(cfg);

@@ -27,8 +27,12 @@ struct BuiltFeatures {
 };
 
 // What this release builds.
-inline constexpr BuiltFeatures kBuiltFeatures{
-    .channels = true, .policies = true, .cascade = true, .app_auth = true};
+inline constexpr BuiltFeatures kBuiltFeatures{.channels = true,
+                                              .listener_tls = true,
+                                              .policies = true,
+                                              .cascade = true,
+                                              .app_auth = true,
+                                              .https_backends = true};
 
 // Appends a "not supported yet" error for every use of a feature `built` lacks. Paths are
 // derived from `cfg`, whose list indices are the document's.
@@ -38,6 +42,7 @@ void reject_unbuilt_features(const Config& cfg, const BuiltFeatures& built,
 struct LoadOptions {
   std::string_view base_dir = ".";
   BuiltFeatures built = kBuiltFeatures;
+  bool check_files = true;  // load TLS files (check_tls_files); unit tests of parsing skip it
 };
 
 // load_config with options. Never throws.
@@ -67,6 +72,11 @@ std::string check_header_field(std::string_view name, std::string_view value);
 // Reads a `client_ssl` object {certificate, private_key, ca}; paths resolve against the
 // base directory.
 std::optional<TlsFiles> read_tls_files(const Obj& parent, std::string_view key);
+
+// Loads every TLS file of `cfg` once (listeners, backends' and health checks' client_ssl):
+// each must exist and parse, and each key must match its certificate. Errors name the
+// file's member ("listeners[0].tls.sni[1].private_key").
+void check_tls_files(const Config& cfg, std::vector<Error>* errors);
 
 // Checks between APIs and the sections they use (validate_apis.cc): duplicate routes,
 // backend templates against parameters and environment variables, retry_count against

@@ -1,6 +1,7 @@
 #include "control/snapshot.h"
 
 #include "control/guards.h"
+#include "control/tls_contexts.h"
 
 #include <algorithm>
 
@@ -29,6 +30,8 @@ bool compile_channels(const config::Config& cfg, uint32_t shards, Compiled* out,
       uint16_t port = mem.port != 0 ? mem.port : ch.port;
       ChannelMember cm;
       cm.authority = config::authority(mem.host, port, 80);
+      cm.host = mem.host;
+      cm.host_hash = name_hash(mem.host);
       std::string why;
       if (mem.enabled && !config::resolve_address(mem.host, port, &cm.addr, &cm.addr_len, &why)) {
         errors->push_back({member_path(c, m), why});
@@ -57,6 +60,9 @@ std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
   }
   if (!compile_guards(cfg, *c->routes, std::max<uint32_t>(shards, 1),
                       previous != nullptr ? &previous->guards : nullptr, &c->guards, errors)) {
+    return nullptr;
+  }
+  if (!compile_tls(cfg, std::max<uint32_t>(shards, 1), c.get(), errors)) {
     return nullptr;
   }
   c->health = health::targets_for(cfg);

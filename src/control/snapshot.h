@@ -32,6 +32,7 @@
 #include "ringway/http.h"
 #include "ringway/lb.h"
 #include "ringway/route.h"
+#include "ringway/tls.h"
 
 namespace ringway::proxy {
 
@@ -42,7 +43,9 @@ inline constexpr uint32_t kRecvBufSize = 16384;
 struct ChannelMember {
   sockaddr_storage addr{};
   socklen_t addr_len = 0;
-  std::string authority;  // default Host: "host" or "host:port"
+  std::string authority;   // default Host: "host" or "host:port"
+  std::string host;        // as configured: the name an https backend verifies by default
+  uint64_t host_hash = 0;  // of `host`, for TLS pool keys (tls_identity)
 };
 
 struct CompiledChannel {
@@ -86,6 +89,9 @@ struct Compiled {
   uint32_t head_buf_size = 0;  // a buffer that can hold a whole head plus two receives
   uint32_t shard_count = 0;
   std::unique_ptr<ShardLocal[]> shard_local;  // [shard_count]
+  // By listener index: the TLS contexts of a TLS listener, null for a plain one. Rebuilt by
+  // every reload (new certificate files take effect for new handshakes).
+  std::vector<std::shared_ptr<const tls::ServerContext>> listener_tls;
 
   // The app with `key`, or null (binary search: no allocation).
   const AppCredential* find_app(std::string_view key) const {

@@ -15,10 +15,12 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/buf_pool.h"
 #include "core/ring.h"
 #include "health/probe.h"
 #include "ringway/health.h"
 #include "ringway/log.h"
+#include "ringway/tls.h"
 
 namespace ringway::health {
 
@@ -27,6 +29,7 @@ namespace {
 constexpr uint32_t kRingEntries = 256;
 constexpr int kDrainWaits = 100;  // destructor: waits of kDrainWaitMs for cancelled ops
 constexpr uint64_t kDrainWaitMs = 10;
+constexpr size_t kTlsRecvBytes = 16384 + 256;  // one TLS record
 
 enum class Phase : uint8_t {
   kIdle,     // no socket, nothing pending
@@ -70,6 +73,11 @@ struct alignas(8) Checker::Slot {
   std::string last_failure;
   size_t sent = 0;
   size_t received = 0;
+  // https: the TLS engine, the ciphertext receive buffer, and whether the request was
+  // encrypted into the engine's output yet.
+  std::unique_ptr<tls::Stream> tls;
+  std::vector<char> rx;
+  bool request_written = false;
   __kernel_timespec timeout{};  // read by the kernel when the linked timeout is submitted
   std::array<char, 256> buf{};  // the status line must fit
 };
@@ -77,10 +85,11 @@ struct alignas(8) Checker::Slot {
 Checker::Checker(const Clock& clock)
     : clock_(clock),
       own_ring_(std::make_unique<core::Ring>(kRingEntries)),
-      ring_(own_ring_.get()) {}
+      ring_(own_ring_.get()),
+      pool_(std::make_unique<core::BufPool>()) {}
 
 Checker::Checker(const Clock& clock, core::Ring& ring, uint64_t tag)
-    : clock_(clock), ring_(&ring), tag_(tag & kTagMask) {}
+    : clock_(clock), ring_(&ring), tag_(tag & kTagMask), pool_(std::make_unique<core::BufPool>()) {}
 
 uint64_t Checker::encode(const Slot* s, bool aux) const {
   return tag_ | reinterpret_cast<uint64_t>(s) | static_cast<uint64_t>(aux ? Tag::kAux : Tag::kMain);
@@ -200,6 +209,7 @@ bool Checker::start(Slot& s, uint64_t now) {
   s.deadline = now + s.target.timeout_ms;
   s.sent = 0;
   s.received = 0;
+  s.request_written = false;
   // A blocking-mode socket: io_uring polls it itself; O_NONBLOCK would surface -EAGAIN.
   s.fd = socket(s.target.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   bool changed = false;
@@ -226,9 +236,13 @@ bool Checker::submit_op(Slot& s, uint64_t now) {
   if (s.phase == Phase::kConnect) {
     io_uring_prep_connect(op, s.fd, reinterpret_cast<const sockaddr*>(&s.target.addr),
                           s.target.addr_len);
+  } else if (s.phase == Phase::kSend && s.tls != nullptr) {
+    io_uring_prep_send(op, s.fd, s.tls->out_data(), s.tls->out_size(), MSG_NOSIGNAL);
   } else if (s.phase == Phase::kSend) {
     io_uring_prep_send(op, s.fd, s.request.data() + s.sent, s.request.size() - s.sent,
                        MSG_NOSIGNAL);
+  } else if (s.tls != nullptr) {
+    io_uring_prep_recv(op, s.fd, s.rx.data(), s.rx.size(), 0);
   } else {
     io_uring_prep_recv(op, s.fd, s.buf.data() + s.received, s.buf.size() - s.received, 0);
   }
@@ -288,7 +302,22 @@ bool Checker::advance(Slot& s, int res) {
     if (s.target.protocol == Protocol::kTcp) {
       return finish(s, true, "");
     }
+    if (s.target.protocol == Protocol::kHttps) {
+      if (s.tls == nullptr) {
+        s.tls = std::make_unique<tls::Stream>();
+        s.rx.resize(kTlsRecvBytes);
+      }
+      if (!s.tls->start_client(s.target.tls->ctx(0), *pool_, s.target.tls_name, nullptr)) {
+        return finish(s, false, "TLS: out of memory");
+      }
+      return tls_progress(s, now);
+    }
     s.phase = Phase::kSend;
+  } else if (s.phase == Phase::kSend && s.tls != nullptr) {
+    s.tls->out_sent(static_cast<uint32_t>(res));
+    return tls_progress(s, now);
+  } else if (s.phase == Phase::kRecv && s.tls != nullptr) {
+    return tls_received(s, res, now);
   } else if (s.phase == Phase::kSend) {
     s.sent += static_cast<size_t>(res);
     s.phase = s.sent < s.request.size() ? Phase::kSend : Phase::kRecv;
@@ -297,23 +326,80 @@ bool Checker::advance(Slot& s, int res) {
       return finish(s, false, "bad response (closed before the status line)");
     }
     s.received += static_cast<size_t>(res);
-    uint16_t status = 0;
-    std::string_view data(s.buf.data(), s.received);
-    switch (internal::parse_status_line(data, &status)) {
-      case internal::StatusLine::kOk:
-        return internal::status_accepted(s.target.codes, status)
-                   ? finish(s, true, "")
-                   : finish(s, false, "status " + std::to_string(status));
-      case internal::StatusLine::kBad:
-        return finish(s, false, "bad response");
-      case internal::StatusLine::kIncomplete:
-        if (s.received == s.buf.size()) {
-          return finish(s, false, "bad response (status line too long)");
-        }
-        break;
+    bool changed = false;
+    if (judge_status(s, &changed)) {
+      return changed;
     }
   }
   return submit_op(s, now);
+}
+
+// https: drives the handshake, encrypts the request once it is done, then sends what the
+// engine has to send or receives.
+bool Checker::tls_progress(Slot& s, uint64_t now) {
+  tls::Stream& st = *s.tls;
+  if (st.out_size() == 0) {
+    if (st.handshake() == tls::Stream::Step::kFailed) {
+      return finish(s, false, "TLS handshake failed: " + st.error());
+    }
+    if (st.handshake_done() && !s.request_written) {
+      if (st.write(s.request.data(), static_cast<uint32_t>(s.request.size())) !=
+          static_cast<int>(s.request.size())) {
+        return finish(s, false, "TLS write failed: " + st.error());
+      }
+      s.request_written = true;
+    }
+  }
+  s.phase = st.out_size() > 0 ? Phase::kSend : Phase::kRecv;
+  return submit_op(s, now);
+}
+
+// https: ciphertext arrived; before the request, it is the handshake's; after, the status
+// line is decrypted into the slot's buffer.
+bool Checker::tls_received(Slot& s, int res, uint64_t now) {
+  tls::Stream& st = *s.tls;
+  if (res == 0) {
+    return finish(s, false, "bad response (closed before the status line)");
+  }
+  st.input(s.rx.data(), static_cast<uint32_t>(res));
+  if (!s.request_written) {
+    bool changed = tls_progress(s, now);
+    st.keep_rest();
+    return changed;
+  }
+  int n = st.read(s.buf.data() + s.received, static_cast<uint32_t>(s.buf.size() - s.received));
+  st.keep_rest();
+  if (n < 0) {
+    return finish(
+        s, false,
+        n == -1 ? "bad response (closed before the status line)" : "TLS error: " + st.error());
+  }
+  s.received += static_cast<size_t>(n);
+  bool changed = false;
+  return judge_status(s, &changed) ? changed : tls_progress(s, now);
+}
+
+// Judges the status line received so far: true (with *changed) when the check is over,
+// false when more is needed.
+bool Checker::judge_status(Slot& s, bool* changed) {
+  uint16_t status = 0;
+  switch (internal::parse_status_line(std::string_view(s.buf.data(), s.received), &status)) {
+    case internal::StatusLine::kOk:
+      *changed = internal::status_accepted(s.target.codes, status)
+                     ? finish(s, true, "")
+                     : finish(s, false, "status " + std::to_string(status));
+      return true;
+    case internal::StatusLine::kBad:
+      *changed = finish(s, false, "bad response");
+      return true;
+    case internal::StatusLine::kIncomplete:
+      if (s.received == s.buf.size()) {
+        *changed = finish(s, false, "bad response (status line too long)");
+        return true;
+      }
+      return false;
+  }
+  return false;
 }
 
 // Records the check's result; returns true when the target's up/down state changed.
@@ -365,6 +451,9 @@ void Checker::release_if_drained(Slot& s) {
   if (s.fd >= 0) {
     close(s.fd);
     s.fd = -1;
+  }
+  if (s.tls != nullptr) {
+    s.tls->reset();  // the WOLFSSL and its buffers; each check is a new connection
   }
   s.phase = Phase::kIdle;
   if (s.retired) {

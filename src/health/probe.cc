@@ -6,7 +6,7 @@
 namespace ringway::health::internal {
 
 std::string build_request(const Target& t) {
-  if (t.protocol != Protocol::kHttp) {
+  if (t.protocol == Protocol::kTcp) {
     return "";
   }
   std::string r = t.method == HttpMethod::kHead ? "HEAD " : "GET ";

@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "ringway/health.h"
+#include "ringway/tls.h"
 
 namespace ringway::health {
 
@@ -33,7 +35,23 @@ std::optional<Target> member_target(const config::Channel& ch, const config::Mem
   if (!config::resolve_address(m.host, check_port, &t.addr, &t.addr_len, error)) {
     return std::nullopt;
   }
-  t.protocol = hc.protocol == config::CheckProtocol::kTcp ? Protocol::kTcp : Protocol::kHttp;
+  t.protocol = hc.protocol == config::CheckProtocol::kTcp     ? Protocol::kTcp
+               : hc.protocol == config::CheckProtocol::kHttps ? Protocol::kHttps
+                                                              : Protocol::kHttp;
+  if (t.protocol == Protocol::kHttps) {
+    t.tls_name = m.host;
+    if (hc.client_ssl) {
+      t.tls_files =
+          hc.client_ssl->ca + "," + hc.client_ssl->certificate + "," + hc.client_ssl->private_key;
+    }
+    try {
+      t.tls = std::make_shared<tls::ClientContext>(hc.client_ssl, 1);
+    } catch (const tls::FileError& e) {
+      *error =
+          "health_check.client_ssl" + (e.field.empty() ? "" : "." + e.field) + ": " + e.message;
+      return std::nullopt;
+    }
+  }
   t.method = hc.method == "HEAD" ? HttpMethod::kHead : HttpMethod::kGet;
   t.path = hc.path;
   t.host = config::authority(m.host, check_port, 80);
@@ -57,8 +75,10 @@ std::string identity_key(std::string_view channel, const Target& t) {
   std::string k(channel);
   k += '|';
   k += address_text(t.addr);
-  k += t.protocol == Protocol::kTcp ? "|tcp" : "|http";
-  if (t.protocol == Protocol::kHttp) {
+  k += t.protocol == Protocol::kTcp     ? "|tcp"
+       : t.protocol == Protocol::kHttps ? "|https " + t.tls_files
+                                        : "|http";
+  if (t.protocol != Protocol::kTcp) {
     k += t.method == HttpMethod::kHead ? " HEAD " : " GET ";
     k += t.path + " host=" + t.host + " codes=";
     for (const auto& [lo, hi] : t.codes) {
@@ -76,11 +96,6 @@ TargetSet targets_for(const config::Config& cfg) {
     const config::Channel& ch = cfg.channels[c];
     std::vector<uint32_t>& row = set.members.emplace_back(ch.members.size(), kNotChecked);
     if (!ch.health_check) {
-      continue;
-    }
-    if (ch.health_check->protocol == config::CheckProtocol::kHttps) {
-      set.errors.push_back({"channels[" + std::to_string(c) + "].health_check.protocol",
-                            "https checks are not supported yet"});
       continue;
     }
     for (size_t m = 0; m < ch.members.size(); ++m) {

@@ -67,8 +67,16 @@ void ClientSide::client_open(int fd, uint32_t listener) {
   c.peer_known = false;
   c.out_pinned = false;
   c.direct_left = 0;
+  // No response yet: a recycled slot's last one (a TLS alert's close) must not end this.
+  c.resp_done = false;
+  c.close_after_send = false;
+  c.keep_alive = true;
   c.timer.owner = slot;
   c.x.clear_guard();
+  const auto& tls_of = k_.current_->c().listener_tls;
+  if (listener < tls_of.size() && tls_of[listener] != nullptr) {
+    tls_open(c, *tls_of[listener]);
+  }
   ++client_count_;
   k_.ctx_->conn_counts.set(k_.id_, 0, client_count_);
   // The first request's head must arrive within the header timeout.
@@ -88,6 +96,9 @@ void ClientSide::client_recv(ClientConn& c, bool poll_first) {
   if (c.recv_armed || c.state == ClientState::kClosing) {
     return;
   }
+  if (!c.io.plain() && tls_kick(c)) {
+    return;
+  }
   // Never compact while a head is being parsed: its header views point into c.in. A head
   // is at most max_header_bytes and the buffer has two receives more, so it needs no room.
   if (k_.arm_recv(c.io, c.fd, c.fixed, c.in, k_.bufs_, c.state != ClientState::kHead, poll_first,
@@ -99,7 +110,14 @@ void ClientSide::client_recv(ClientConn& c, bool poll_first) {
 
 void ClientSide::on_client_recv(ClientConn& c, int res, uint32_t flags) {
   c.recv_armed = false;
-  k_.take_received(k_.bufs_, c.state != ClientState::kClosing ? &c.in : nullptr, res, flags);
+  if (!c.io.plain()) {
+    res = tls_received(c, res, flags);
+    if (res == kTlsHandled) {
+      return;
+    }
+  } else {
+    k_.take_received(k_.bufs_, c.state != ClientState::kClosing ? &c.in : nullptr, res, flags);
+  }
   if (c.state == ClientState::kClosing) {
     return;
   }
@@ -402,6 +420,10 @@ bool ClientSide::send_ends_connection(const ClientConn& c) const {
 // client's ports (bench/README.md, "Why the code is so"). A send that fails or stops short
 // breaks the link and the connection is closed the ordinary way.
 void ClientSide::client_send(ClientConn& c) {
+  if (!c.io.plain() && !c.send_armed && c.state != ClientState::kClosing) {
+    tls_send(c);
+    return;
+  }
   uint32_t len = c.unsent();
   if (c.send_armed || c.state == ClientState::kClosing || len == 0) {
     return;
@@ -457,6 +479,9 @@ void ClientSide::on_client_sent(ClientConn& c, int res) {
   }
   if (res < 0) {
     client_close(c);
+    return;
+  }
+  if (!c.io.plain() && (res = tls_sent(c, res)) == kTlsHandled) {
     return;
   }
   consume_sent(c, static_cast<uint32_t>(res));
@@ -600,6 +625,7 @@ void ClientSide::client_close(ClientConn& c) {
 void ClientSide::client_maybe_free(ClientConn& c) {
   if (c.state == ClientState::kClosing && c.inflight == 0 && c.lent == 0 && c.slot != kNoSlot) {
     release_lead(c);
+    k_.give_tls(c.io);
     k_.pool_.put(c.in);
     k_.pool_.put(c.out);
     k_.pool_.put(c.x.up_out);

@@ -63,6 +63,18 @@ class ClientSide : public ShardPart {
   // BodySink of request parsers; ctx is the ShardCore.
   static void on_req_body(void* ctx, const char* data, size_t len);
 
+  // TLS connections (client_tls.cc). tls_open: on accept, for a TLS listener.
+  // tls_received: a receive completed; returns what on_client_recv goes on with (the
+  // plaintext bytes now in c.in, 0 or an error to close), or kTlsHandled when nothing is left
+  // to do (a handshake step; nothing decrypted yet; closing). tls_send: client_send for TLS.
+  // tls_sent: the plaintext bytes a send completion accounts for, or kTlsHandled.
+  static constexpr int kTlsHandled = INT32_MIN;
+  void tls_open(ClientConn& c, const tls::ServerContext& ctx);
+  int tls_received(ClientConn& c, int res, uint32_t flags);
+  bool tls_kick(ClientConn& c);
+  void tls_send(ClientConn& c);
+  int tls_sent(ClientConn& c, int res);
+
  private:
   void prep_lead_send(io_uring_sqe* s, ClientConn& c, int flags);
   bool send_ends_connection(const ClientConn& c) const;
@@ -76,6 +88,9 @@ class ClientSide : public ShardPart {
   void client_auth_body_done(ClientConn& c);
   // Room for more held body bytes in up_out; false when none can be had (answered).
   bool client_hold_room(ClientConn& c);
+  int tls_drive(ClientConn& c);
+  int tls_start(ClientConn& c);
+  void tls_fail(ClientConn& c, bool handshake);
 
   uint32_t client_count_ = 0;
   uint64_t rid_seed_ = 0;

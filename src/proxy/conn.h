@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 #include "core/buf_pool.h"
@@ -19,6 +20,8 @@
 #include "ringway/lb.h"
 #include "ringway/route.h"
 #include "transport/transport.h"
+
+struct WOLFSSL_CTX;
 
 namespace ringway::proxy {
 
@@ -70,12 +73,15 @@ inline void append_last_chunk(core::IoBuf& buf) {
   buf.tail += static_cast<uint32_t>(w.size());
 }
 
-// Identity of a backend address, the key of the upstream pool.
+// Identity of a backend connection, the key of the upstream pool: the address, and for
+// TLS its identity (tls_identity(): the client context and the name verified), so plain and
+// TLS connections, or TLS connections of another identity, never mix.
 struct BackendKey {
   sockaddr_storage addr{};
   socklen_t len = 0;
+  uint64_t tls = 0;  // 0: plain TCP
   bool operator==(const BackendKey& o) const {
-    return len == o.len && std::memcmp(&addr, &o.addr, len) == 0;
+    return len == o.len && tls == o.tls && std::memcmp(&addr, &o.addr, len) == 0;
   }
 };
 
@@ -103,7 +109,11 @@ struct Exchange {
   bool replayable = false;  // up_out holds the whole request from its first byte
   uint32_t timeout_ms = 0;  // backend timeout of the route
   // ---- where it goes: a url backend, or a member of a channel ----
-  BackendKey dest;              // address of the current attempt
+  BackendKey dest;  // address of the current attempt
+  // TLS to the backend (dest.tls != 0): the shard's context and the name sent as SNI and
+  // verified, owned by the snapshot the exchange holds.
+  WOLFSSL_CTX* tls_ctx = nullptr;
+  const std::string* tls_name = nullptr;
   int32_t channel = -1;         // channel index in the snapshot, -1: url backend
   uint32_t member = lb::kNone;  // member of the current attempt
   bool lb_acquired = false;     // counted in the member's WLC cell
@@ -177,6 +187,10 @@ struct ClientConn {
   // behind it in the kernel, so the FIN follows the response at once (TIME_WAIT stays on
   // this side, as with HAProxy). 0: none. Until that send's CQE the fd is not ours to close.
   uint32_t linked_close = 0;
+  // TLS (client_tls.cc): the receive in flight is a no-op that makes the Stream read what it
+  // holds; plaintext bytes of `out` whose ciphertext is being sent.
+  bool tls_kick = false;
+  uint32_t tls_plain = 0;
   core::TimerNode timer;
   core::IoBuf in;   // bytes from the client; head bytes stay put until the head is used
   core::IoBuf out;  // bytes to the client, sent after the lead bytes
@@ -232,6 +246,8 @@ struct UpstreamConn {
   bool direct = false;             // the receive in flight writes into its client's `out`
   bool more_likely = false;        // the last receive filled its buffer: more may be queued
   uint32_t recv_len = 0;           // bytes the receive in flight asked for
+  bool tls_kick = false;           // as ClientConn::tls_kick
+  uint32_t tls_plain = 0;          // as ClientConn::tls_plain (bytes of the exchange's up_out)
   uint32_t send_lender = kNoSlot;  // client whose up_out the send in flight reads
   uint32_t recv_lender = kNoSlot;  // client whose out the direct receive writes
   core::TimerNode timer;           // pool idle timeout

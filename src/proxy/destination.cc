@@ -9,6 +9,7 @@
 // methods other than POST and PATCH. A retry goes to another member when one is available.
 #include <cstring>
 
+#include "control/tls_contexts.h"
 #include "proxy/shard.h"
 #include "ringway/log.h"
 
@@ -40,6 +41,7 @@ void Forwarder::forward_start(ClientConn& c, const route::MatchResult& m,
   } else {
     std::memcpy(&c.x.dest.addr, &b.addr, b.addr_len);
     c.x.dest.len = b.addr_len;
+    set_tls_dest(c, nullptr);
   }
   Writer path(k_.scratch_.data(), k_.scratch_.size());
   if (!b.fixed_path.empty()) {
@@ -90,7 +92,7 @@ bool Forwarder::write_request_head(ClientConn& c, std::string_view path, std::st
   req.method = method;
   req.path_and_query = path;
   req.client_ip = c.peer_ip;
-  req.proto = "http";
+  req.proto = c.io.plain() ? "http" : "https";  // how the client reached the gateway
   req.forwarded_host = h.host;
   req.request_id = c.x.rid();
   req.content_length = h.chunked ? -1 : h.content_length;
@@ -169,7 +171,22 @@ bool Forwarder::choose_member(ClientConn& c) {
   c.x.lb_acquired = true;
   c.x.dest.len = ch.members[m].addr_len;
   std::memcpy(&c.x.dest.addr, &ch.members[m].addr, c.x.dest.len);
+  set_tls_dest(c, &ch.members[m]);
   return true;
+}
+
+void Forwarder::set_tls_dest(ClientConn& c, const ChannelMember* m) {
+  const route::CompiledBackend& b = *c.x.backend;
+  if (b.tls == nullptr) {
+    c.x.dest.tls = 0;
+    c.x.tls_ctx = nullptr;
+    c.x.tls_name = nullptr;
+    return;
+  }
+  bool member_name = m != nullptr && b.tls_name.empty();
+  c.x.tls_ctx = b.tls->ctx(k_.id_);
+  c.x.tls_name = member_name ? &m->host : &b.tls_name;
+  c.x.dest.tls = control::tls_identity(b.tls_ctx_id, member_name ? m->host_hash : b.tls_name_hash);
 }
 
 // `fresh_connection`: a new connection to c.x.dest, not one from the pool.

@@ -47,6 +47,9 @@ class Forwarder : public ShardPart {
 
  private:
   bool choose_member(ClientConn& c);
+  // The TLS part of c.x.dest for an attempt at member `m` of the channel (null: the URL):
+  // the context, the name to verify and the pool-key identity; none for plain http.
+  void set_tls_dest(ClientConn& c, const ChannelMember* m);
   void send_to_destination(ClientConn& c, bool fresh_connection = false);
   bool retry(ClientConn& c, bool stale, Failure f);
   bool write_request_head(ClientConn& c, std::string_view path, std::string_view method);

@@ -69,6 +69,7 @@ ShardCore::~ShardCore() {
     if (c != nullptr) {
       give_parsers(*c);
       give_auth_hold(*c);
+      give_tls(c->io);
       pool_.put(c->in);
       pool_.put(c->out);
       pool_.put(c->x.up_out);
@@ -77,6 +78,7 @@ ShardCore::~ShardCore() {
   for (uint32_t i = 0; i < upstreams_.capacity(); ++i) {
     UpstreamConn* u = upstreams_.get(i);
     if (u != nullptr) {
+      give_tls(u->io);
       pool_.put(u->in);
     }
   }
@@ -219,6 +221,24 @@ AuthHold* ShardCore::take_auth_hold() {
   AuthHold* h = auth_holds_.back().release();
   auth_holds_.pop_back();
   return h;
+}
+
+tls::Stream* ShardCore::take_tls() {
+  if (tls_free_.empty()) {
+    return new tls::Stream();  // pooled from then on
+  }
+  tls::Stream* s = tls_free_.back().release();
+  tls_free_.pop_back();
+  return s;
+}
+
+void ShardCore::give_tls(transport::Stream& io) {
+  if (io.tls != nullptr) {
+    io.tls->reset();
+    tls_free_.emplace_back(io.tls);
+  }
+  io.tls = nullptr;
+  io.kind = transport::Kind::kPlain;
 }
 
 void ShardCore::give_auth_hold(ClientConn& c) {

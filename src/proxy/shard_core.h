@@ -28,6 +28,7 @@
 #include "ringway/cascade.h"
 #include "ringway/http.h"
 #include "ringway/rcu.h"
+#include "ringway/tls.h"
 #include "transport/transport.h"
 
 namespace ringway::proxy {
@@ -111,6 +112,10 @@ struct ShardCore {
   // A held-body verification state (app_auth.h), pooled; give_auth_hold returns c's, if any.
   AuthHold* take_auth_hold();
   void give_auth_hold(ClientConn& c);
+  // A TLS engine for a connection's transport (pooled: a shard keeps what it once needed);
+  // give_tls resets it (its WOLFSSL freed) and makes `io` plain again.
+  tls::Stream* take_tls();
+  void give_tls(transport::Stream& io);
   // The current snapshot, held for an exchange until release_snapshot.
   const Snapshot* hold_snapshot();
   void release_snapshot(const Snapshot* s);
@@ -142,7 +147,11 @@ struct ShardCore {
   http::BodySink resp_sink;  // where response body bytes go (Upstreams)
   std::vector<std::unique_ptr<http::RequestParser>> req_parsers_;
   std::vector<std::unique_ptr<http::ResponseParser>> resp_parsers_;
-  std::vector<std::unique_ptr<AuthHold>> auth_holds_;  // free ones
+  std::vector<std::unique_ptr<AuthHold>> auth_holds_;   // free ones
+  std::vector<std::unique_ptr<tls::Stream>> tls_free_;  // free TLS engines
+  // TLS handshakes of this shard's client connections (metrics read them later; shard-local).
+  uint64_t tls_handshakes_ok_ = 0;
+  uint64_t tls_handshakes_failed_ = 0;
   uint64_t held_body_bytes_ = 0;           // of every AuthHold in use (kMaxHeldBodyBytes)
   std::vector<uint32_t> starved_clients_;  // recv hit -ENOBUFS: re-arm after the batch
   std::vector<uint32_t> starved_upstreams_;

@@ -88,6 +88,12 @@ bool Upstreams::upstream_connect(ClientConn& c, const BackendKey& key) {
   u.eof = false;
   u.more_likely = false;
   u.send_lender = u.recv_lender = kNoSlot;
+  u.tls_kick = false;
+  u.tls_plain = 0;
+  if (key.tls != 0) {
+    u.io.kind = transport::Kind::kTls;
+    u.io.tls = k_.take_tls();
+  }
   u.key = key;
   u.owner = c.slot;
   u.owner_gen = k_.clients_.gen(c.slot);
@@ -128,13 +134,26 @@ void Upstreams::on_upstream_connect(UpstreamConn& u, int res) {
     fwd_.upstream_failed(*c, &u, Failure::kConnect, 502, "RW.5020", msg);
     return;
   }
+  if (!u.io.plain()) {
+    upstream_tls_handshake(*c, u);  // upstream_connected once it is done
+    return;
+  }
+  upstream_connected(*c, u);
+}
+
+// The connection is ready for its exchange: the response is awaited, the request sent.
+void Upstreams::upstream_connected(ClientConn& c, UpstreamConn& u) {
   u.state = UpstreamState::kBusy;
   upstream_recv(u);
-  upstream_send(*c, u);
+  upstream_send(c, u);
 }
 
 void Upstreams::upstream_send(ClientConn& c, UpstreamConn& u) {
   if (u.send_armed || u.state != UpstreamState::kBusy || c.x.up_out.tail <= c.x.up_out_sent) {
+    return;
+  }
+  if (!u.io.plain()) {
+    upstream_tls_send(&c, u);
     return;
   }
   io_uring_sqe* s = k_.ring_.sqe();
@@ -169,6 +188,10 @@ uint32_t Upstreams::return_lent(UpstreamConn& u, Op op) {
 
 void Upstreams::on_upstream_sent(UpstreamConn& u, int res) {
   u.send_armed = false;
+  if (!u.io.plain() && res >= 0 && u.state != UpstreamState::kClosing &&
+      (res = upstream_tls_sent(u, res)) == kTlsHandled) {
+    return;
+  }
   ClientConn* c = exchange_of(u);
   if (c == nullptr) {
     return;
@@ -216,6 +239,9 @@ void Upstreams::upstream_recv(UpstreamConn& u) {
       direct_continue(*c, u, false);
       return;
     }
+  }
+  if (!u.io.plain() && upstream_tls_kick(u)) {
+    return;
   }
   // Idle in the pool, or waiting for the first response byte: nothing is there yet, so
   // the kernel arms its poll at once instead of trying a receive first.
@@ -304,6 +330,13 @@ void Upstreams::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
     u.direct = false;
     on_direct_recv(u, res);
     return;
+  }
+  if (!u.io.plain()) {
+    res = upstream_tls_received(u, res, flags);
+    if (res == kTlsHandled) {
+      return;
+    }
+    flags = 0;  // the plaintext is in u.in already
   }
   u.more_likely = res == static_cast<int>(u.recv_len);
   ClientConn* c = u.state == UpstreamState::kBusy ? owner_of(u) : nullptr;
@@ -549,6 +582,9 @@ void Upstreams::upstream_release(ClientConn& c, bool reusable) {
     upstream_maybe_free(*u);
     return;
   }
+  if (!u->io.plain()) {
+    upstream_tls_keep_session(*u);
+  }
   k_.pool_.put(u->in);
   u->state = UpstreamState::kIdle;
   u->reused = false;
@@ -608,6 +644,7 @@ void Upstreams::upstream_close(UpstreamConn& u) {
 
 void Upstreams::upstream_maybe_free(UpstreamConn& u) {
   if (u.state == UpstreamState::kClosing && u.inflight == 0 && u.slot != kNoSlot) {
+    k_.give_tls(u.io);
     uint32_t slot = u.slot;
     u.slot = kNoSlot;
     k_.upstreams_.release(slot);

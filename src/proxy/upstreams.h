@@ -21,6 +21,9 @@ namespace ringway::proxy {
 class Upstreams : public ShardPart {
  public:
   using ShardPart::ShardPart;
+  ~Upstreams();
+  Upstreams(const Upstreams&) = delete;
+  Upstreams& operator=(const Upstreams&) = delete;
 
   // Takes a pooled connection to c.dest, or starts connecting a new one.
   bool upstream_acquire(ClientConn& c);
@@ -45,6 +48,17 @@ class Upstreams : public ShardPart {
   // BodySink of response parsers; ctx is the ShardCore.
   static void on_resp_body(void* ctx, const char* data, size_t len);
 
+  // TLS backends (upstream_tls.cc), as the client side's: tls_handshake starts the
+  // handshake once TCP is connected; upstream_tls_received returns the plaintext bytes now
+  // in u.in (or 0 / an error), or kTlsHandled.
+  static constexpr int kTlsHandled = INT32_MIN;
+  void upstream_tls_handshake(ClientConn& c, UpstreamConn& u);
+  int upstream_tls_received(UpstreamConn& u, int res, uint32_t flags);
+  bool upstream_tls_kick(UpstreamConn& u);
+  void upstream_tls_send(ClientConn* c, UpstreamConn& u);
+  int upstream_tls_sent(UpstreamConn& u, int res);
+  void upstream_tls_keep_session(UpstreamConn& u);
+
  private:
   bool upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool speculative);
   void on_direct_recv(UpstreamConn& u, int res);
@@ -58,12 +72,17 @@ class Upstreams : public ShardPart {
   void upstream_eof(ClientConn& c, UpstreamConn& u);
   void response_complete(ClientConn& c, bool reusable);
   void pool_remove(UpstreamConn& u);
+  void upstream_connected(ClientConn& c, UpstreamConn& u);
+  void upstream_tls_step(UpstreamConn& u);
+  void upstream_tls_failed(UpstreamConn& u);
   ClientConn* owner_of(UpstreamConn& u);
   ClientConn* exchange_of(UpstreamConn& u);
 
   // Pool entries; unordered_map keeps element addresses stable, so connections point at
   // their entry.
   std::unordered_map<BackendKey, IdlePool, BackendKeyHash> idle_;
+  // TLS sessions to resume, by backend identity (each a reference of ours).
+  std::unordered_map<BackendKey, WOLFSSL_SESSION*, BackendKeyHash> sessions_;
 };
 
 }  // namespace ringway::proxy

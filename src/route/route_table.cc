@@ -250,4 +250,6 @@ const std::vector<std::string>& RouteTable::environments() const { return impl_-
 
 const std::vector<CompiledApi>& RouteTable::apis() const { return impl_->apis; }
 
+std::vector<CompiledApi>& RouteTable::apis_to_complete() { return impl_->apis; }
+
 }  // namespace ringway::route

@@ -1,9 +1,11 @@
 // The byte stream under a client or backend connection: how its socket operations are put
 // on the shard's ring. Every receive, send and connect of the client side and the
 // upstreams is prepared here and nowhere else, so a new kind of stream has one place to
-// go. Plain TCP today; TLS (wolfSSL, next) adds a kind whose receives take ciphertext
-// into a buffer of its own and decrypt into the connection's, and whose sends encrypt the
-// connection's bytes first.
+// go. Two kinds: plain TCP, and TLS (ringway/tls.h), whose receives take ciphertext into a
+// provided buffer that the connection's tls::Stream decrypts into the connection's own
+// buffer (client_tls.cc, upstream_tls.cc), and whose sends send the Stream's ciphertext of
+// the connection's bytes. The socket ops are the same for both; what differs is what their
+// buffers hold.
 //
 // Zero-copy body paths hand the kernel one side's buffer for the other side's socket: a
 // response sent straight from the backend's receive buffer (lead) and a body received
@@ -20,26 +22,33 @@
 
 #include "core/ring.h"
 
+namespace ringway::tls {
+class Stream;
+}
+
 namespace ringway::transport {
 
 enum class Kind : uint8_t {
   kPlain,  // TCP: the bytes on the wire are the connection's bytes
+  kTls,    // TLS: the bytes on the wire are `tls`'s records
 };
 
 struct Stream {
   Kind kind = Kind::kPlain;
+  tls::Stream* tls = nullptr;  // kTls: the connection's engine (pooled by its shard)
   bool plain() const { return kind == Kind::kPlain; }
 };
 
 // Both sides plain: one side's buffers may be given to the other side's socket ops.
 inline bool zero_copy(const Stream& a, const Stream& b) { return a.plain() && b.plain(); }
 
-// Fills `s` for a stream of kind `st.kind`; `plain` prepares the op on the socket itself
-// (the only kind yet). The lambdas inline: no dispatch at run time beyond the switch.
+// Fills `s` for a stream of kind `st.kind`; `plain` prepares the op on the socket itself.
+// The lambdas inline: no dispatch at run time beyond the switch.
 template <class PlainOp>
 inline void prep(io_uring_sqe* s, const Stream& st, bool fixed, PlainOp&& plain) {
   switch (st.kind) {
     case Kind::kPlain:
+    case Kind::kTls:  // same socket op; the buffers hold ciphertext
       plain(s);
       break;
   }
