@@ -187,8 +187,10 @@ std::string StubApi(const Backend& backend, std::string_view backend_extra) {
 std::string BuildConfig(const ConfigSpec& spec) {
   std::string listeners;
   for (const auto& name : spec.listeners) {
+    auto tls = spec.listener_tls.find(name);
     listeners += (listeners.empty() ? "" : ",") + std::string("{\"name\":") + JsonQuote(name) +
-                 ",\"address\":\"127.0.0.1:0\"}";
+                 ",\"address\":\"127.0.0.1:0\"" +
+                 (tls == spec.listener_tls.end() ? "" : ",\"tls\":" + tls->second) + "}";
   }
   std::string apis;
   for (const auto& api : spec.apis) {

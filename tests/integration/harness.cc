@@ -38,10 +38,9 @@ std::string JoinArgs(const std::vector<std::string>& argv) {
 }
 
 // In the child after fork(): only async-signal-safe calls.
-[[noreturn]] void ExecChild(char* const* argv, int out_fd, int err_fd) {
+[[noreturn]] void ExecChild(char* const* argv, int in_fd, int out_fd, int err_fd) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test binary
-  int devnull = ::open("/dev/null", O_RDONLY);
-  ::dup2(devnull, STDIN_FILENO);
+  ::dup2(in_fd >= 0 ? in_fd : ::open("/dev/null", O_RDONLY), STDIN_FILENO);
   ::dup2(out_fd, STDOUT_FILENO);
   ::dup2(err_fd, STDERR_FILENO);
   ::execv(argv[0], argv);
@@ -59,6 +58,7 @@ int DecodeWaitStatus(int status) {
 // ---- Process ----
 
 Process::~Process() {
+  CloseStdin();
   if (pid_ > 0 && !exit_code_) {
     ::kill(pid_, SIGKILL);
     int status = 0;
@@ -69,15 +69,24 @@ Process::~Process() {
   }
 }
 
-bool Process::Spawn(const std::vector<std::string>& argv, std::string* error) {
+bool Process::Spawn(const std::vector<std::string>& argv, std::string* error, bool pipe_stdin) {
   if (::access(argv[0].c_str(), X_OK) != 0) {
     *error = "not executable: " + argv[0];
+    return false;
+  }
+  int in[2] = {-1, -1};  // [0]: ours, [1]: the child's stdin
+  if (pipe_stdin && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0) {
+    *error = std::string("socketpair: ") + std::strerror(errno);
     return false;
   }
   int out[2];
   int err[2];
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     *error = std::string("pipe2: ") + std::strerror(errno);
+    if (pipe_stdin) {
+      ::close(in[0]);
+      ::close(in[1]);
+    }
     return false;
   }
   std::vector<char*> cargv;
@@ -87,10 +96,15 @@ bool Process::Spawn(const std::vector<std::string>& argv, std::string* error) {
   cargv.push_back(nullptr);
   pid_ = ::fork();
   if (pid_ == 0) {
-    ExecChild(cargv.data(), out[1], err[1]);
+    ExecChild(cargv.data(), in[1], out[1], err[1]);
   }
   ::close(out[1]);
   ::close(err[1]);
+  if (pipe_stdin) {
+    ::close(in[1]);
+    stdin_fd_ = in[0];
+    SetSocketTimeouts(stdin_fd_, 10000);
+  }
   if (pid_ < 0) {
     *error = std::string("fork: ") + std::strerror(errno);
     ::close(out[0]);
@@ -99,6 +113,17 @@ bool Process::Spawn(const std::vector<std::string>& argv, std::string* error) {
   }
   reader_ = std::thread([this, o = out[0], e = err[0]] { ReadLoop(o, e); });
   return true;
+}
+
+bool Process::WriteStdin(std::string_view data) {
+  return stdin_fd_ >= 0 && SendAll(stdin_fd_, data);
+}
+
+void Process::CloseStdin() {
+  if (stdin_fd_ >= 0) {
+    ::close(stdin_fd_);
+    stdin_fd_ = -1;
+  }
 }
 
 void Process::ReadLoop(int out_fd, int err_fd) {
@@ -188,15 +213,20 @@ bool Process::WaitFor(Stream s, std::string_view needle, int timeout_ms) const {
   return found();
 }
 
-CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms) {
+CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms,
+                         std::string_view input) {
   CommandResult result;
   Process proc;
   std::string error;
-  if (!proc.Spawn(argv, &error)) {
+  if (!proc.Spawn(argv, &error, !input.empty())) {
     result.err = error;
     return result;
   }
   result.started = true;
+  if (!input.empty()) {
+    proc.WriteStdin(input);  // a child that exits without reading it fails on its own terms
+    proc.CloseStdin();
+  }
   result.exit_code = proc.WaitExit(timeout_ms).value_or(-1);
   result.out = proc.Output(Process::kStdout);
   result.err = proc.Output(Process::kStderr);

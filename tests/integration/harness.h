@@ -35,7 +35,13 @@ class Process {
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
-  bool Spawn(const std::vector<std::string>& argv, std::string* error);
+  // The child's stdin is /dev/null, or with `pipe_stdin` a socket that WriteStdin() feeds
+  // and CloseStdin() ends (a socket, not a pipe: a write to an exited child fails instead of
+  // raising SIGPIPE).
+  bool Spawn(const std::vector<std::string>& argv, std::string* error, bool pipe_stdin = false);
+  // False when stdin is not piped, the child is gone or the write timed out (10 s).
+  bool WriteStdin(std::string_view data);
+  void CloseStdin();
   pid_t pid() const { return pid_; }
   bool running();
   void Signal(int sig);
@@ -53,6 +59,7 @@ class Process {
   const std::string& Buffer(Stream s) const { return s == kStdout ? out_ : err_; }
 
   pid_t pid_ = -1;
+  int stdin_fd_ = -1;
   std::optional<int> exit_code_;
   std::thread reader_;
   mutable std::mutex mu_;
@@ -69,7 +76,9 @@ struct CommandResult {
   std::string err;
 };
 // Runs `argv` (argv[0] is the executable's path) to completion (bounded by timeout_ms).
-CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms);
+// `input` is written to its stdin, which is then closed; empty: stdin is /dev/null.
+CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms,
+                         std::string_view input = {});
 // Runs `$RINGWAY_BIN args...` to completion (bounded by timeout_ms).
 CommandResult RunRingway(const std::vector<std::string>& args, int timeout_ms = 10000);
 
@@ -312,6 +321,8 @@ struct ConfigSpec {
   std::string extra;                              // extra top-level members, or empty
   std::string instance;  // the "instance" object, e.g. {"id":"gw-a","cascade":{...}}; empty:
                          // {"id": "it-gw"}
+  // The "tls" object of a listener, by listener name, e.g. {"tls", R"({"certificate":...})"}.
+  std::map<std::string, std::string> listener_tls;
 };
 std::string BuildConfig(const ConfigSpec& spec);
 

@@ -217,6 +217,45 @@ TEST(JsonTest, BuildConfigIsValidJson) {
   EXPECT_EQ(JsonString(json, "/apis/1/backend/mock/body"), "p\"o\"ng");
   EXPECT_EQ(JsonInt(json, "/limits/max_headers"), 10);
   EXPECT_EQ(JsonString(json, "/listeners/0/address"), "127.0.0.1:0");
+  EXPECT_EQ(JsonString(json, "/listeners/0/tls"), std::nullopt);
+}
+
+TEST(JsonTest, BuildConfigPutsTlsOnItsListener) {
+  ConfigSpec spec;
+  spec.listeners = {"plain", "tls"};
+  spec.listener_tls = {{"tls", R"({"certificate":"/c.pem","private_key":"/k.pem"})"}};
+  spec.apis = {PingApi()};
+  std::string json = BuildConfig(spec);
+  EXPECT_EQ(JsonString(json, "/listeners/0/name"), "plain");
+  EXPECT_EQ(JsonString(json, "/listeners/0/tls/certificate"), std::nullopt);
+  EXPECT_EQ(JsonString(json, "/listeners/1/name"), "tls");
+  EXPECT_EQ(JsonString(json, "/listeners/1/tls/certificate"), "/c.pem");
+  EXPECT_EQ(JsonString(json, "/listeners/1/tls/private_key"), "/k.pem");
+}
+
+TEST(ProcessTest, StdinIsFedThenClosed) {
+  CommandResult r = RunCommand({"/bin/cat"}, 5000, "one\ntwo\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "one\ntwo\n");
+  r = RunCommand({"/bin/cat"}, 5000);  // no input: /dev/null
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+
+  Process cat;
+  std::string error;
+  ASSERT_TRUE(cat.Spawn({"/bin/cat"}, &error, /*pipe_stdin=*/true)) << error;
+  ASSERT_TRUE(cat.WriteStdin("first;"));
+  EXPECT_TRUE(cat.WaitFor(Process::kStdout, "first;", 5000));  // while stdin is still open
+  ASSERT_TRUE(cat.WriteStdin("second"));
+  cat.CloseStdin();
+  EXPECT_EQ(cat.WaitExit(5000), 0);
+  EXPECT_EQ(cat.Output(Process::kStdout), "first;second");
+  EXPECT_FALSE(cat.WriteStdin("late"));
+
+  Process plain;
+  ASSERT_TRUE(plain.Spawn({"/bin/cat"}, &error)) << error;
+  EXPECT_FALSE(plain.WriteStdin("x")) << "stdin is not piped";
+  EXPECT_EQ(plain.WaitExit(5000), 0);
 }
 
 }  // namespace
