@@ -98,18 +98,18 @@ class Stream {
  public:
   enum class Step : uint8_t { kDone, kWant, kFailed };
 
-  Stream() = default;
+  // Buffers come from `pool` (the owning thread's), which must outlive the Stream.
+  explicit Stream(core::BufPool& pool) : pool_(&pool) {}
   ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
   // A server side on `ctx`. False when wolfSSL is out of memory.
-  bool start_server(WOLFSSL_CTX* ctx, core::BufPool& pool);
+  bool start_server(WOLFSSL_CTX* ctx);
   // A client side on `ctx` that sends SNI `name` and checks the server certificate for it
   // (an IP address is matched against the certificate's IP SANs), resuming `session` when
   // given (not taken over: the caller keeps its reference).
-  bool start_client(WOLFSSL_CTX* ctx, core::BufPool& pool, const std::string& name,
-                    WOLFSSL_SESSION* session);
+  bool start_client(WOLFSSL_CTX* ctx, const std::string& name, WOLFSSL_SESSION* session);
   // Frees the WOLFSSL and the buffers: the Stream can start again.
   void reset();
   bool started() const { return ssl_ != nullptr; }
@@ -156,10 +156,10 @@ class Stream {
  private:
   static int recv_cb(WOLFSSL* ssl, char* buf, int sz, void* ctx);
   static int send_cb(WOLFSSL* ssl, char* buf, int sz, void* ctx);
-  bool attach(WOLFSSL_CTX* ctx, core::BufPool& pool);
+  bool attach(WOLFSSL_CTX* ctx);
 
   WOLFSSL* ssl_ = nullptr;
-  core::BufPool* pool_ = nullptr;
+  core::BufPool* pool_;
   core::IoBuf cin_;             // ciphertext received and not yet read by wolfSSL
   core::IoBuf cout_;            // ciphertext to send
   const char* feed_ = nullptr;  // the receive being read in place

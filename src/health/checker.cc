@@ -304,10 +304,10 @@ bool Checker::advance(Slot& s, int res) {
     }
     if (s.target.protocol == Protocol::kHttps) {
       if (s.tls == nullptr) {
-        s.tls = std::make_unique<tls::Stream>();
+        s.tls = std::make_unique<tls::Stream>(*pool_);
         s.rx.resize(kTlsRecvBytes);
       }
-      if (!s.tls->start_client(s.target.tls->ctx(0), *pool_, s.target.tls_name, nullptr)) {
+      if (!s.tls->start_client(s.target.tls->ctx(0), s.target.tls_name, nullptr)) {
         return finish(s, false, "TLS: out of memory");
       }
       return tls_progress(s, now);

@@ -37,7 +37,7 @@ int ClientSide::tls_start(ClientConn& c) {
   }
   const auto& tls_of = k_.current_->c().listener_tls;
   const tls::ServerContext* ctx = c.listener < tls_of.size() ? tls_of[c.listener].get() : nullptr;
-  return ctx != nullptr && st.start_server(ctx->select(k_.id_, name), k_.pool_) ? 1 : -2;
+  return ctx != nullptr && st.start_server(ctx->select(k_.id_, name)) ? 1 : -2;
 }
 
 // Runs the handshake and decrypts into c.in. Returns the plaintext bytes added, 0 when

@@ -225,7 +225,7 @@ AuthHold* ShardCore::take_auth_hold() {
 
 tls::Stream* ShardCore::take_tls() {
   if (tls_free_.empty()) {
-    return new tls::Stream();  // pooled from then on
+    return new tls::Stream(pool_);  // pooled from then on
   }
   tls::Stream* s = tls_free_.back().release();
   tls_free_.pop_back();

@@ -6,7 +6,10 @@
 //
 // A handshake or verification failure fails the attempt like a refused connect (retried at
 // another member when the budget allows), answered 502 RW.5260, with the reason in the log.
+
+// wolfSSL's options.h comes before any other wolfSSL header (its build settings).
 #include <wolfssl/options.h>
+
 #include <wolfssl/ssl.h>
 
 #include <algorithm>
@@ -39,8 +42,7 @@ void Upstreams::upstream_tls_handshake(ClientConn& c, UpstreamConn& u) {
   }
   static const std::string kNoName;
   if (c.x.tls_ctx == nullptr ||
-      !st.start_client(c.x.tls_ctx, k_.pool_, c.x.tls_name != nullptr ? *c.x.tls_name : kNoName,
-                       resume)) {
+      !st.start_client(c.x.tls_ctx, c.x.tls_name != nullptr ? *c.x.tls_name : kNoName, resume)) {
     upstream_tls_failed(u);
     return;
   }

@@ -2,8 +2,11 @@
 //
 // Thread affinity: built and freed on the control thread (or at start-up); select() and
 // ctx() on the shard whose index they are given.
-#include <unistd.h>
+
+// wolfSSL's options.h comes before any other wolfSSL header (its build settings).
 #include <wolfssl/options.h>
+
+#include <unistd.h>
 #include <wolfssl/ssl.h>
 
 #include <algorithm>

@@ -1,8 +1,11 @@
 // tls::Stream (ringway/tls.h): wolfSSL driven through in-memory I/O callbacks.
 //
 // Thread affinity: the connection's thread.
-#include <wolfssl/error-ssl.h>
+
+// wolfSSL's options.h comes before any other wolfSSL header (its build settings).
 #include <wolfssl/options.h>
+
+#include <wolfssl/error-ssl.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
@@ -70,14 +73,13 @@ std::string alert_name(int code) {
 Stream::~Stream() { reset(); }
 
 // Bytes received before the start (the ClientHello whose SNI chose `ctx`) stay.
-bool Stream::attach(WOLFSSL_CTX* ctx, core::BufPool& pool) {
+bool Stream::attach(WOLFSSL_CTX* ctx) {
   if (ssl_ != nullptr) {
     wolfSSL_free(ssl_);
   }
   last_error_ = 0;
   done_ = false;
   more_ = false;
-  pool_ = &pool;
   ssl_ = wolfSSL_new(ctx);
   if (ssl_ == nullptr) {
     return false;
@@ -92,11 +94,10 @@ bool Stream::attach(WOLFSSL_CTX* ctx, core::BufPool& pool) {
   return true;
 }
 
-bool Stream::start_server(WOLFSSL_CTX* ctx, core::BufPool& pool) { return attach(ctx, pool); }
+bool Stream::start_server(WOLFSSL_CTX* ctx) { return attach(ctx); }
 
-bool Stream::start_client(WOLFSSL_CTX* ctx, core::BufPool& pool, const std::string& name,
-                          WOLFSSL_SESSION* session) {
-  if (!attach(ctx, pool)) {
+bool Stream::start_client(WOLFSSL_CTX* ctx, const std::string& name, WOLFSSL_SESSION* session) {
+  if (!attach(ctx)) {
     return false;
   }
   if (!name.empty()) {
@@ -118,10 +119,8 @@ void Stream::reset() {
     wolfSSL_free(ssl_);
     ssl_ = nullptr;
   }
-  if (pool_ != nullptr) {
-    pool_->put(cin_);
-    pool_->put(cout_);
-  }
+  pool_->put(cin_);
+  pool_->put(cout_);
   feed_ = nullptr;
   feed_len_ = 0;
   last_error_ = 0;

@@ -8,8 +8,11 @@
 //
 // Thread affinity: any thread; state is thread-local, the master secret immutable after the
 // first use (std::call_once).
-#include <sys/random.h>
+
+// wolfSSL's options.h comes before any other wolfSSL header (its build settings).
 #include <wolfssl/options.h>
+
+#include <sys/random.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/chacha20_poly1305.h>
 #include <wolfssl/wolfcrypt/hmac.h>

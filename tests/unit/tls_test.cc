@@ -1,8 +1,11 @@
 // tls module: contexts from files, SNI selection, the ClientHello reader, and two Streams
 // talking to each other through memory (handshake, data, resumption, verification).
 // Certificates are made by the openssl CLI in a temporary directory.
-#include <unistd.h>
+
+// wolfSSL's options.h comes before any other wolfSSL header (its build settings).
 #include <wolfssl/options.h>
+
+#include <unistd.h>
 #include <wolfssl/ssl.h>
 
 #include <cstdio>
@@ -132,14 +135,14 @@ struct Pair {
   core::BufPool pool;
   ServerContext server_ctx{listener(), 1};
   ClientContext client_ctx{trust(), 1};
-  Stream client;
-  Stream server;
+  Stream client{pool};
+  Stream server{pool};
 };
 
 TEST(TlsStream, HandshakeAndDataBothWays) {
   Pair p;
-  ASSERT_TRUE(p.server.start_server(p.server_ctx.select(0, ""), p.pool));
-  ASSERT_TRUE(p.client.start_client(p.client_ctx.ctx(0), p.pool, "a.test", nullptr));
+  ASSERT_TRUE(p.server.start_server(p.server_ctx.select(0, "")));
+  ASSERT_TRUE(p.client.start_client(p.client_ctx.ctx(0), "a.test", nullptr));
   ASSERT_TRUE(handshake(p.client, p.server)) << p.client.error() << " / " << p.server.error();
   EXPECT_STREQ(wolfSSL_get_version(p.server.ssl()), "TLSv1.3");
   std::string up(1 << 20, '\0');
@@ -156,8 +159,8 @@ TEST(TlsStream, HandshakeAndDataBothWays) {
 
 TEST(TlsStream, ReadStopsForRoomAndSaysSo) {
   Pair p;
-  ASSERT_TRUE(p.server.start_server(p.server_ctx.select(0, ""), p.pool));
-  ASSERT_TRUE(p.client.start_client(p.client_ctx.ctx(0), p.pool, "a.test", nullptr));
+  ASSERT_TRUE(p.server.start_server(p.server_ctx.select(0, "")));
+  ASSERT_TRUE(p.client.start_client(p.client_ctx.ctx(0), "a.test", nullptr));
   ASSERT_TRUE(handshake(p.client, p.server));
   ASSERT_EQ(p.client.write("0123456789", 10), 10);
   deliver(p.client, p.server);
@@ -173,17 +176,17 @@ TEST(TlsStream, ReadStopsForRoomAndSaysSo) {
 
 TEST(TlsStream, SessionIsResumed) {
   Pair p;
-  ASSERT_TRUE(p.server.start_server(p.server_ctx.select(0, ""), p.pool));
-  ASSERT_TRUE(p.client.start_client(p.client_ctx.ctx(0), p.pool, "a.test", nullptr));
+  ASSERT_TRUE(p.server.start_server(p.server_ctx.select(0, "")));
+  ASSERT_TRUE(p.client.start_client(p.client_ctx.ctx(0), "a.test", nullptr));
   ASSERT_TRUE(handshake(p.client, p.server));
   // The TLS 1.3 ticket comes after the handshake: the client reads it with the first data.
   EXPECT_EQ(transfer(p.server, p.client, "hello"), "hello");
   WOLFSSL_SESSION* s = p.client.session();
   ASSERT_NE(s, nullptr);
-  Stream c2;
-  Stream s2;
-  ASSERT_TRUE(s2.start_server(p.server_ctx.select(0, ""), p.pool));
-  ASSERT_TRUE(c2.start_client(p.client_ctx.ctx(0), p.pool, "a.test", s));
+  Stream c2{p.pool};
+  Stream s2{p.pool};
+  ASSERT_TRUE(s2.start_server(p.server_ctx.select(0, "")));
+  ASSERT_TRUE(c2.start_client(p.client_ctx.ctx(0), "a.test", s));
   wolfSSL_SESSION_free(s);
   ASSERT_TRUE(handshake(c2, s2)) << c2.error();
   EXPECT_TRUE(c2.resumed());
@@ -195,17 +198,17 @@ TEST(TlsStream, Tls12SessionTicketIsResumed) {
   WOLFSSL_CTX* tls12 = wolfSSL_CTX_new(wolfTLSv1_2_client_method());
   ASSERT_NE(tls12, nullptr);
   wolfSSL_CTX_load_verify_locations(tls12, f("ca.crt").c_str(), nullptr);
-  ASSERT_TRUE(p.server.start_server(p.server_ctx.select(0, ""), p.pool));
-  ASSERT_TRUE(p.client.start_client(tls12, p.pool, "a.test", nullptr));
+  ASSERT_TRUE(p.server.start_server(p.server_ctx.select(0, "")));
+  ASSERT_TRUE(p.client.start_client(tls12, "a.test", nullptr));
   wolfSSL_UseSessionTicket(p.client.ssl());
   ASSERT_TRUE(handshake(p.client, p.server)) << p.client.error() << " / " << p.server.error();
   EXPECT_STREQ(wolfSSL_get_version(p.server.ssl()), "TLSv1.2");
   WOLFSSL_SESSION* s = p.client.session();
   ASSERT_NE(s, nullptr);
-  Stream c2;
-  Stream s2;
-  ASSERT_TRUE(s2.start_server(p.server_ctx.select(0, ""), p.pool));
-  ASSERT_TRUE(c2.start_client(tls12, p.pool, "a.test", s));
+  Stream c2{p.pool};
+  Stream s2{p.pool};
+  ASSERT_TRUE(s2.start_server(p.server_ctx.select(0, "")));
+  ASSERT_TRUE(c2.start_client(tls12, "a.test", s));
   wolfSSL_UseSessionTicket(c2.ssl());
   wolfSSL_SESSION_free(s);
   ASSERT_TRUE(handshake(c2, s2)) << c2.error();
@@ -218,8 +221,8 @@ TEST(TlsStream, Tls12SessionTicketIsResumed) {
 
 TEST(TlsStream, WrongNameFailsWithAReason) {
   Pair p;
-  ASSERT_TRUE(p.server.start_server(p.server_ctx.select(0, ""), p.pool));
-  ASSERT_TRUE(p.client.start_client(p.client_ctx.ctx(0), p.pool, "b.test", nullptr));
+  ASSERT_TRUE(p.server.start_server(p.server_ctx.select(0, "")));
+  ASSERT_TRUE(p.client.start_client(p.client_ctx.ctx(0), "b.test", nullptr));
   EXPECT_FALSE(handshake(p.client, p.server));
   EXPECT_NE(p.client.error().find("name mismatch"), std::string::npos) << p.client.error();
 }
@@ -228,10 +231,10 @@ TEST(TlsStream, UnknownCaFailsWithAReason) {
   core::BufPool pool;
   ServerContext server_ctx(listener(), 1);
   ClientContext client_ctx(trust("other.crt"), 1);
-  Stream client;
-  Stream server;
-  ASSERT_TRUE(server.start_server(server_ctx.select(0, ""), pool));
-  ASSERT_TRUE(client.start_client(client_ctx.ctx(0), pool, "a.test", nullptr));
+  Stream client{pool};
+  Stream server{pool};
+  ASSERT_TRUE(server.start_server(server_ctx.select(0, "")));
+  ASSERT_TRUE(client.start_client(client_ctx.ctx(0), "a.test", nullptr));
   EXPECT_FALSE(handshake(client, server));
   EXPECT_NE(client.error().find("unknown CA"), std::string::npos) << client.error();
 }
@@ -247,16 +250,16 @@ TEST(TlsStream, ClientCertificateRequiredWhenClientCaIsSet) {
   with_cert.private_key = f("b.test.key");
   ClientContext presenting(with_cert, 1);
   {
-    Stream client;
-    Stream server;
-    ASSERT_TRUE(server.start_server(server_ctx.select(0, ""), pool));
-    ASSERT_TRUE(client.start_client(anonymous.ctx(0), pool, "a.test", nullptr));
+    Stream client{pool};
+    Stream server{pool};
+    ASSERT_TRUE(server.start_server(server_ctx.select(0, "")));
+    ASSERT_TRUE(client.start_client(anonymous.ctx(0), "a.test", nullptr));
     EXPECT_FALSE(handshake(client, server) && transfer(client, server, "x") == "x");
   }
-  Stream client;
-  Stream server;
-  ASSERT_TRUE(server.start_server(server_ctx.select(0, ""), pool));
-  ASSERT_TRUE(client.start_client(presenting.ctx(0), pool, "a.test", nullptr));
+  Stream client{pool};
+  Stream server{pool};
+  ASSERT_TRUE(server.start_server(server_ctx.select(0, "")));
+  ASSERT_TRUE(client.start_client(presenting.ctx(0), "a.test", nullptr));
   ASSERT_TRUE(handshake(client, server)) << server.error();
   EXPECT_EQ(transfer(client, server, "x"), "x");
 }
@@ -280,8 +283,8 @@ TEST(TlsContext, SniPicksExactThenWildcardThenDefault) {
 TEST(TlsHello, ReadsTheServerNameOfARealClientHello) {
   core::BufPool pool;
   ClientContext client_ctx(trust(), 1);
-  Stream client;
-  ASSERT_TRUE(client.start_client(client_ctx.ctx(0), pool, "B.Test", nullptr));
+  Stream client{pool};
+  ASSERT_TRUE(client.start_client(client_ctx.ctx(0), "B.Test", nullptr));
   client.handshake();
   std::string hello(client.out_data(), client.out_size());
   std::string_view name;
