@@ -61,6 +61,23 @@ TEST(Transport, PlainSendsAndReceivesUseTheCallersBytes) {
 TEST(Transport, ZeroCopyNeedsBothStreamsPlain) {
   EXPECT_TRUE(zero_copy(Stream{}, Stream{}));
   EXPECT_TRUE(Stream{}.plain());
+  Stream tls{Kind::kTls, nullptr};
+  EXPECT_FALSE(tls.plain());
+  EXPECT_FALSE(zero_copy(tls, Stream{}));  // one side's buffers hold ciphertext
+  EXPECT_FALSE(zero_copy(Stream{}, tls));
+  EXPECT_FALSE(zero_copy(tls, tls));
+}
+
+TEST(Transport, TlsStreamsUseTheSameSocketOps) {
+  Stream tls{Kind::kTls, nullptr};
+  io_uring_sqe s = Blank();
+  prep_recv(&s, tls, 7, false, 4096, 3, false);
+  EXPECT_EQ(s.opcode, IORING_OP_RECV);
+  EXPECT_TRUE(s.flags & IOSQE_BUFFER_SELECT);  // ciphertext into a provided buffer
+  char buf[8];
+  io_uring_sqe t = Blank();
+  prep_send(&t, tls, 7, false, buf, sizeof(buf), 0);
+  EXPECT_EQ(t.opcode, IORING_OP_SEND);
 }
 
 }  // namespace
