@@ -157,6 +157,7 @@ class Stream {
   static int recv_cb(WOLFSSL* ssl, char* buf, int sz, void* ctx);
   static int send_cb(WOLFSSL* ssl, char* buf, int sz, void* ctx);
   bool attach(WOLFSSL_CTX* ctx);
+  void keep(const char* data, uint32_t len);
 
   WOLFSSL* ssl_ = nullptr;
   core::BufPool* pool_;

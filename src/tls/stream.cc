@@ -129,28 +129,39 @@ void Stream::reset() {
 }
 
 void Stream::input(const char* data, uint32_t len) {
+  if (len == 0) {
+    return;
+  }
   if (!cin_.empty()) {
-    // Older bytes wait in cin_: keep the order.
-    pool_->get(cin_, kCipherBuf);
-    if (cin_.room() < len) {
-      cin_.compact();
-    }
-    uint32_t n = std::min(len, cin_.room());  // the caller's receive was sized to fit
-    std::memcpy(cin_.data + cin_.tail, data, n);
-    cin_.tail += n;
+    keep(data, len);  // older bytes (part of a record) wait in cin_: keep the order
     return;
   }
   feed_ = data;
   feed_len_ = len;
 }
 
+// Appends to cin_; a backend receive (64 KiB) behind a partial record may need a larger
+// buffer than kCipherBuf.
+void Stream::keep(const char* data, uint32_t len) {
+  pool_->get(cin_, std::max(kCipherBuf, len));
+  if (cin_.room() < len) {
+    cin_.compact();
+  }
+  if (cin_.room() < len) {
+    core::IoBuf bigger;
+    pool_->get(bigger, cin_.size() + len);
+    std::memcpy(bigger.data, cin_.data + cin_.head, cin_.size());
+    bigger.tail = cin_.size();
+    pool_->put(cin_);
+    cin_ = bigger;
+  }
+  std::memcpy(cin_.data + cin_.tail, data, len);
+  cin_.tail += len;
+}
+
 void Stream::keep_rest() {
   if (feed_len_ > 0) {
-    pool_->get(cin_, kCipherBuf);
-    cin_.compact();
-    uint32_t n = std::min(feed_len_, cin_.room());
-    std::memcpy(cin_.data + cin_.tail, feed_, n);
-    cin_.tail += n;
+    keep(feed_, feed_len_);
   }
   feed_ = nullptr;
   feed_len_ = 0;
