@@ -170,6 +170,7 @@ struct GatewaySpec {
   std::string limits;
   std::string extra;
   int shards = 2;
+  std::string instance;  // the "instance" object; empty: the harness's
 };
 
 // A gateway with listeners "main" (plain) and "tls", the ping API and `spec.apis`.
@@ -184,6 +185,7 @@ struct GatewaySpec {
   config.apis.insert(config.apis.end(), spec.apis.begin(), spec.apis.end());
   config.limits = spec.limits;
   config.extra = spec.extra;
+  config.instance = spec.instance;
   GatewayOptions opts;
   opts.shards = spec.shards;
   ::testing::AssertionResult ok = gw.Start(BuildConfig(config), opts);
@@ -1129,6 +1131,39 @@ TEST_F(TlsBackendTest, FiveMegabytesThroughMutualTlsBetweenTwoGateways) {
   EXPECT_TRUE(DownloadIntact({base + "/chain/bytes/" + std::to_string(kBigBody)}, dir, kBigBody));
   EXPECT_TRUE(a.running());
   EXPECT_TRUE(b.running());
+}
+
+// A cascade backend over https (docs/cascade.md, docs/tls.md): A signs each attempt and
+// sends it inside TLS to B's TLS listener; B checks the signature, so its App-auth API passes
+// without an App signature; the cascade headers never reach the stub.
+TEST_F(TlsBackendTest, CascadeOverHttps) {
+  Backend stub;
+  ASSERT_TRUE(stub.Start("origin"));
+  const std::string key = R"("auth_key":"cascade-key-0123456789abcdef")";
+  Gateway b;
+  ASSERT_TRUE(StartGateway(b, {.tls = ListenerTls(pki().a),
+                               .apis = {ProxyApi("app", "ANY", "/app", stub.address(), "/stub",
+                                                 R"("match_mode":"prefix","auth_type":"app")")},
+                               .extra = R"("apps":[{"name":"x","app_key":"k","app_secret":"s"}])",
+                               .instance = R"({"id":"gw-b","cascade":{"enabled":true,)" + key +
+                                           R"(,"allowed_instances":["gw-a"]}})"}));
+  std::string b_tls = "127.0.0.1:" + std::to_string(b.port("tls"));
+  Gateway a;
+  ASSERT_TRUE(
+      StartGateway(a, {.apis = {HttpsApi("front", b_tls,
+                                         {.client_ssl = ClientSsl(pki().ca),
+                                          .host_header = "a.test",
+                                          .extra = R"("cascade":true)"},
+                                         "/app")},
+                       .instance = R"({"id":"gw-a","cascade":{"enabled":true,)" + key + "}}"}));
+  std::optional<Response> r = Get(a, "/front/echo/x");
+  ASSERT_TRUE(EchoedTarget(r, "/stub/echo/x"));
+  EXPECT_EQ(r->body.find("x-ringway-cascade"), std::string::npos) << "cascade headers forwarded";
+  EXPECT_NE(r->body.find(R"("x-forwarded-proto":"https")"), std::string::npos) << r->body;
+  // The same API of B without the cascade signature: App authentication applies.
+  std::optional<Response> direct = Get(b, "/app/echo/x");
+  EXPECT_TRUE(IsGatewayError(direct, 401));
+  EXPECT_EQ(stub.RequestCount(" /stub/echo/x"), 1u);
 }
 
 // ======== https health checks ========
