@@ -634,6 +634,9 @@ void Upstreams::upstream_close(UpstreamConn& u) {
   if (u.state == UpstreamState::kIdle) {
     pool_remove(u);
   }
+  if (!u.io.plain() && u.io.tls->handshake_done()) {
+    upstream_tls_keep_session(u);  // a backend that closes after each response resumes too
+  }
   u.state = UpstreamState::kClosing;
   u.owner = kNoSlot;
   k_.timers_.disarm(&u.timer);

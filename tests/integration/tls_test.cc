@@ -1133,6 +1133,26 @@ TEST_F(TlsBackendTest, FiveMegabytesThroughMutualTlsBetweenTwoGateways) {
   EXPECT_TRUE(b.running());
 }
 
+// The session of a backend connection is offered on the next one: s_server closes after each
+// answer (HTTP/1.0) and says on its page whether the handshake was "New" or "Reused".
+TEST_F(TlsBackendTest, ReconnectsResumeTheBackendSession) {
+  TlsServer server;
+  ASSERT_TRUE(server.Start({.cert = pki().a}));
+  Gateway gw;
+  ASSERT_TRUE(StartGateway(
+      gw, {.apis = {HttpsApi("s", server.address(),
+                             {.client_ssl = ClientSsl(pki().ca), .host_header = "a.test"})},
+           .shards = 1}));
+  std::optional<Response> first = Get(gw, "/s/1");
+  ASSERT_TRUE(ServerPage(first));
+  EXPECT_NE(first->body.find("New, TLS"), std::string::npos) << first->body;
+  for (int i = 2; i <= 3; ++i) {
+    std::optional<Response> again = Get(gw, "/s/" + std::to_string(i));
+    ASSERT_TRUE(ServerPage(again));
+    EXPECT_NE(again->body.find("Reused, TLS"), std::string::npos) << again->body;
+  }
+}
+
 // A cascade backend over https (docs/cascade.md, docs/tls.md): A signs each attempt and
 // sends it inside TLS to B's TLS listener; B checks the signature, so its App-auth API passes
 // without an App signature; the cascade headers never reach the stub.
