@@ -86,6 +86,13 @@ class Breaker {
   // Any thread: the node-wide counts now (for logs and the admin API; may lag by the
   // updates in flight on other shards).
   Counts counts(uint64_t now_ms) const noexcept;
+  // Any thread: how many times it opened, and the last opening's start (ms, 0: never) and
+  // counts (the admin API's "why").
+  uint64_t openings() const noexcept { return openings_.load(std::memory_order_acquire); }
+  uint64_t last_opened_ms() const noexcept { return last_opened_ms_.load(std::memory_order_acquire); }
+  Counts last_opened_counts() const noexcept {
+    return {last_unhealthy_.load(std::memory_order_relaxed), last_calls_.load(std::memory_order_relaxed)};
+  }
 
  private:
   // Percentage-mode cells of a shard: two window slots (by window parity), each its start
@@ -110,6 +117,11 @@ class Breaker {
   std::atomic<uint64_t> open_until_{0};
   std::atomic<uint64_t> anchor_{kUnset};  // percentage: the first window's start
   std::atomic<uint64_t> closed_seen_{0};  // the open_until_ whose end was reported
+  // Written by the shard whose compare-exchange published an opening (rare).
+  std::atomic<uint64_t> openings_{0};
+  std::atomic<uint64_t> last_opened_ms_{0};
+  std::atomic<uint64_t> last_unhealthy_{0};
+  std::atomic<uint64_t> last_calls_{0};
   core::ShardCells<uint64_t> cells_;      // counter: time_window_s buckets; percentage: 7
 };
 

@@ -141,6 +141,10 @@ class Checker {
   uint64_t checks(size_t i) const;
   // The reason of target i's last failed check ("timeout", "refused", "status 503", ...).
   const std::string& last_failure(size_t i) const;
+  // Whether target i's last check passed (true before its first check).
+  bool last_ok(size_t i) const;
+  // When target i's up/down state last changed, or it was added (clock ms).
+  uint64_t since(size_t i) const;
   // Targets with a check in flight, including removed ones still draining.
   size_t in_flight() const;
 

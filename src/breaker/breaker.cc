@@ -63,12 +63,21 @@ Counts Breaker::counts(uint64_t now_ms) const noexcept {
   return window_counts(a + (std::max(now_ms, a) - a) / window_ms_ * window_ms_);
 }
 
+// One compare-exchange: of shards tripping it at once, exactly one publishes the opening
+// (and counts it), so openings() and the "opened" log line are exact.
 Opened Breaker::open(uint64_t until_ms, Counts c) noexcept {
-  if (open_until_.load(std::memory_order_acquire) >= until_ms) {
-    return {};  // another shard published this opening (or a later one) already
-  }
-  open_until_.store(until_ms, std::memory_order_release);
+  uint64_t cur = open_until_.load(std::memory_order_acquire);
+  do {
+    if (cur >= until_ms) {
+      return {};  // another shard published this opening (or a later one) already
+    }
+  } while (!open_until_.compare_exchange_weak(cur, until_ms, std::memory_order_acq_rel,
+                                              std::memory_order_acquire));
   anchor_.store(kUnset, std::memory_order_release);  // windows restart after the close
+  last_unhealthy_.store(c.unhealthy, std::memory_order_relaxed);
+  last_calls_.store(c.calls, std::memory_order_relaxed);
+  last_opened_ms_.store(until_ms - uint64_t{t_.open_s} * 1000, std::memory_order_release);
+  openings_.fetch_add(1, std::memory_order_acq_rel);
   return {true, until_ms, c};
 }
 

@@ -43,12 +43,17 @@ ControlLoop::ControlLoop(const Clock& clock, RcuDomain<proxy::Snapshot>& rcu)
 ControlLoop::~ControlLoop() {
   checker_.reset();  // waits on the ring for its own completions
   ring_.reset();     // cancels the pending reads before their targets go
+  admin_.reset();    // closes the admin sockets
   if (signal_fd_ >= 0) {
     close(signal_fd_);
   }
   if (exit_fd_ >= 0) {
     close(exit_fd_);
   }
+}
+
+void ControlLoop::start_admin(int listen_fd, const admin::Sources& src) {
+  admin_ = std::make_unique<admin::Server>(*ring_, encode(Op::kAdmin), listen_fd, src);
 }
 
 void ControlLoop::arm_signal_read() {
@@ -73,7 +78,7 @@ void ControlLoop::serve(Publisher& publisher) {
       health_changed_ = false;
       publisher.publish();
     }
-    turn(std::min(checker_->next_due(now), reclaim_due_));
+    turn(std::min({checker_->next_due(now), reclaim_due_, admin_due()}));
     if (health_changed_ && phase_ == Phase::kServing) {
       health_changed_ = false;
       publisher.publish();
@@ -90,7 +95,7 @@ bool ControlLoop::drain(const ShardThreads& st, uint64_t deadline_ms) {
     if (clock_.now_ms() >= deadline_ms) {
       return false;
     }
-    turn(std::min(deadline_ms, reclaim_due_));
+    turn(std::min({deadline_ms, reclaim_due_, admin_due()}));
     reclaim();
   }
   return true;
@@ -115,7 +120,12 @@ void ControlLoop::turn(uint64_t wake_at) {
   for (const auto& [user_data, res] : cqes_) {
     dispatch(user_data, res);
   }
+  if (admin_) {
+    admin_->expire(clock_.now_ms());
+  }
 }
+
+uint64_t ControlLoop::admin_due() const { return admin_ ? admin_->next_deadline() : kNever; }
 
 void ControlLoop::dispatch(uint64_t user_data, int res) {
   switch (op_of(user_data)) {
@@ -128,7 +138,11 @@ void ControlLoop::dispatch(uint64_t user_data, int res) {
     case Op::kHealth:
       health_changed_ = checker_->on_completion(user_data, res) || health_changed_;
       break;
-    case Op::kAdminAccept:  // not built yet: nothing queues it
+    case Op::kAdmin:
+      if (admin_) {
+        admin_->on_completion(user_data, res);
+      }
+      break;
     case Op::kIgnore:
       break;
   }

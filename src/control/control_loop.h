@@ -8,7 +8,8 @@
 //     drain ends as soon as the last shard does;
 //   - RCU: retired snapshots are reclaimed after every turn, with a retry timer only while
 //     some wait for the shards;
-//   - later the admin listener (Op::kAdminAccept, reserved in loop_ops.h).
+//   - the admin listener (Op::kAdmin): its accepts, receives and sends (admin::Server),
+//     and the idle deadlines of its connections.
 // Timers are the wait's timeout (the earliest deadline), not timeout operations.
 //
 // Thread affinity: control thread only. The ring is single-issuer: construct, run and
@@ -26,6 +27,7 @@
 #include "control/publisher.h"
 #include "control/shards.h"
 #include "core/ring.h"
+#include "ringway/admin.h"
 #include "ringway/clock.h"
 #include "ringway/health.h"
 #include "ringway/rcu.h"
@@ -41,6 +43,9 @@ class ControlLoop {
   ~ControlLoop();
   ControlLoop(const ControlLoop&) = delete;
   ControlLoop& operator=(const ControlLoop&) = delete;
+
+  // Serves the admin API on `listen_fd` (owned from now on) from this loop's ring.
+  void start_admin(int listen_fd, const admin::Sources& src);
 
   // The health checker, running on this loop's ring.
   health::Checker& checker() { return *checker_; }
@@ -68,12 +73,16 @@ class ControlLoop {
   void on_signal(int res);
   // Frees retired snapshots no shard holds; schedules a retry while some remain.
   void reclaim();
+  uint64_t admin_due() const;  // the admin connections' next idle deadline, or kNever
 
   const Clock& clock_;
   RcuDomain<proxy::Snapshot>& rcu_;
   // Read targets the kernel writes into: declared before ring_, so they outlive it.
   signalfd_siginfo siginfo_{};
   uint64_t exits_ = 0;
+  // Its connections' buffers are receive targets too: declared before ring_, so the ring
+  // (and its pending operations) goes first.
+  std::unique_ptr<admin::Server> admin_;
   std::unique_ptr<core::Ring> ring_;
   int signal_fd_ = -1;
   int exit_fd_ = -1;

@@ -74,4 +74,12 @@ std::vector<std::vector<int>> open_listeners(const config::Config& cfg, uint32_t
   return fds;
 }
 
+int open_admin_listener(const config::Address& address) {
+  socklen_t len = 0;
+  sockaddr_storage ss = to_sockaddr(address, &len);
+  const int fd = open_listener(ss, len);
+  RW_INFO("listening name=admin address=%s", address_text(ss).c_str());
+  return fd;
+}
+
 }  // namespace ringway::control

@@ -17,4 +17,8 @@ namespace ringway::control {
 // bind or listen failed; already opened sockets are then leaked to the exiting process).
 std::vector<std::vector<int>> open_listeners(const config::Config& cfg, uint32_t shards);
 
+// The admin listener's socket (one, served by the control thread), logged as
+// `listening name=admin address=...`. Throws std::runtime_error.
+int open_admin_listener(const config::Address& address);
+
 }  // namespace ringway::control

@@ -18,10 +18,7 @@ enum class Op : uint8_t {
   kSignal,      // the signalfd read (SIGHUP, SIGTERM, SIGINT) completed
   kShardExit,   // the shard-exit eventfd read completed: a shard thread ended
   kHealth,      // one of the health checker's operations (payload: the checker's)
-  // Reserved for the admin listener (src/admin, not built yet): its multishot accept, with
-  // the listener index as payload, then the admin connections' receives and sends as
-  // further kinds here. The loop's dispatch switch is where their handlers go.
-  kAdminAccept,
+  kAdmin,       // the admin listener's operations (payload: admin::Server's own encoding)
 };
 
 inline constexpr int kOpShift = 56;

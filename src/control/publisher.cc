@@ -8,7 +8,9 @@ namespace ringway::control {
 namespace {
 
 bool same_listeners(const config::Config& a, const config::Config& b) {
-  if (a.listeners.size() != b.listeners.size() || a.shards != b.shards) {
+  if (a.listeners.size() != b.listeners.size() || a.shards != b.shards ||
+      a.admin.has_value() != b.admin.has_value() ||
+      (a.admin && a.admin->text != b.admin->text)) {
     return false;
   }
   for (size_t i = 0; i < a.listeners.size(); ++i) {
@@ -29,8 +31,9 @@ void log_config_errors(const std::vector<config::Error>& errors) {
 }
 
 Publisher::Publisher(const ServeOptions& opt, RcuDomain<proxy::Snapshot>& rcu,
-                     proxy::ShardContext& ctx, uint32_t shards, health::Checker& checker)
-    : opt_(opt), rcu_(rcu), ctx_(ctx), shards_(shards), checker_(checker) {}
+                     proxy::ShardContext& ctx, uint32_t shards, health::Checker& checker,
+                     metrics::Store* store)
+    : opt_(opt), rcu_(rcu), ctx_(ctx), shards_(shards), checker_(checker), store_(store) {}
 
 void Publisher::publish() {
   rcu_.publish(make_snapshot(compiled_, checker_.up()));
@@ -54,17 +57,19 @@ void Publisher::reload() {
   std::shared_ptr<const proxy::Compiled> next;
   if (r.ok()) {
     if (!same_listeners(compiled_->config, *r.config)) {
-      errors.push_back({"listeners", "listener and shard changes need a restart"});
+      errors.push_back({"listeners", "listener, admin and shard changes need a restart"});
     } else {
-      next = compile(std::move(*r.config), shards_, &errors, compiled_.get());
+      next = compile(std::move(*r.config), shards_, &errors, compiled_.get(), store_);
     }
   }
   if (!next || !errors.empty()) {
     log_config_errors(errors);
+    ++reloads_.failed;
     RW_ERROR("reload failed errors=%zu", errors.size());
     return;
   }
   install(std::move(next));
+  ++reloads_.ok;
   RW_INFO("reload ok generation=%llu", static_cast<unsigned long long>(rcu_.generation()));
 }
 

@@ -12,6 +12,7 @@
 
 #include "control/snapshot.h"
 #include "proxy/shard.h"
+#include "ringway/admin.h"
 #include "ringway/config.h"
 #include "ringway/health.h"
 #include "ringway/rcu.h"
@@ -25,8 +26,9 @@ void log_config_errors(const std::vector<config::Error>& errors);
 class Publisher {
  public:
   // Every reference must outlive the publisher. `shards` is the running shard count.
+  // `store`: where compiled configurations count (may be null: nothing is counted).
   Publisher(const ServeOptions& opt, RcuDomain<proxy::Snapshot>& rcu, proxy::ShardContext& ctx,
-            uint32_t shards, health::Checker& checker);
+            uint32_t shards, health::Checker& checker, metrics::Store* store = nullptr);
 
   // Makes `next` the running configuration and publishes it; the checker keeps the health
   // of members whose address and check settings did not change.
@@ -41,13 +43,18 @@ class Publisher {
   // shards so they pass their quiescent point (and pick it up) at once.
   void publish();
 
+  // Reloads that installed a configuration, and reloads refused (the admin API's count).
+  const admin::ReloadStats& reloads() const { return reloads_; }
+
  private:
   const ServeOptions& opt_;
   RcuDomain<proxy::Snapshot>& rcu_;
   proxy::ShardContext& ctx_;
   uint32_t shards_;
   health::Checker& checker_;
+  metrics::Store* store_;
   std::shared_ptr<const proxy::Compiled> compiled_;
+  admin::ReloadStats reloads_;
 };
 
 }  // namespace ringway::control

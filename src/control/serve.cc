@@ -37,6 +37,7 @@ void init_context(proxy::ShardContext& ctx, RcuDomain<proxy::Snapshot>& rcu, uin
   ctx.shard_count = shards;
   ctx.max_connections = max_connections;
   ctx.conn_counts = core::ShardCells<uint64_t>(shards, 1);
+  ctx.stats = core::ShardCells<uint64_t>(shards, proxy::kStatCount);
   for (uint32_t i = 0; i < shards; ++i) {
     ctx.wake_fds.push_back(eventfd(0, EFD_CLOEXEC));
   }
@@ -62,7 +63,7 @@ void drain(const ServeOptions& opt, const Clock& clock, ControlLoop& loop, proxy
 // Everything after the listeners are open: the loop, the first snapshot, the shards, the
 // serving loop and the drain. Returns the process exit code.
 int run(const ServeOptions& opt, std::shared_ptr<const proxy::Compiled> compiled,
-        std::vector<std::vector<int>> fds, const std::vector<int>& mask,
+        std::vector<std::vector<int>> fds, int admin_fd, const std::vector<int>& mask,
         RcuDomain<proxy::Snapshot>& rcu, proxy::ShardContext& ctx) {
   SteadyClock clock;
   std::unique_ptr<ControlLoop> loop;
@@ -72,8 +73,12 @@ int run(const ServeOptions& opt, std::shared_ptr<const proxy::Compiled> compiled
     RW_ERROR("control loop: %s", e.what());
     return 1;
   }
-  Publisher publisher(opt, rcu, ctx, ctx.shard_count, loop->checker());
+  Publisher publisher(opt, rcu, ctx, ctx.shard_count, loop->checker(), ctx.metrics);
   publisher.install(std::move(compiled));
+  if (admin_fd >= 0) {
+    loop->start_admin(admin_fd, {&clock, &rcu, &loop->checker(), &ctx, ctx.metrics,
+                                 &publisher.reloads()});
+  }
   ShardThreads st;
   st.exit_fd = loop->shard_exit_fd();
   start_shards(ctx, std::move(fds), mask, st);
@@ -93,7 +98,8 @@ int control_thread(const ServeOptions& opt, config::Config initial) {
   const std::vector<int> mask = startup_cpus();
   std::vector<config::Error> errors;
   const uint32_t shards = shard_count(opt, initial.shards, mask);
-  auto compiled = compile(std::move(initial), shards, &errors);
+  metrics::Store store(shards);
+  auto compiled = compile(std::move(initial), shards, &errors, nullptr, &store);
   if (!compiled) {
     log_config_errors(errors);
     return 1;
@@ -101,14 +107,19 @@ int control_thread(const ServeOptions& opt, config::Config initial) {
   RcuDomain<proxy::Snapshot> rcu(shards);
   proxy::ShardContext ctx;
   init_context(ctx, rcu, shards, compiled->config.limits.max_connections);
+  ctx.metrics = &store;
   std::vector<std::vector<int>> fds;
+  int admin_fd = -1;
   try {
     fds = open_listeners(compiled->config, shards);
+    if (compiled->config.admin) {
+      admin_fd = open_admin_listener(*compiled->config.admin);
+    }
   } catch (const std::exception& e) {
     RW_ERROR("cannot listen: %s", e.what());
     return 1;
   }
-  if (run(opt, std::move(compiled), std::move(fds), mask, rcu, ctx) != 0) {
+  if (run(opt, std::move(compiled), std::move(fds), admin_fd, mask, rcu, ctx) != 0) {
     return 1;
   }
   rcu.reclaim();

@@ -1,6 +1,7 @@
 #include "control/snapshot.h"
 
 #include "control/guards.h"
+#include "control/metric_rows.h"
 #include "control/tls_contexts.h"
 
 #include <algorithm>
@@ -48,7 +49,7 @@ bool compile_channels(const config::Config& cfg, uint32_t shards, Compiled* out,
 
 std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
                                         std::vector<config::Error>* errors,
-                                        const Compiled* previous) {
+                                        const Compiled* previous, metrics::Store* store) {
   auto c = std::make_shared<Compiled>();
   size_t before = errors->size();
   c->routes = route::RouteTable::build(cfg, errors);
@@ -96,6 +97,9 @@ std::shared_ptr<const Compiled> compile(config::Config cfg, uint32_t shards,
     c->cascade.keys[c->cascade.key_count++] = cs.auth_keys[i].value;
   }
   c->cascade.allowed.assign(cs.allowed_instances.begin(), cs.allowed_instances.end());
+  if (store != nullptr) {
+    assign_metric_rows(*store, c.get());
+  }
   return c;
 }
 

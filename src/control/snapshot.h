@@ -31,6 +31,7 @@
 #include "ringway/health.h"
 #include "ringway/http.h"
 #include "ringway/lb.h"
+#include "ringway/metrics.h"
 #include "ringway/route.h"
 #include "ringway/tls.h"
 
@@ -77,6 +78,20 @@ struct CascadeConfig {
   std::vector<std::string_view> allowed;  // allowed_instances
 };
 
+// The rows of the node's metrics::Store this configuration counts into (kNoRow: not
+// counted), made by control::compile from the configuration's names.
+struct MetricRows {
+  uint32_t environments = 0;
+  // [api * environments + environment]; api == apis().size(): requests that matched no API.
+  std::vector<uint32_t> requests;
+  std::vector<uint32_t> retries;               // [api]
+  std::vector<std::vector<uint32_t>> backend;  // [api][member of its channel], or [api][0] (url)
+  uint32_t request_row(uint32_t api, uint32_t env) const {
+    const size_t i = size_t{api} * environments + env;
+    return i < requests.size() ? requests[i] : metrics::kNoRow;
+  }
+};
+
 struct Compiled {
   config::Config config;
   std::unique_ptr<route::RouteTable> routes;
@@ -85,6 +100,7 @@ struct Compiled {
   std::vector<AppCredential> apps;  // sorted by key
   CascadeConfig cascade;
   health::TargetSet health;  // check targets and member -> target map
+  MetricRows metric_rows;
   http::ParserLimits parser_limits;
   uint32_t head_buf_size = 0;  // a buffer that can hold a whole head plus two receives
   uint32_t shard_count = 0;
@@ -121,9 +137,11 @@ namespace ringway::control {
 // Control thread. Compiles `cfg` for `shards` shards; nullptr with errors (JSON paths)
 // on failure (unresolvable hosts, route build errors). The circuit breakers of policies that
 // `previous` (the configuration being replaced) has unchanged are carried over.
+// With `store`, the configuration's metric rows are made in it (else nothing is counted).
 std::shared_ptr<const proxy::Compiled> compile(config::Config cfg, uint32_t shards,
                                                std::vector<config::Error>* errors,
-                                               const proxy::Compiled* previous = nullptr);
+                                               const proxy::Compiled* previous = nullptr,
+                                               metrics::Store* store = nullptr);
 
 // Control thread. A snapshot of `compiled` with the checker's per-target states
 // (`target_up` in compiled->health.targets order; empty: every member healthy).

@@ -70,6 +70,8 @@ struct alignas(8) Checker::Slot {
   uint64_t due = 0;       // clock ms: start of the next check
   uint64_t deadline = 0;  // clock ms: end of the current check
   uint64_t checks = 0;
+  bool last_ok = true;   // the last check passed (or none ran yet)
+  uint64_t since = 0;    // clock ms: when `state.up()` last changed, or the target was added
   std::string last_failure;
   size_t sent = 0;
   size_t received = 0;
@@ -136,6 +138,7 @@ void Checker::set_targets(std::vector<Target> targets) {
     } else {
       slots_.push_back(std::make_unique<Slot>(std::move(t)));
       slots_.back()->due = now;
+      slots_.back()->since = now;
     }
   }
   up_.assign(slots_.size(), 0);
@@ -175,6 +178,8 @@ const MemberState& Checker::state(size_t i) const { return slots_.at(i)->state; 
 uint64_t Checker::checks(size_t i) const { return slots_.at(i)->checks; }
 
 const std::string& Checker::last_failure(size_t i) const { return slots_.at(i)->last_failure; }
+bool Checker::last_ok(size_t i) const { return slots_.at(i)->last_ok; }
+uint64_t Checker::since(size_t i) const { return slots_.at(i)->since; }
 
 size_t Checker::in_flight() const {
   size_t n = retiring_.size();
@@ -406,6 +411,7 @@ bool Checker::judge_status(Slot& s, bool* changed) {
 bool Checker::finish(Slot& s, bool ok, const std::string& reason) {
   s.phase = Phase::kDone;
   ++s.checks;
+  s.last_ok = ok;
   if (!ok) {
     s.last_failure = reason;
     RW_DEBUG("health: %s check failed: %s", s.target.label.c_str(), reason.c_str());
@@ -414,6 +420,7 @@ bool Checker::finish(Slot& s, bool ok, const std::string& reason) {
     return false;
   }
   up_[s.index] = s.state.up() ? 1 : 0;
+  s.since = clock_.now_ms();
   ++version_;
   if (s.state.up()) {
     RW_INFO("health: %s up (%u consecutive successes)", s.target.label.c_str(),

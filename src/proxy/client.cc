@@ -223,12 +223,18 @@ void ClientSide::client_head_done(ClientConn& c) {
   c.chunked_to_client = false;
   c.direct_left = 0;
   c.x.api = nullptr;
+  c.x.metric_row = metrics::kNoRow;
   c.x.clear_guard();
   if (!client_cascade_check(c)) {
     return;  // the cascade channel's headers did not check out (refused)
   }
   route::MatchResult m = c.x.snap->c().routes->match(route::method_key(h.method_name), h.host,
                                                      h.path, h.get("x-stage"));
+  {
+    const Compiled& cc = c.x.snap->c();
+    const size_t api = m.api != nullptr ? m.api->index : cc.routes->apis().size();
+    c.x.metric_row = cc.metric_rows.request_row(static_cast<uint32_t>(api), m.environment);
+  }
   if (m.status == route::MatchResult::Status::kOk) {
     c.x.api = m.api;
     if (m.api->app_auth && c.x.cascade_hop == 0 && !client_app_auth(c)) {

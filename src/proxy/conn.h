@@ -93,6 +93,9 @@ struct BackendKey {
 struct Exchange {
   const Snapshot* snap = nullptr;  // held for the whole exchange
   const route::CompiledApi* api = nullptr;
+  // The metrics::Store requests row of the API and environment it matched (kNoRow: not
+  // routed yet; counters.cc then uses the "no API" row).
+  uint32_t metric_row = UINT32_MAX;
   char request_id[72] = {};
   uint8_t request_id_len = 0;
   bool http10 = false;

@@ -214,6 +214,7 @@ bool Forwarder::retry(ClientConn& c, bool stale, Failure f) {
   if (kind == RetryKind::kNone) {
     return false;
   }
+  k_.count_retry(c.x);
   bool fresh_connection = kind == RetryKind::kFreshConnection;
   if (fresh_connection) {
     c.x.retried = true;
@@ -249,6 +250,7 @@ void Forwarder::lb_release(ClientConn& c) {
 void Forwarder::upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint16_t status,
                                 std::string_view code, std::string_view msg) {
   bool stale = u != nullptr && u->reused && !u->got_bytes;
+  k_.count_attempt(c.x, attempt_outcome(f));
   up_.upstream_release(c, false);
   if (c.x.fire_and_forget && c.resp_started) {
     RW_DEBUG("shard %u: async function call failed: %.*s", k_.id_, static_cast<int>(msg.size()),

@@ -99,6 +99,7 @@ bool Forwarder::guard_start(ClientConn& c, const route::MatchResult& m) {
     if (opened.opened) {
       log_opened(*g, r, opened);  // a percentage window ended over the threshold
     }
+    k_.count_downgrade(r);
     downgrade(c, m, r.downgrade);
     return true;
   }

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "breaker/condition.h"
@@ -33,6 +34,24 @@ enum class DowngradeKind : uint8_t {
   kFunctionSync,   // the function's URL; its answer is relayed
   kFunctionAsync,  // the function's URL; 202 at once, its answer discarded
 };
+
+// The metrics' and admin API's name of a kind: reject, mock, http, passthrough, function.
+inline std::string_view downgrade_type(DowngradeKind kind) {
+  switch (kind) {
+    case DowngradeKind::kReject:
+      return "reject";
+    case DowngradeKind::kMock:
+      return "mock";
+    case DowngradeKind::kHttp:
+      return "http";
+    case DowngradeKind::kPassthrough:
+      return "passthrough";
+    case DowngradeKind::kFunctionSync:
+    case DowngradeKind::kFunctionAsync:
+      return "function";
+  }
+  return "reject";
+}
 
 // What answers while a breaker is open. Every answer carries `response_header`.
 struct CompiledDowngrade {
@@ -54,6 +73,8 @@ struct GuardRule {
   uint32_t open_s = 0;
   std::shared_ptr<breaker::Breaker> breaker;
   CompiledDowngrade downgrade;
+  // ringway_downgraded_requests_total's row (metrics::Store::downgrades); set by compile.
+  uint32_t metrics_row = UINT32_MAX;
 };
 
 // A circuit-breaker policy bound to an API in an environment.

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "ringway/metrics.h"
+
 namespace ringway::proxy {
 
 enum class Failure : uint8_t {
@@ -21,6 +23,21 @@ enum class Failure : uint8_t {
   kTimeout,      // no response head within timeout_ms
   kBadResponse,  // the backend answered something unusable: never retried
 };
+
+// The ringway_backend_requests_total outcome of a failed attempt.
+inline metrics::Outcome attempt_outcome(Failure f) {
+  switch (f) {
+    case Failure::kConnect:
+      return metrics::Outcome::kConnectError;
+    case Failure::kLost:
+      return metrics::Outcome::kReset;
+    case Failure::kTimeout:
+      return metrics::Outcome::kTimeout;
+    case Failure::kBadResponse:
+      return metrics::Outcome::kBadResponse;
+  }
+  return metrics::Outcome::kBadResponse;
+}
 
 inline bool post_like(std::string_view method) { return method == "POST" || method == "PATCH"; }
 

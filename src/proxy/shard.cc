@@ -65,6 +65,7 @@ void Shard::run() noexcept {
   }
   for (;;) {
     quiescent_point();
+    publish_stats();
     if (k_.ctx_->draining.load(std::memory_order_acquire) && !k_.draining_) {
       start_drain();
     }
@@ -100,6 +101,19 @@ void Shard::quiescent_point() {
     oldest = std::min(oldest, h.first->generation);
   }
   k_.ctx_->rcu->report(k_.id_, oldest);
+}
+
+// Once per turn: a few relaxed stores to this shard's own cells (no read-modify-write).
+void Shard::publish_stats() {
+  const core::ShardCells<uint64_t>& st = k_.ctx_->stats;
+  if (st.shards() <= k_.id_) {
+    return;
+  }
+  st.set(k_.id_, kStatBackendConns, k_.upstreams_.in_use());
+  st.set(k_.id_, kStatRequests, k_.requests_);
+  st.set(k_.id_, kStatTlsOk, k_.tls_handshakes_ok_);
+  st.set(k_.id_, kStatTlsFailed, k_.tls_handshakes_failed_);
+  st.set(k_.id_, kStatLoopTurns, ++k_.turns_);
 }
 
 unsigned Shard::reap() {

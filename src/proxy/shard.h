@@ -34,6 +34,7 @@ class Shard {
 
  private:
   void quiescent_point();
+  void publish_stats();
   unsigned reap();
   void dispatch(uint64_t user_data, int res, uint32_t flags);
   void arm_accept(uint32_t listener);

@@ -27,6 +27,7 @@
 #include "proxy/conn.h"
 #include "ringway/cascade.h"
 #include "ringway/http.h"
+#include "ringway/metrics.h"
 #include "ringway/rcu.h"
 #include "ringway/tls.h"
 #include "transport/transport.h"
@@ -50,6 +51,16 @@ inline constexpr int64_t kDirectMinBody = 16384;
 inline constexpr uint32_t kRelayBufSize = 128 * 1024;
 inline constexpr uint32_t kDirectMinRoom = 16384;  // smaller free room waits for the send
 
+// What each shard publishes about itself in ShardContext::stats, once per loop turn.
+enum ShardStat : uint32_t {
+  kStatBackendConns,  // backend connections open (busy, connecting or pooled)
+  kStatRequests,      // requests answered since start
+  kStatTlsOk,         // client TLS handshakes completed
+  kStatTlsFailed,     // client TLS handshakes failed
+  kStatLoopTurns,     // turns of the event loop (the watchdog's sign of life)
+  kStatCount,
+};
+
 // Written by the control thread, read by shards.
 struct ShardContext {
   RcuDomain<Snapshot>* rcu = nullptr;
@@ -60,6 +71,10 @@ struct ShardContext {
   // the current snapshot's (a reload applies it; the slab grows when it is raised).
   uint32_t max_connections = 0;
   core::ShardCells<uint64_t> conn_counts;  // per shard: its open client connections
+  core::ShardCells<uint64_t> stats;        // per shard: ShardStat cells (admin API, metrics)
+  // The node's per-request counters (made by the control thread before the shards start,
+  // kept to the end); null: nothing is counted (tests that build a shard alone).
+  metrics::Store* metrics = nullptr;
   std::vector<int> wake_fds;               // eventfd per shard: wakes it for drain/reload
   // The node's cascade replay cache (ringway/cascade.h): made by the control thread when a
   // configuration first enables cascading, then kept to the end (a reload keeps the nonces
@@ -116,6 +131,12 @@ struct ShardCore {
   // give_tls resets it (its WOLFSSL freed) and makes `io` plain again.
   tls::Stream* take_tls();
   void give_tls(transport::Stream& io);
+  // Counting (counters.cc; ringway/metrics.h). count_request: one answered request, with
+  // the status sent and the time from its first byte to its last byte out.
+  void count_request(const Exchange& x, uint16_t status, uint64_t duration_us);
+  void count_attempt(const Exchange& x, metrics::Outcome outcome);  // one backend attempt
+  void count_retry(const Exchange& x);
+  void count_downgrade(const GuardRule& rule);  // a request answered by rule's downgrade
   // The current snapshot, held for an exchange until release_snapshot.
   const Snapshot* hold_snapshot();
   void release_snapshot(const Snapshot* s);
@@ -152,6 +173,8 @@ struct ShardCore {
   // TLS handshakes of this shard's client connections (metrics read them later; shard-local).
   uint64_t tls_handshakes_ok_ = 0;
   uint64_t tls_handshakes_failed_ = 0;
+  uint64_t requests_ = 0;  // answered (ShardStat kStatRequests)
+  uint64_t turns_ = 0;     // loop turns (ShardStat kStatLoopTurns)
   uint64_t held_body_bytes_ = 0;           // of every AuthHold in use (kMaxHeldBodyBytes)
   std::vector<uint32_t> starved_clients_;  // recv hit -ENOBUFS: re-arm after the batch
   std::vector<uint32_t> starved_upstreams_;

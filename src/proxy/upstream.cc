@@ -507,6 +507,7 @@ bool Upstreams::go_direct(ClientConn& c, const UpstreamConn& u) {
 
 void Upstreams::upstream_head_done(ClientConn& c, UpstreamConn& u) {
   const http::ResponseHead& rh = c.resp_parser->head();
+  k_.count_attempt(c.x, metrics::Outcome::kOk);
   // A large Content-Length body gets the big relay buffer (see go_direct).
   if (!rh.no_body && rh.content_length > kDirectMinBody && c.out.empty() && !c.send_armed &&
       !c.out_pinned && c.out.cap < kRelayBufSize) {

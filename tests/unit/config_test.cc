@@ -225,8 +225,8 @@ TEST_F(ConfigTest, ExampleLoadsWithTheGateOpen) {
   EXPECT_EQ(c.bindings[0].api, "get_order");
 }
 
-TEST_F(ConfigTest, ExampleIsRejectedByTheNotSupportedYetGate) {
-  EXPECT_EQ(gated_errors_of(std::string(kExample)), (Errors{"admin: not supported yet"}));
+TEST_F(ConfigTest, ExamplePassesTheNotSupportedYetGate) {
+  EXPECT_EQ(gated_errors_of(std::string(kExample)), Errors{});
 }
 
 TEST_F(ConfigTest, SupportedPartOfTheExampleLoads) {
@@ -829,8 +829,8 @@ TEST_F(ConfigTest, NotSupportedYet) {
   gated(doc(apis({api("a", "GET", "/a", "", R"("cascade": true)")})),
         {"apis[0].backend.cascade: needs instance.cascade.enabled with an auth_key (it signs "
          "with that key)"});
-  // Accepted only once an admin listener serves it: never accepted and ignored.
-  gated(doc(R"("admin": {"address": "127.0.0.1:9901"})"), {"admin: not supported yet"});
+  // The admin listener is built: accepted.
+  gated(doc(R"("admin": {"address": "127.0.0.1:9901"})"), {});
   // Validation still runs behind the gate.
   gated(doc(R"("listeners": [{"name": "l", "address": "0.0.0.0:0",
                               "tls": {"certificate": "c", "private_key": "k"}}],

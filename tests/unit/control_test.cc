@@ -11,7 +11,7 @@ namespace {
 
 TEST(LoopOps, CodecRoundTripsOpAndPayload) {
   constexpr uint64_t payload = 0x00ab'cdef'0123'4567;
-  for (Op op : {Op::kIgnore, Op::kSignal, Op::kShardExit, Op::kHealth, Op::kAdminAccept}) {
+  for (Op op : {Op::kIgnore, Op::kSignal, Op::kShardExit, Op::kHealth, Op::kAdmin}) {
     const uint64_t ud = encode(op, payload);
     EXPECT_EQ(op_of(ud), op);
     EXPECT_EQ(payload_of(ud), payload);
