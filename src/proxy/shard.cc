@@ -65,6 +65,9 @@ void Shard::run() noexcept {
   }
   for (;;) {
     quiescent_point();
+    if (k_.id_ < k_.ctx_->loop_turns.shards()) {
+      k_.ctx_->loop_turns.set(k_.id_, 0, ++turns_);  // one relaxed store: the watchdog's
+    }
     if (k_.ctx_->draining.load(std::memory_order_acquire) && !k_.draining_) {
       start_drain();
     }

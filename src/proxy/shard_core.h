@@ -60,7 +60,10 @@ struct ShardContext {
   // the current snapshot's (a reload applies it; the slab grows when it is raised).
   uint32_t max_connections = 0;
   core::ShardCells<uint64_t> conn_counts;  // per shard: its open client connections
-  std::vector<int> wake_fds;               // eventfd per shard: wakes it for drain/reload
+  // Per shard: its event loop's turns so far, stored (relaxed, no RMW) once per turn at the
+  // loop top. Read by the control thread's watchdog (control/watchdog.h) and /v1/shards.
+  core::ShardCells<uint64_t> loop_turns;
+  std::vector<int> wake_fds;  // eventfd per shard: wakes it for drain/reload
   // The node's cascade replay cache (ringway/cascade.h): made by the control thread when a
   // configuration first enables cascading, then kept to the end (a reload keeps the nonces
   // seen). Shards load it with acquire; null: no cascaded request can pass.
