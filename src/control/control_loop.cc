@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -10,6 +11,7 @@
 
 #include "control/process.h"
 #include "control/systemd.h"
+#include "proxy/shard_core.h"
 #include "ringway/log.h"
 
 namespace ringway::control {
@@ -68,17 +70,43 @@ void ControlLoop::arm_exit_read() {
   io_uring_sqe_set_data64(s, encode(Op::kShardExit));
 }
 
+void ControlLoop::watch(const Watchdog& wd, const proxy::ShardContext& ctx) {
+  if (!wd.enabled()) {
+    return;
+  }
+  watchdog_ = wd;
+  watched_ = &ctx;
+  read_turns(ctx.loop_turns, turns_);
+  watchdog_.start(clock_.now_ms(), turns_);
+  ctx.wake_all();  // every shard turns before the first tick, as before each later one
+}
+
+void ControlLoop::watchdog_tick(uint64_t now) {
+  if (watched_ == nullptr || now < watchdog_.next_due()) {
+    return;
+  }
+  read_turns(watched_->loop_turns, turns_);
+  if (watchdog_.tick(now, turns_)) {
+    notify_systemd("WATCHDOG=1");
+  } else {
+    RW_WARN("watchdog: a shard did not turn in %llu ms: no WATCHDOG=1",
+            static_cast<unsigned long long>(watchdog_.interval_ms()));
+  }
+  watched_->wake_all();
+}
+
 void ControlLoop::serve(Publisher& publisher) {
   publisher_ = &publisher;
   phase_ = Phase::kServing;
   while (phase_ == Phase::kServing) {
     const uint64_t now = clock_.now_ms();
+    watchdog_tick(now);
     health_changed_ = checker_->start_due(now) || health_changed_;
     if (health_changed_) {  // a check can end as it starts (no socket)
       health_changed_ = false;
       publisher.publish();
     }
-    turn(std::min({checker_->next_due(now), reclaim_due_, admin_due()}));
+    turn(std::min({checker_->next_due(now), reclaim_due_, admin_due(), watchdog_.next_due()}));
     if (health_changed_ && phase_ == Phase::kServing) {
       health_changed_ = false;
       publisher.publish();

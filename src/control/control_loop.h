@@ -9,7 +9,8 @@
 //   - RCU: retired snapshots are reclaimed after every turn, with a retry timer only while
 //     some wait for the shards;
 //   - the admin listener (Op::kAdmin): its accepts, receives and sends (admin::Server),
-//     and the idle deadlines of its connections.
+//     and the idle deadlines of its connections;
+//   - the systemd watchdog: WATCHDOG=1 at each tick while every shard turns (watchdog.h).
 // Timers are the wait's timeout (the earliest deadline), not timeout operations.
 //
 // Thread affinity: control thread only. The ring is single-issuer: construct, run and
@@ -26,6 +27,7 @@
 #include "control/loop_ops.h"
 #include "control/publisher.h"
 #include "control/shards.h"
+#include "control/watchdog.h"
 #include "core/ring.h"
 #include "ringway/admin.h"
 #include "ringway/clock.h"
@@ -52,6 +54,11 @@ class ControlLoop {
   // For ShardThreads::exit_fd; valid for the loop's lifetime.
   int shard_exit_fd() const { return exit_fd_; }
 
+  // Pings systemd's watchdog from serve() while every shard of `ctx` turns (watchdog.h):
+  // the first tick is due one interval from now. `ctx` must outlive serve(). A disabled
+  // `wd` changes nothing. Call before serve().
+  void watch(const Watchdog& wd, const proxy::ShardContext& ctx);
+
   // Serves until SIGTERM or SIGINT: SIGHUP reloads through `publisher` (systemd
   // RELOADING=1, then READY=1), a health change is published at the end of the turn that
   // saw it, checks start when due.
@@ -74,6 +81,9 @@ class ControlLoop {
   // Frees retired snapshots no shard holds; schedules a retry while some remain.
   void reclaim();
   uint64_t admin_due() const;  // the admin connections' next idle deadline, or kNever
+  // A watchdog tick when one is due at `now`: WATCHDOG=1 if every shard turned since the
+  // previous tick, then every shard is woken so that an idle one turns before the next.
+  void watchdog_tick(uint64_t now);
 
   const Clock& clock_;
   RcuDomain<proxy::Snapshot>& rcu_;
@@ -91,7 +101,10 @@ class ControlLoop {
   Phase phase_ = Phase::kServing;
   bool health_changed_ = false;
   uint64_t reclaim_due_ = kNever;
-  std::vector<std::pair<uint64_t, int>> cqes_;  // reused batch of (user_data, res)
+  Watchdog watchdog_;                             // disabled unless watch() enabled it
+  const proxy::ShardContext* watched_ = nullptr;  // the shards watchdog_ watches
+  std::vector<uint64_t> turns_;                   // reused read of their loop_turns
+  std::vector<std::pair<uint64_t, int>> cqes_;    // reused batch of (user_data, res)
 };
 
 }  // namespace ringway::control

@@ -11,7 +11,7 @@
 namespace ringway::control {
 
 // Every connection holds an fd, and a soft limit of 1024 is common where the hard one allows
-// far more (only tools/ringway.service sets LimitNOFILE).
+// far more (only the systemd unit, tools/ringway.service.in, sets LimitNOFILE).
 void raise_open_files_limit() {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) {

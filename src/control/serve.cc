@@ -8,6 +8,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <thread>
@@ -21,6 +23,7 @@
 #include "control/shards.h"
 #include "control/snapshot.h"
 #include "control/systemd.h"
+#include "control/watchdog.h"
 #include "core/cpu.h"
 #include "proxy/shard.h"
 #include "ringway/clock.h"
@@ -38,8 +41,25 @@ void init_context(proxy::ShardContext& ctx, RcuDomain<proxy::Snapshot>& rcu, uin
   ctx.max_connections = max_connections;
   ctx.conn_counts = core::ShardCells<uint64_t>(shards, 1);
   ctx.stats = core::ShardCells<uint64_t>(shards, proxy::kStatCount);
+  ctx.loop_turns = core::ShardCells<uint64_t>(shards, 1);
   for (uint32_t i = 0; i < shards; ++i) {
     ctx.wake_fds.push_back(eventfd(0, EFD_CLOEXEC));
+  }
+}
+
+// systemd's watchdog (WatchdogSec= sets WATCHDOG_USEC): enabled when the variables are
+// meant for this process; logged once with its interval.
+void start_watchdog(ControlLoop& loop, const proxy::ShardContext& ctx) {
+  const char* usec = getenv("WATCHDOG_USEC");
+  const char* pid = getenv("WATCHDOG_PID");
+  const Watchdog wd = Watchdog::from_env(usec, pid, getpid());
+  if (wd.enabled()) {
+    RW_INFO("watchdog enabled interval_ms=%llu (WATCHDOG_USEC=%s)",
+            static_cast<unsigned long long>(wd.interval_ms()), usec);
+    loop.watch(wd, ctx);
+  } else if (usec != nullptr) {
+    RW_WARN("watchdog disabled: WATCHDOG_USEC=%s WATCHDOG_PID=%s (our pid %d)", usec,
+            pid == nullptr ? "unset" : pid, static_cast<int>(getpid()));
   }
 }
 
@@ -87,7 +107,10 @@ int run(const ServeOptions& opt, std::shared_ptr<const proxy::Compiled> compiled
     return 1;
   }
   RW_INFO("ready shards=%u", ctx.shard_count);
-  notify_systemd("READY=1");
+  char ready[64];
+  snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving, %u shards", ctx.shard_count);
+  notify_systemd(ready);
+  start_watchdog(*loop, ctx);
   loop->serve(publisher);
   drain(opt, clock, *loop, ctx, st);
   return 0;

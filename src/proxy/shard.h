@@ -61,6 +61,7 @@ class Shard {
   unsigned batch_ = 1;       // completions the loop waits for (see kMaxBatch)
   unsigned accepted_ = 0;    // connections accepted in this turn of the loop
   uint64_t wake_value_ = 0;  // eventfd read target
+  uint64_t turns_ = 0;       // loop turns so far (published in ShardContext::loop_turns)
   ShardCore k_;
   ClientSide client_;
   Forwarder fwd_;

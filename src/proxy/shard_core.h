@@ -57,7 +57,6 @@ enum ShardStat : uint32_t {
   kStatRequests,      // requests answered since start
   kStatTlsOk,         // client TLS handshakes completed
   kStatTlsFailed,     // client TLS handshakes failed
-  kStatLoopTurns,     // turns of the event loop (the watchdog's sign of life)
   kStatCount,
 };
 
@@ -71,6 +70,9 @@ struct ShardContext {
   // the current snapshot's (a reload applies it; the slab grows when it is raised).
   uint32_t max_connections = 0;
   core::ShardCells<uint64_t> conn_counts;  // per shard: its open client connections
+  // Per shard: its event loop's turns so far, stored (relaxed, no RMW) once per turn at the
+  // loop top. Read by the control thread's watchdog (control/watchdog.h) and /v1/shards.
+  core::ShardCells<uint64_t> loop_turns;
   core::ShardCells<uint64_t> stats;        // per shard: ShardStat cells (admin API, metrics)
   // The node's per-request counters (made by the control thread before the shards start,
   // kept to the end); null: nothing is counted (tests that build a shard alone).
@@ -174,7 +176,6 @@ struct ShardCore {
   uint64_t tls_handshakes_ok_ = 0;
   uint64_t tls_handshakes_failed_ = 0;
   uint64_t requests_ = 0;  // answered (ShardStat kStatRequests)
-  uint64_t turns_ = 0;     // loop turns (ShardStat kStatLoopTurns)
   uint64_t held_body_bytes_ = 0;           // of every AuthHold in use (kMaxHeldBodyBytes)
   std::vector<uint32_t> starved_clients_;  // recv hit -ENOBUFS: re-arm after the batch
   std::vector<uint32_t> starved_upstreams_;

@@ -2,8 +2,13 @@
 // leave the health checker's encoding intact, and when it wakes up.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "control/loop_ops.h"
 #include "control/snapshot.h"
+#include "control/watchdog.h"
+#include "ringway/clock.h"
 #include "ringway/health.h"
 
 namespace ringway::control {
@@ -44,6 +49,83 @@ TEST(LoopOps, ReclaimRetriesOnlyWhileSnapshotsWait) {
   EXPECT_EQ(next_reclaim(5000, 0), kNever);  // idle: no timer at all
   EXPECT_EQ(next_reclaim(5000, 2), 5000 + kReclaimRetryMs);
   EXPECT_LE(kReclaimRetryMs, 100u);  // as often as the loop reclaimed before
+}
+
+// ---- systemd watchdog (control/watchdog.h) ----
+
+TEST(Watchdog, IntervalIsHalfOfWatchdogUsec) {
+  EXPECT_EQ(Watchdog::from_env("10000000", nullptr, 42).interval_ms(), 5000u);  // 10 s
+  EXPECT_EQ(Watchdog::from_env("200000", nullptr, 42).interval_ms(), 100u);
+  EXPECT_EQ(Watchdog::from_env("1000", nullptr, 42).interval_ms(), 1u);  // at least 1 ms
+  EXPECT_TRUE(Watchdog::from_env("200000", "", 42).enabled());           // empty pid: unset
+  for (const char* bad : {static_cast<const char*>(nullptr), "", "0", "-5", "12x", " 9", "abc"}) {
+    const Watchdog w = Watchdog::from_env(bad, nullptr, 42);
+    EXPECT_FALSE(w.enabled()) << (bad == nullptr ? "(unset)" : bad);
+    EXPECT_EQ(w.next_due(), kNever);
+  }
+}
+
+TEST(Watchdog, PidOfAnotherProcessDisablesIt) {
+  EXPECT_TRUE(Watchdog::from_env("200000", "42", 42).enabled());
+  EXPECT_FALSE(Watchdog::from_env("200000", "41", 42).enabled());
+  EXPECT_FALSE(Watchdog::from_env("200000", "42x", 42).enabled());
+  Watchdog w = Watchdog::from_env("200000", "7", 42);
+  ManualClock clock;
+  const std::vector<uint64_t> turns = {1, 1};
+  w.start(clock.now_ms(), turns);
+  EXPECT_EQ(w.next_due(), kNever);
+  clock.advance(1000);
+  EXPECT_FALSE(w.tick(clock.now_ms(), std::vector<uint64_t>{9, 9}));
+}
+
+TEST(Watchdog, PingsWhenEveryShardTurned) {
+  ManualClock clock;
+  Watchdog w = Watchdog::from_env("200000", nullptr, 42);
+  std::vector<uint64_t> turns = {5, 7, 1};
+  w.start(clock.now_ms(), turns);
+  EXPECT_EQ(w.next_due(), clock.now_ms() + 100);
+  turns = {6, 9, 2};
+  clock.advance(99);
+  EXPECT_FALSE(w.tick(clock.now_ms(), turns));  // not due yet: nothing changes
+  EXPECT_EQ(w.next_due(), clock.now_ms() + 1);
+  clock.advance(1);
+  EXPECT_TRUE(w.tick(clock.now_ms(), turns));
+  EXPECT_EQ(w.next_due(), clock.now_ms() + 100);
+  // Each tick compares with the previous one: the same counts again do not ping.
+  clock.advance(100);
+  EXPECT_FALSE(w.tick(clock.now_ms(), turns));
+  turns = {7, 10, 3};
+  clock.advance(130);  // a late tick still compares with the previous one
+  EXPECT_TRUE(w.tick(clock.now_ms(), turns));
+  EXPECT_EQ(w.next_due(), clock.now_ms() + 100);
+}
+
+TEST(Watchdog, NoPingWhileOneShardIsStuck) {
+  ManualClock clock;
+  Watchdog w = Watchdog::from_env("200000", nullptr, 42);
+  w.start(clock.now_ms(), std::vector<uint64_t>{0, 0});
+  std::vector<uint64_t> turns = {0, 0};
+  for (int i = 1; i <= 5; ++i) {  // shard 1 stuck at turn 3
+    turns[0] += 10;
+    turns[1] = std::min<uint64_t>(i, 3);
+    clock.advance(100);
+    EXPECT_EQ(w.tick(clock.now_ms(), turns), i <= 3) << "tick " << i;
+  }
+  turns = {100, 4};  // it turns again: pings resume
+  clock.advance(100);
+  EXPECT_TRUE(w.tick(clock.now_ms(), turns));
+  // A shard count that differs from the one at start never pings.
+  clock.advance(100);
+  EXPECT_FALSE(w.tick(clock.now_ms(), std::vector<uint64_t>{200}));
+}
+
+TEST(Watchdog, ReadsTheShardsLoopTurnCells) {
+  core::ShardCells<uint64_t> cells(3, 1);
+  cells.set(0, 0, 4);
+  cells.set(2, 0, 9);
+  std::vector<uint64_t> out = {1, 2, 3, 4, 5};
+  read_turns(cells, out);
+  EXPECT_EQ(out, (std::vector<uint64_t>{4, 0, 9}));
 }
 
 // ---- circuit-breaker guards (control/guards.h through compile()) ----
