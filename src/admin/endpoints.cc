@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "admin/json_out.h"
+#include "admin/status_page.h"
 #include "ringway/admin.h"
 #include "ringway/config.h"
 
@@ -217,7 +218,7 @@ Answer answer(std::string_view method, std::string_view target, const Sources& s
     return json("{}");  // MERGE: config::redacted_json
   }
   if (path == "/" || path == "/index.html") {
-    return {200, "text/html; charset=utf-8", "<!doctype html>"};  // MERGE: status_page()
+    return {200, "text/html; charset=utf-8", std::string(status_page())};
   }
   JsonOut j;
   j.begin_object().field("error", "not found").field("path", path).end_object();
