@@ -43,6 +43,7 @@ bool Upstreams::upstream_lead(ClientConn& c, UpstreamConn& u, uint16_t bid, int 
   const http::ResponseHead& rh = c.resp_parser->head();
   bool as_is = rh.no_body ? piece == 0 : rh.content_length >= static_cast<int64_t>(piece);
   if (as_is && lead_head(c, b + head_len, head_len + k_.up_bufs_.headroom())) {
+    k_.count_attempt(c.x, metrics::Outcome::kOk);  // the copy path (upstream_head_done) did not
     c.lead_bid = bid;
     c.lead_len += piece;
     ++k_.leads_held_;
