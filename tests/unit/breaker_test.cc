@@ -73,6 +73,41 @@ TEST(BreakerCounter, ExactlyOneCallerReportsEachClosing) {
   EXPECT_TRUE(b.take_closed(kT0 + 5000));  // the next opening's end is reported again
 }
 
+TEST(BreakerCounter, OpeningsAreCountedOnceWithTheirCounts) {
+  Breaker b(Counter(2, 10, 5), 2);
+  EXPECT_EQ(b.openings(), 0u);
+  EXPECT_EQ(b.last_opened_ms(), 0u);
+  b.record(0, kT0, true, b.token());
+  EXPECT_TRUE(b.record(1, kT0 + 10, true, b.token()).opened);
+  EXPECT_EQ(b.openings(), 1u);
+  EXPECT_EQ(b.last_opened_ms(), kT0 + 10);
+  EXPECT_EQ(b.last_opened_counts().unhealthy, 2u);
+  // Both shards trip it again at once after it closed: one opening.
+  const uint64_t t1 = kT0 + 6000;
+  ASSERT_FALSE(b.is_open(0, t1));
+  b.record(0, t1, true, b.token());
+  b.record(1, t1, true, b.token());
+  b.record(0, t1 + 1, true, b.token());
+  EXPECT_EQ(b.openings(), 2u);
+  EXPECT_EQ(b.last_opened_ms(), t1);
+}
+
+// Shards racing to publish the same opening: exactly one counts it.
+TEST(BreakerCounter, ConcurrentTripsCountOneOpening) {
+  for (int round = 0; round < 50; ++round) {
+    Breaker b(Counter(1, 10, 5), 4);
+    std::vector<std::thread> threads;
+    const uint64_t token = b.token();
+    for (uint32_t s = 0; s < 4; ++s) {
+      threads.emplace_back([&b, s, token] { b.record(s, kT0, true, token); });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    ASSERT_EQ(b.openings(), 1u) << round;
+  }
+}
+
 TEST(BreakerCounter, WindowSlidesByTheSecond) {
   Breaker b(Counter(3, 10, 5), 1);
   Outcome(b, kT0, true);         // second 1000
