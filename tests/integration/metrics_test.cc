@@ -204,6 +204,7 @@ TEST_F(MetricsTest, PromtoolAcceptsTheExposition) {
   if (!Executable(PromtoolBin())) {
     GTEST_SKIP() << PromtoolBin() << " is absent (install Debian's prometheus: tools/setup --test)";
   }
+  ASSERT_GT(AdminPort(gateway()), 0) << "no admin listener logged:\n" << gateway().LogTail();
   CommandResult scrape =
       RunCommand({CurlBin(), "-sS", "--fail", AdminUrl(gateway(), "/metrics")}, 10000);
   ASSERT_EQ(scrape.exit_code, 0) << scrape.err << gateway().LogTail();
