@@ -269,6 +269,9 @@ struct Config {
   std::vector<Api> apis;
   std::vector<Policy> policies;
   std::vector<Binding> bindings;
+  // The JSON text this configuration was parsed from, verbatim: secrets in it are unresolved
+  // spellings or literals, so it is never logged; the admin API shows redacted_json(source).
+  std::string source;
 };
 
 struct LoadResult {
@@ -283,6 +286,14 @@ LoadResult load_config(std::string_view json, std::string_view base_dir = ".");
 
 // Reads FILE and calls load_config; a read failure is an error with an empty path.
 LoadResult load_config_file(const std::string& path);
+
+// `json` re-emitted as compact JSON with the value of every secret (CONFIG.md "Secrets":
+// `auth_key`, each element of its list form, `app_secret`, and any `*passphrase*` or
+// `*password*` field) replaced by the string "***", whatever its spelling (literal, `env:`,
+// `file:`). Names of user maps (environment `variables`, mock `headers`) are data, not
+// fields: they are never taken for secrets. Numbers are copied as written; strings are
+// re-escaped. "" when `json` does not parse. Never throws.
+std::string redacted_json(std::string_view json);
 
 // Method helpers shared by the loader, the router and the proxy.
 std::optional<Method> parse_method(std::string_view s);

@@ -215,7 +215,7 @@ Answer answer(std::string_view method, std::string_view target, const Sources& s
     return json(shards_json(src));
   }
   if (path == "/v1/config") {
-    return json("{}");  // MERGE: config::redacted_json
+    return json(config::redacted_json(src.rcu->current()->c().config.source));
   }
   if (path == "/" || path == "/index.html") {
     return {200, "text/html; charset=utf-8", std::string(status_page())};

@@ -385,6 +385,7 @@ LoadResult load_config_with(std::string_view json, const LoadOptions& options) {
     }
     result.errors = std::move(ctx.errors);
     if (result.errors.empty()) {
+      cfg.source = std::string(json);
       result.config = std::move(cfg);
     }
   } catch (const std::exception& e) {

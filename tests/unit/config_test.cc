@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <simdjson.h>
+
 #include "config/loader.h"
 #include "ringway/config.h"
 
@@ -995,6 +997,114 @@ TEST(LoadConfig, InvalidJsonAndMissingFiles) {
   r = load_config_file("/nonexistent/ringway.json");
   EXPECT_EQ(strings(r),
             Errors{R"(cannot read "/nonexistent/ringway.json": No such file or directory)"});
+}
+
+// ---- redacted_json (GET /v1/config) ----
+
+// Every kind of secret CONFIG.md names, in every spelling: the values become "***", a list
+// of keys a list of "***"; everything else is copied.
+TEST(RedactedJson, ReplacesEverySecretKind) {
+  const std::string in = R"json({
+    "instance": {"id": "gw", "cascade": {"enabled": true, "auth_key": "literal-key-0123456789"}},
+    "pair": {"auth_key": ["env:NEW_CASCADE_KEY", "file:/etc/ringway/old.key"]},
+    "apps": [{"name": "a", "app_key": "k-1", "app_secret": "file:/etc/ringway/a.secret"},
+             {"name": "b", "app_key": "k-2", "app_secret": "env:B_SECRET"},
+             {"name": "c", "app_key": "k-3", "app_secret": "lit\"eral\\secret"}],
+    "listeners": [{"name": "t", "tls": {"certificate": "/c.crt", "private_key": "/c.key",
+                                        "private_key_passphrase": "env:TLS_PASS"}}],
+    "config_source": {"etcd": {"endpoints": ["127.0.0.1:2379"], "password": "etcd-pw",
+                     "tls": {"certificate": "/e.crt", "private_key": "/e.key", "ca": "/ca.crt",
+                             "passphrase": "file:/e.pass"}}},
+    "odd": {"app_secret": {"nested": "object"}, "auth_key": 12345}
+  })json";
+  const std::string out = redacted_json(in);
+  EXPECT_EQ(out, R"({"instance":{"id":"gw","cascade":{"enabled":true,"auth_key":"***"}},)"
+                 R"("pair":{"auth_key":["***","***"]},)"
+                 R"("apps":[{"name":"a","app_key":"k-1","app_secret":"***"},)"
+                 R"({"name":"b","app_key":"k-2","app_secret":"***"},)"
+                 R"({"name":"c","app_key":"k-3","app_secret":"***"}],)"
+                 R"("listeners":[{"name":"t","tls":{"certificate":"/c.crt","private_key":"/c.key",)"
+                 R"("private_key_passphrase":"***"}}],)"
+                 R"("config_source":{"etcd":{"endpoints":["127.0.0.1:2379"],"password":"***",)"
+                 R"("tls":{"certificate":"/e.crt","private_key":"/e.key","ca":"/ca.crt",)"
+                 R"("passphrase":"***"}}},)"
+                 R"("odd":{"app_secret":"***","auth_key":"***"}})");
+  for (std::string_view secret :
+       {"literal-key", "NEW_CASCADE_KEY", "old.key", "a.secret", "B_SECRET", "eral", "TLS_PASS",
+        "etcd-pw", "e.pass", "nested", "12345"}) {
+    EXPECT_EQ(out.find(secret), std::string::npos) << secret;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  EXPECT_EQ(parser.parse(out).get(root), simdjson::SUCCESS) << out;
+}
+
+// Numbers are copied as written, strings keep their value (escapes and UTF-8 included),
+// and names inside user maps (variables, mock headers) are data, not secret fields.
+TEST(RedactedJson, KeepsEverythingElseExactly) {
+  const std::string in =
+      "{ \"n\" : [0, -0, 1.50, 1e3, -2.5E-7, 12582912, 18446744073709551615,"
+      " -9223372036854775808, 1.7976931348623157e308],\n"
+      "  \"t\": true, \"f\": false, \"z\": null, \"e\": {}, \"a\": [],\n"
+      "  \"s\": [\"caf\\u00e9\", \"caf\xc3\xa9\", \"\\ud83d\\ude00\", \"\xe2\x82\xac\","
+      " \"q\\\"b\\\\s\\/n\\nt\\tr\\rc\\u0001\\b\\f\", \"\"],\n"
+      "  \"environments\": [{\"name\": \"RELEASE\", \"variables\": {\"password\": \"v1\","
+      " \"auth_key\": \"kept\"}}],\n"
+      "  \"mock\": {\"headers\": {\"app_secret\": \"shown\"}},\n"
+      "  \"k\\u0065y\": \"escaped name\" }";
+  const std::string out = redacted_json(in);
+  EXPECT_EQ(out,
+            "{\"n\":[0,-0,1.50,1e3,-2.5E-7,12582912,18446744073709551615,"
+            "-9223372036854775808,1.7976931348623157e308],"
+            "\"t\":true,\"f\":false,\"z\":null,\"e\":{},\"a\":[],"
+            "\"s\":[\"caf\xc3\xa9\",\"caf\xc3\xa9\",\"\xf0\x9f\x98\x80\",\"\xe2\x82\xac\","
+            "\"q\\\"b\\\\s/n\\nt\\tr\\rc\\u0001\\b\\f\",\"\"],"
+            "\"environments\":[{\"name\":\"RELEASE\",\"variables\":{\"password\":\"v1\","
+            "\"auth_key\":\"kept\"}}],"
+            "\"mock\":{\"headers\":{\"app_secret\":\"shown\"}},"
+            "\"key\":\"escaped name\"}");
+  // The output parses to the same strings as the input.
+  simdjson::dom::parser p1;
+  simdjson::dom::parser p2;
+  simdjson::dom::element a;
+  simdjson::dom::element b;
+  ASSERT_EQ(p1.parse(in).get(a), simdjson::SUCCESS);
+  ASSERT_EQ(p2.parse(out).get(b), simdjson::SUCCESS) << out;
+  for (int i = 0; i < 6; ++i) {
+    std::string_view x;
+    std::string_view y;
+    ASSERT_EQ(a["s"].at(i).get(x), simdjson::SUCCESS);
+    ASSERT_EQ(b["s"].at(i).get(y), simdjson::SUCCESS);
+    EXPECT_EQ(x, y) << i;
+  }
+  uint64_t big = 0;
+  ASSERT_EQ(b["n"].at(6).get(big), simdjson::SUCCESS);
+  EXPECT_EQ(big, 18446744073709551615ull);
+}
+
+TEST(RedactedJson, InvalidJsonGivesNothing) {
+  EXPECT_EQ(redacted_json("{"), "");
+  EXPECT_EQ(redacted_json(R"({"a": [1, 2})"), "");
+  EXPECT_EQ(redacted_json(""), "");
+  EXPECT_EQ(redacted_json(R"({"a": "\ud800"})"), "");  // a lone surrogate
+}
+
+// The loader keeps the text it parsed; redacted, the example shows no secret spelling.
+TEST_F(ConfigTest, LoadedConfigKeepsItsSourceForTheAdminApi) {
+  LoadResult r = load_all(kExample);
+  ASSERT_TRUE(r.ok()) << testing::PrintToString(strings(r));
+  EXPECT_EQ(r.config->source, kExample);
+  const std::string out = redacted_json(r.config->source);
+  EXPECT_EQ(out.find("RINGWAY_CASCADE_KEY"), std::string::npos) << out;
+  EXPECT_EQ(out.find("SHOP_WEB_SECRET"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("auth_key":"***")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("app_key":"k-123","app_secret":"***")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("private_key":"/etc/ringway/tls/gw.key")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("body":"{\"pong\":true}")"), std::string::npos) << out;
+  // The redacted text is itself a valid configuration (with literal "***" secrets, too
+  // short for a cascade key: the only error).
+  EXPECT_EQ(strings(load_all(out)),
+            Errors{"instance.cascade.auth_key: must be at least 16 bytes (got 3)"});
 }
 
 }  // namespace
