@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -44,8 +45,11 @@ class Text {
       out_ += '}';
     }
     char buf[32];
-    std::snprintf(buf, sizeof(buf), " %.17g\n", v);
-    out_ += buf;
+    // The shortest text that reads back as `v` (0.23, not 0.23000000000000001).
+    const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+    out_ += ' ';
+    out_.append(buf, r.ptr);
+    out_ += '\n';
   }
   void sample(std::string_view name, const std::vector<std::string_view>& labels, uint64_t v) {
     sample(name, labels, static_cast<double>(v));
