@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "control/access_log_files.h"
 #include "control/snapshot.h"
 #include "proxy/shard.h"
 #include "ringway/config.h"
@@ -41,6 +42,9 @@ class Publisher {
   // shards so they pass their quiescent point (and pick it up) at once.
   void publish();
 
+  // The access log file: configured by install (so by reload too), reopened on SIGUSR1.
+  AccessLogFiles& access_log() { return access_log_; }
+
  private:
   const ServeOptions& opt_;
   RcuDomain<proxy::Snapshot>& rcu_;
@@ -48,6 +52,7 @@ class Publisher {
   uint32_t shards_;
   health::Checker& checker_;
   std::shared_ptr<const proxy::Compiled> compiled_;
+  AccessLogFiles access_log_;
 };
 
 }  // namespace ringway::control
