@@ -120,7 +120,7 @@ void AccessLog::log(core::Ring& ring, const ClientConn& c, std::string_view clie
                     uint64_t now_us) {
   Buf& b = bufs_[fill_];
   if (b.len + kMaxLine > kBufSize) {
-    if (writing_) {
+    if (writing_ || fd_ < 0) {  // fd_ < 0: a file published this turn, adopted at its end
       drop(1);
       return;
     }

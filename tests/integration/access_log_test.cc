@@ -4,6 +4,7 @@
 // Each line is found by its request_id; logrotate (rename + SIGUSR1) loses no line.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -58,6 +59,25 @@ size_t CountWithPrefix(const std::string& path, const std::string& prefix) {
 
 bool Has(const std::string& line, const std::string& raw) {
   return line.find(raw) != std::string::npos;
+}
+
+// Whether process `pid` has `path` open (one of /proc/PID/fd links to it).
+bool HoldsOpen(pid_t pid, const std::string& path) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd/";
+  for (int fd = 0; fd < 1024; ++fd) {
+    char target[4096];
+    ssize_t n = ::readlink((dir + std::to_string(fd)).c_str(), target, sizeof(target));
+    if (n > 0 && std::string(target, static_cast<size_t>(n)) == path) {
+      return true;
+    }
+  }
+  return false;
+}
+
+mode_t CurrentUmask() {
+  mode_t m = ::umask(0);
+  ::umask(m);
+  return m;
 }
 
 bool IsHex32(const std::string& s) { return std::regex_match(s, std::regex("[0-9a-f]{32}")); }
@@ -244,6 +264,62 @@ TEST_F(AccessLogTest, ReopenOnSigusr1AfterRename) {
   EXPECT_EQ(CountWithPrefix(rotated, "rot-b-"), 0u);
   ExpectWellFormed(LogPath());
   ExpectWellFormed(rotated);
+  // Once every shard moved to the new file, the control thread closes the renamed one.
+  EXPECT_TRUE(PollUntil([&] { return !HoldsOpen(gateway().pid(), rotated); }, kWaitMs));
+  EXPECT_TRUE(HoldsOpen(gateway().pid(), LogPath()));
+}
+
+// A reload may change the path: a file that cannot be opened is logged with its path and
+// errno and the current one stays in use; an openable one is used from then on. Runs after
+// the rotation test (it moves the path the others read).
+TEST_F(AccessLogTest, ReloadChangesThePath) {
+  auto reload_with = [&](const std::string& path) {
+    const size_t reloads = gateway().LogCount("reload ok");
+    std::string cfg = Config(backend());
+    const std::string quoted = JsonQuote(LogPath());
+    cfg.replace(cfg.find(quoted), quoted.size(), JsonQuote(path));
+    gateway().WriteConfig(cfg);
+    gateway().Signal(SIGHUP);
+    return PollUntil([&] { return gateway().LogCount("reload ok") > reloads; }, kWaitMs);
+  };
+  const std::string bad = dir().path() + "/no-such-dir/access.log";
+  ASSERT_TRUE(reload_with(bad)) << gateway().LogTail();
+  EXPECT_TRUE(gateway().WaitLog("access log: cannot open " + bad, kWaitMs)) << gateway().LogTail();
+  ASSERT_TRUE(HasStatus(HttpGet(port(), "/ping", {{"X-Request-Id", "reload-old"}}), 200));
+  EXPECT_TRUE(WaitLine(LogPath(), "reload-old")) << "the current file stays in use";
+
+  const std::string next = dir().path() + "/access-2.log";
+  ASSERT_TRUE(reload_with(next)) << gateway().LogTail();
+  ASSERT_TRUE(HasStatus(HttpGet(port(), "/ping", {{"X-Request-Id", "reload-new"}}), 200));
+  EXPECT_TRUE(WaitLine(next, "reload-new")) << gateway().LogTail();
+  EXPECT_EQ(CountWithPrefix(LogPath(), "reload-new"), 0u);
+  struct stat st {};
+  ASSERT_EQ(::stat(next.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u & ~CurrentUmask());
+}
+
+// SIGTERM right after a request: the drain writes what the shard still buffered (lines wait
+// up to ~50 ms for a flush) before the process exits.
+TEST(AccessLogDrainTest, DrainFlushesBufferedLines) {
+  TempDir dir;
+  const std::string path = dir.path() + "/drain.log";
+  Stack s;
+  ASSERT_TRUE(s.Start([&](const Backend& b) {
+    ConfigSpec spec;
+    spec.apis = {PingApi(), StubApi(b)};
+    spec.extra = R"("access_log": {"path": )" + JsonQuote(path) + "}";
+    return BuildConfig(spec);
+  }));
+  constexpr int kCount = 30;
+  Client c(s.port());
+  for (int i = 0; i < kCount; ++i) {
+    ASSERT_TRUE(
+        HasStatus(c.Get("/stub/echo", {{"X-Request-Id", "drain-" + std::to_string(i)}}), 200));
+  }
+  c.Close();
+  s.gateway().Signal(SIGTERM);
+  ASSERT_EQ(s.gateway().WaitExit(10000), 0) << s.gateway().LogTail();
+  EXPECT_EQ(CountWithPrefix(path, "drain-"), static_cast<size_t>(kCount));
 }
 
 }  // namespace
