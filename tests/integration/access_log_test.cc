@@ -322,5 +322,42 @@ TEST(AccessLogDrainTest, DrainFlushesBufferedLines) {
   EXPECT_EQ(CountWithPrefix(path, "drain-"), static_cast<size_t>(kCount));
 }
 
+// A request answered by an open breaker's mock downgrade names the breaker's policy/rule and
+// the downgrade kind, with no backend attempt.
+TEST(AccessLogBreakerTest, DowngradeIsNamed) {
+  TempDir dir;
+  const std::string path = dir.path() + "/breaker.log";
+  Stack s;
+  ASSERT_TRUE(s.Start([&](const Backend& b) {
+    ConfigSpec spec;
+    spec.apis = {StubApi(b, R"("retry_count":0)")};
+    const std::string content =
+        R"({"breaker_condition":{"breaker_type":"condition","breaker_mode":"counter",)"
+        R"("unhealthy_threshold":2,"time_window":60,"open_breaker_time":60,)"
+        R"("unhealthy_percentage":51,"min_call_threshold":1,)"
+        R"("unhealthy_condition":["$context.statusCode","in","500"]},"scope":"basic",)"
+        R"("downgrade_default":{"type":"mock","passthrough_infos":null,"func_info":null,)"
+        R"("mock_info":{"status_code":200,"result_content":"mocked","headers":[]},)"
+        R"("http_info":null,"http_vpc_info":null}})";
+    spec.extra = R"("access_log": {"path": )" + JsonQuote(path) +
+                 R"(}, "policies":[{"name":"cb","type":"circuit_breaker","content":)" + content +
+                 R"(}], "bindings":[{"policy":"cb","api":"stub","environment":"RELEASE"}])";
+    return BuildConfig(spec);
+  }));
+  Client c(s.port());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(HasStatus(c.Get("/stub/status/500"), 500));
+  }
+  auto r = c.Get("/stub/echo", {{"X-Request-Id", "alog-downgraded"}});
+  ASSERT_TRUE(HasStatus(r, 200));
+  ASSERT_EQ(r->body, "mocked");
+  std::optional<std::string> l = WaitLine(path, "alog-downgraded");
+  ASSERT_TRUE(l) << s.gateway().LogTail();
+  EXPECT_TRUE(Has(*l, R"("breaker":"cb/default","downgrade":"mock")")) << *l;
+  EXPECT_EQ(JsonString(*l, "/api"), "stub") << *l;
+  EXPECT_EQ(JsonInt(*l, "/attempts"), 0) << *l;
+  EXPECT_EQ(JsonString(*l, "/member"), "") << *l;
+}
+
 }  // namespace
 }  // namespace ringway::integration
