@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -162,6 +163,11 @@ TEST_F(AccessLogTest, CurlRequestThroughTheBackend) {
   ASSERT_TRUE(
       std::regex_search(l, t, std::regex("\"total_ms\":([0-9.]+),\"backend_ms\":([0-9.]+)")));
   EXPECT_GT(std::stod(t[2]), 0.0) << l;
+  // The time is UTC now (within a few seconds).
+  std::tm tm{};
+  const std::string when = JsonString(l, "/time").value_or("");
+  ASSERT_NE(strptime(when.c_str(), "%Y-%m-%dT%H:%M:%S", &tm), nullptr) << l;
+  EXPECT_LE(std::llabs(static_cast<long long>(timegm(&tm) - std::time(nullptr))), 5) << l;
   EXPECT_LE(std::stod(t[2]), std::stod(t[1])) << l;
   ExpectWellFormed(LogPath());
 }
