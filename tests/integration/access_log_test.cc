@@ -88,6 +88,13 @@ class AccessLogTest : public SharedStackTest<AccessLogTest> {
   static std::string LogPath() { return dir().path() + "/access.log"; }
 
   static std::string Config(const Backend& b) {
+    for (const char* name : {"/access.log", "/access.log.1", "/access-2.log"}) {
+      std::remove((dir().path() + name).c_str());  // a fresh suite (--gtest_repeat) starts empty
+    }
+    return ConfigText(b);
+  }
+
+  static std::string ConfigText(const Backend& b) {
     ConfigSpec spec;
     spec.apis = {
         PingApi(),
@@ -281,7 +288,7 @@ TEST_F(AccessLogTest, ReopenOnSigusr1AfterRename) {
 TEST_F(AccessLogTest, ReloadChangesThePath) {
   auto reload_with = [&](const std::string& path) {
     const size_t reloads = gateway().LogCount("reload ok");
-    std::string cfg = Config(backend());
+    std::string cfg = ConfigText(backend());
     const std::string quoted = JsonQuote(LogPath());
     cfg.replace(cfg.find(quoted), quoted.size(), JsonQuote(path));
     gateway().WriteConfig(cfg);
