@@ -37,4 +37,10 @@ class ManualClock final : public Clock {
   int64_t unix_ = 1'700'000'000;
 };
 
+// Direct clock reads for what a per-turn reading is too coarse for (request durations):
+// microseconds on the monotonic scale, and the wall clock in milliseconds since the Unix
+// epoch. vDSO reads, no syscall; any thread.
+uint64_t monotonic_us();
+int64_t unix_ms();
+
 }  // namespace ringway

@@ -256,12 +256,18 @@ struct Binding {
   std::string environment;
 };
 
+// Where the shards write one JSON line per answered request (docs/admin.md, "Access log").
+struct AccessLog {
+  std::string path;  // resolved against the configuration's directory
+};
+
 struct Config {
   int version = 1;
   Instance instance;
   uint32_t shards = 0;  // 0 = CPUs of the affinity mask ringway was started with
   std::vector<Listener> listeners;
   std::optional<Address> admin;
+  std::optional<AccessLog> access_log;  // absent: no access log
   Limits limits;
   std::vector<Environment> environments;  // always contains RELEASE
   std::vector<App> apps;

@@ -273,6 +273,11 @@ void write_error(uint16_t status, std::string_view code, std::string_view messag
                  std::string_view request_id, bool keep_alive, std::string_view extra_headers,
                  Writer& out);
 
+// Appends `s` JSON-escaped (without quotes, as write_error's body) to `out`, at most
+// `max_out` bytes of it: the text is cut before the first escape that would pass the bound.
+// Returns false when it was cut.
+bool put_json_escaped(std::string_view s, size_t max_out, Writer& out);
+
 // Chunk framing for re-chunked bodies.
 void write_chunk_header(size_t len, Writer& out);  // "<hex>\r\n"
 inline constexpr std::string_view kChunkEnd = "\r\n";

@@ -182,6 +182,9 @@ void node(const Sources& src, Text& out) {
   out.sample("ringway_tls_handshakes_total", {"result", "ok"}, ctx.stats.sum(proxy::kStatTlsOk));
   out.sample("ringway_tls_handshakes_total", {"result", "failed"},
              ctx.stats.sum(proxy::kStatTlsFailed));
+  out.family("ringway_access_log_dropped_total", "counter",
+             "Access log lines dropped: no buffer room, or a failed write.");
+  out.sample("ringway_access_log_dropped_total", {}, ctx.access_log_dropped.sum(0));
   out.family("ringway_config_generation", "gauge",
              "Generation of the running snapshot (configuration or health change).");
   out.sample("ringway_config_generation", {}, src.rcu->generation());

@@ -176,6 +176,15 @@ void read_limits(const Obj& top, Limits& l) {
   o.read("max_connections", l.max_connections, 1, kMaxU32);
 }
 
+void read_access_log(const Obj& top, Config& cfg) {
+  std::optional<Value> v = top.field("access_log");
+  if (!v) {
+    return;
+  }
+  Obj o(*v, {"path"});
+  read_file_path(o, "path", cfg.access_log.emplace().path, Need::kRequired);
+}
+
 // Environments; RELEASE is added (without variables) when not listed.
 void read_environments(const Obj& top, Registry& reg, Config& cfg) {
   read_named_list(top, "environments", cfg.environments, reg.environments, {"name", "variables"},
@@ -268,8 +277,8 @@ void read_bindings(const Obj& top, const Registry& reg, Config& cfg) {
 Config read_document(Context& ctx, dom::element root) {
   Config cfg;
   Obj top(Value{&ctx, "", root},
-          {"version", "instance", "shards", "listeners", "admin", "limits", "environments", "apps",
-           "channels", "apis", "policies", "bindings"});
+          {"version", "instance", "shards", "listeners", "admin", "access_log", "limits",
+           "environments", "apps", "channels", "apis", "policies", "bindings"});
   if (std::optional<Value> v = top.field("version", Need::kRequired)) {
     std::optional<int64_t> n = v->integer(std::numeric_limits<int64_t>::min(), kMaxU32);
     if (n && *n != 1) {
@@ -279,6 +288,7 @@ Config read_document(Context& ctx, dom::element root) {
   read_instance(top, cfg.instance);
   top.read("shards", cfg.shards, 0, 1024);
   read_listeners(top, cfg);
+  read_access_log(top, cfg);
   read_limits(top, cfg.limits);
   Registry reg;
   read_environments(top, reg, cfg);

@@ -193,12 +193,18 @@ void ControlLoop::on_signal(int res) {
     notify_systemd("RELOADING=1");
     publisher_->reload();
     notify_systemd("READY=1");
+  } else if (sig == SIGUSR1) {
+    publisher_->access_log().reopen();
   }
 }
 
 void ControlLoop::reclaim() {
   const uint64_t now = clock_.now_ms();
-  reclaim_due_ = next_reclaim(now, rcu_.reclaim());
+  size_t kept = rcu_.reclaim();
+  if (publisher_ != nullptr) {
+    kept += publisher_->access_log().reclaim();  // replaced access log fds the shards left
+  }
+  reclaim_due_ = next_reclaim(now, kept);
 }
 
 }  // namespace ringway::control

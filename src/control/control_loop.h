@@ -1,13 +1,13 @@
 // The control thread's event loop: one io_uring (not a shard's) for everything the control
 // plane waits on, so the thread sleeps in one place and wakes only for work:
-//   - signals: SIGHUP, SIGTERM and SIGINT are blocked in every thread and read here from a
-//     signalfd (Op::kSignal);
+//   - signals: SIGHUP, SIGTERM, SIGINT and SIGUSR1 are blocked in every thread and read here
+//     from a signalfd (Op::kSignal); SIGUSR1 reopens the access log (AccessLogFiles);
 //   - health checks: the checker queues its operations on this ring (Op::kHealth) and the
 //     loop wakes for its completions and for the next check due;
 //   - shard exits: each shard thread adds 1 to an eventfd as it ends (Op::kShardExit), so a
 //     drain ends as soon as the last shard does;
-//   - RCU: retired snapshots are reclaimed after every turn, with a retry timer only while
-//     some wait for the shards;
+//   - RCU: retired snapshots, and access log fds the shards moved past, are reclaimed after
+//     every turn, with a retry timer only while some wait for the shards;
 //   - the admin listener (Op::kAdmin): its accepts, receives and sends (admin::Server),
 //     and the idle deadlines of its connections;
 //   - the systemd watchdog: WATCHDOG=1 at each tick while every shard turns (watchdog.h).

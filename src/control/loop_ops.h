@@ -15,7 +15,7 @@ namespace ringway::control {
 
 enum class Op : uint8_t {
   kIgnore = 0,  // completions nobody waits for
-  kSignal,      // the signalfd read (SIGHUP, SIGTERM, SIGINT) completed
+  kSignal,      // the signalfd read (SIGHUP, SIGTERM, SIGINT, SIGUSR1) completed
   kShardExit,   // the shard-exit eventfd read completed: a shard thread ended
   kHealth,      // one of the health checker's operations (payload: the checker's)
   kAdmin,       // the admin listener's operations (payload: admin::Server's own encoding)

@@ -1,5 +1,6 @@
 #include "control/metric_rows.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ void assign_metric_rows(metrics::Store& store, proxy::Compiled* c) {
   const std::vector<route::CompiledApi>& apis = c->routes->apis();
   proxy::MetricRows& r = c->metric_rows;
   r.environments = static_cast<uint32_t>(envs.size());
+  r.release = static_cast<uint32_t>(std::find(envs.begin(), envs.end(), "RELEASE") - envs.begin());
   r.requests.assign((apis.size() + 1) * envs.size(), metrics::kNoRow);
   for (size_t a = 0; a <= apis.size(); ++a) {
     for (size_t e = 0; e < envs.size(); ++e) {

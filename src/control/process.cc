@@ -37,6 +37,7 @@ sigset_t control_signals() {
   sigaddset(&sigs, SIGHUP);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGUSR1);  // reopen the access log (log rotation)
   return sigs;
 }
 

@@ -12,7 +12,7 @@ namespace ringway::control {
 // shards size their fixed-file tables from it). A failure is logged and leaves the limit.
 void raise_open_files_limit();
 
-// SIGHUP, SIGTERM, SIGINT: the signals the control loop reads from its signalfd.
+// SIGHUP, SIGTERM, SIGINT, SIGUSR1: the signals the control loop reads from its signalfd.
 sigset_t control_signals();
 
 // Blocks control_signals() in the calling thread (so in every thread it creates later: no

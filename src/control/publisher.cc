@@ -33,7 +33,13 @@ void log_config_errors(const std::vector<config::Error>& errors) {
 Publisher::Publisher(const ServeOptions& opt, RcuDomain<proxy::Snapshot>& rcu,
                      proxy::ShardContext& ctx, uint32_t shards, health::Checker& checker,
                      metrics::Store* store)
-    : opt_(opt), rcu_(rcu), ctx_(ctx), shards_(shards), checker_(checker), store_(store) {}
+    : opt_(opt),
+      rcu_(rcu),
+      ctx_(ctx),
+      shards_(shards),
+      checker_(checker),
+      store_(store),
+      access_log_(ctx) {}
 
 void Publisher::publish() {
   rcu_.publish(make_snapshot(compiled_, checker_.up()));
@@ -48,6 +54,7 @@ void Publisher::install(std::shared_ptr<const proxy::Compiled> next) {
     ctx_.nonces.store(ctx_.nonces_owner.get(), std::memory_order_release);
   }
   checker_.set_targets(compiled_->health.targets);
+  access_log_.configure(compiled_->config.access_log);
   publish();
 }
 

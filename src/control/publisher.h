@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "control/access_log_files.h"
 #include "control/snapshot.h"
 #include "proxy/shard.h"
 #include "ringway/admin.h"
@@ -45,6 +46,8 @@ class Publisher {
 
   // Reloads that installed a configuration, and reloads refused (the admin API's count).
   const admin::ReloadStats& reloads() const { return reloads_; }
+  // The access log file: configured by install (so by reload too), reopened on SIGUSR1.
+  AccessLogFiles& access_log() { return access_log_; }
 
  private:
   const ServeOptions& opt_;
@@ -55,6 +58,7 @@ class Publisher {
   metrics::Store* store_;
   std::shared_ptr<const proxy::Compiled> compiled_;
   admin::ReloadStats reloads_;
+  AccessLogFiles access_log_;
 };
 
 }  // namespace ringway::control

@@ -42,6 +42,8 @@ void init_context(proxy::ShardContext& ctx, RcuDomain<proxy::Snapshot>& rcu, uin
   ctx.conn_counts = core::ShardCells<uint64_t>(shards, 1);
   ctx.stats = core::ShardCells<uint64_t>(shards, proxy::kStatCount);
   ctx.loop_turns = core::ShardCells<uint64_t>(shards, 1);
+  ctx.access_log_gen = core::ShardCells<uint64_t>(shards, 1);
+  ctx.access_log_dropped = core::ShardCells<uint64_t>(shards, 1);
   for (uint32_t i = 0; i < shards; ++i) {
     ctx.wake_fds.push_back(eventfd(0, EFD_CLOEXEC));
   }

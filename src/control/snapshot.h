@@ -82,6 +82,7 @@ struct CascadeConfig {
 // counted), made by control::compile from the configuration's names.
 struct MetricRows {
   uint32_t environments = 0;
+  uint32_t release = 0;  // RELEASE's environment index: where requests of no environment count
   // [api * environments + environment]; api == apis().size(): requests that matched no API.
   std::vector<uint32_t> requests;
   std::vector<uint32_t> retries;               // [api]

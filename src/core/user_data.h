@@ -16,8 +16,9 @@ enum class Op : uint8_t {
   kUpSend,
   kUpRecv,
   kWake,
-  kListenClosed,  // a listener's close completed (drain)
-  kFixFile,       // a fixed-file slot update failed (slot = fd); success posts nothing
+  kListenClosed,    // a listener's close completed (drain)
+  kFixFile,         // a fixed-file slot update failed (slot = fd); success posts nothing
+  kAccessLogWrite,  // the shard's access log write (proxy/access_log.h); slot, gen unused
 };
 
 // Layout: [63..56] op, [55..32] generation (24 bits), [31..0] slot.

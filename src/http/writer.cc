@@ -293,4 +293,18 @@ void write_chunk_header(size_t len, Writer& out) {
   out.put(kCrlf);
 }
 
+bool put_json_escaped(std::string_view s, size_t max_out, Writer& out) {
+  size_t used = 0;
+  bool whole = true;
+  EscapeJson(s, [&](std::string_view piece) {
+    if (!whole || used + piece.size() > max_out) {
+      whole = false;
+      return;
+    }
+    used += piece.size();
+    out.put(piece);
+  });
+  return whole;
+}
+
 }  // namespace ringway::http

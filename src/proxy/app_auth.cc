@@ -69,7 +69,7 @@ bool ClientSide::client_app_auth(ClientConn& c) {
   if (e == auth::AuthError::kNone) {
     return true;
   }
-  RW_INFO("shard %u: app auth refused %.*s: %.*s (key \"%.*s\") request %.*s", k_.id_,
+  RW_INFO("shard %u: app auth refused %.*s: %.*s (key \"%.*s\") request_id=%.*s", k_.id_,
           static_cast<int>(auth::error_code(e).size()), auth::error_code(e).data(),
           static_cast<int>(auth::error_message(e).size()), auth::error_message(e).data(),
           static_cast<int>(std::min<size_t>(a.access.size(), 64)), a.access.data(),
@@ -101,7 +101,7 @@ void ClientSide::client_auth_body_done(ClientConn& c) {
                           : ah.verify.finish(ah.app->secret, body_hash);
   k_.give_auth_hold(c);
   if (e != auth::AuthError::kNone) {
-    RW_INFO("shard %u: app auth refused %.*s: %.*s (held body) request %.*s", k_.id_,
+    RW_INFO("shard %u: app auth refused %.*s: %.*s (held body) request_id=%.*s", k_.id_,
             static_cast<int>(auth::error_code(e).size()), auth::error_code(e).data(),
             static_cast<int>(auth::error_message(e).size()), auth::error_message(e).data(),
             static_cast<int>(c.x.request_id_len), c.x.request_id);

@@ -88,7 +88,7 @@ bool ClientSide::client_cascade_check(ClientConn& c) {
   }
   const std::string_view code = cascade::error_code(v);
   const std::string_view msg = cascade::error_message(v);
-  RW_INFO("shard %u: cascade refused %.*s: %.*s (instance \"%.*s\", hop \"%.*s\") request %.*s",
+  RW_INFO("shard %u: cascade refused %.*s: %.*s (instance \"%.*s\", hop \"%.*s\") request_id=%.*s",
           k_.id_, static_cast<int>(code.size()), code.data(), static_cast<int>(msg.size()),
           msg.data(), static_cast<int>(std::min<size_t>(f.instance.size(), 64)), f.instance.data(),
           static_cast<int>(std::min<size_t>(f.hop.size(), 8)), f.hop.data(),

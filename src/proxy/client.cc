@@ -21,8 +21,10 @@ constexpr uint32_t kFramingSlack = 64;        // room kept for chunk framing aro
 constexpr int64_t kDiscardMaxBody = 1 << 20;  // larger unwanted bodies close the connection
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 
+// Kept from the client: 1..kMaxRequestId visible ASCII bytes (0x21..0x7e) except '"' and
+// backslash, so it goes into JSON and log lines as it is.
 bool valid_request_id(std::string_view v) {
-  if (v.empty() || v.size() > 64) {
+  if (v.empty() || v.size() > Exchange::kMaxRequestId) {
     return false;
   }
   for (char ch : v) {
@@ -31,6 +33,22 @@ bool valid_request_id(std::string_view v) {
     }
   }
   return true;
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+void put_hex16(uint64_t v, Writer& w) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char d[16];
+  for (int i = 15; i >= 0; --i, v >>= 4) {
+    d[i] = kHex[v & 15];
+  }
+  w.put(std::string_view(d, sizeof(d)));
 }
 
 }  // namespace
@@ -133,6 +151,7 @@ void ClientSide::on_client_recv(ClientConn& c, int res, uint32_t flags) {
   }
   if (c.state == ClientState::kIdle) {
     c.state = ClientState::kHead;
+    exchange_begin(c);
     client_set_timer(c, TimerKind::kClientHeader,
                      k_.current_->c().config.limits.client_header_timeout_ms);
   } else if (c.state == ClientState::kForward && !c.x.req_done) {
@@ -175,6 +194,7 @@ bool ClientSide::client_head_step(ClientConn& c) {
   k_.body_target_ = &c;
   http::FeedResult r = c.req_parser->feed(c.in.data + c.in.head, c.in.size());
   c.in.head += static_cast<uint32_t>(r.consumed);
+  c.x.trace.bytes_in += r.consumed;
   if (r.event == http::Event::kNeedMore) {
     return false;
   }
@@ -197,11 +217,10 @@ void ClientSide::make_request_id(ClientConn& c, const http::RequestHead& h) {
     c.x.request_id_len = static_cast<uint8_t>(given.size());
     return;
   }
+  // 128 bits from a splitmix64 stream seeded by getrandom: unique, not secret.
   Writer w(c.x.request_id, sizeof(c.x.request_id));
-  uint64_t x = rid_seed_ ^ (++rid_counter_ * 0x9e3779b97f4a7c15ull);
-  x ^= x >> 31;
-  w.put_hex(rid_seed_ | (1ull << 63));
-  w.put_hex(x | (1ull << 63));
+  put_hex16(splitmix64(rid_seed_ + 2 * ++rid_counter_), w);
+  put_hex16(splitmix64(rid_seed_ + 2 * rid_counter_ + 1), w);
   c.x.request_id_len = static_cast<uint8_t>(w.size());
 }
 
@@ -210,6 +229,8 @@ void ClientSide::client_head_done(ClientConn& c) {
   const http::RequestHead& h = c.req_parser->head();
   c.x.snap = k_.hold_snapshot();
   make_request_id(c, h);
+  c.x.trace.head_done = true;
+  trace_request(c, h);
   c.x.http10 = h.http_minor == 0;
   c.keep_alive = h.keep_alive && !k_.draining_;
   c.x.head_request = h.method_name == "HEAD";
@@ -223,7 +244,6 @@ void ClientSide::client_head_done(ClientConn& c) {
   c.chunked_to_client = false;
   c.direct_left = 0;
   c.x.api = nullptr;
-  c.x.metric_row = metrics::kNoRow;
   c.x.clear_guard();
   if (!client_cascade_check(c)) {
     return;  // the cascade channel's headers did not check out (refused)
@@ -233,10 +253,13 @@ void ClientSide::client_head_done(ClientConn& c) {
   {
     const Compiled& cc = c.x.snap->c();
     const size_t api = m.api != nullptr ? m.api->index : cc.routes->apis().size();
-    c.x.metric_row = cc.metric_rows.request_row(static_cast<uint32_t>(api), m.environment);
+    const bool no_env = m.status == route::MatchResult::Status::kNoEnvironment;
+    c.x.metric_row = cc.metric_rows.request_row(
+        static_cast<uint32_t>(api), no_env ? cc.metric_rows.release : m.environment);
   }
   if (m.status == route::MatchResult::Status::kOk) {
     c.x.api = m.api;
+    c.x.trace.environment = m.environment;
     if (m.api->app_auth && c.x.cascade_hop == 0 && !client_app_auth(c)) {
       return;  // refused (401)
     }
@@ -290,6 +313,7 @@ void ClientSide::client_local_reply(ClientConn& c, const route::CompiledBackend&
     return;
   }
   c.out.tail += static_cast<uint32_t>(head_len);
+  c.x.trace.status = b.mock_status;
   if (body) {
     std::memcpy(c.out.data + c.out.tail, b.mock_body.data(), b.mock_body.size());
     c.out.tail += static_cast<uint32_t>(b.mock_body.size());
@@ -319,14 +343,16 @@ void ClientSide::client_error(ClientConn& c, uint16_t status, std::string_view c
   http::write_error(status, code, message, c.x.rid(), c.keep_alive, extra, w);
   if (w.ok()) {
     c.out.tail += static_cast<uint32_t>(w.size());
+    c.x.trace.status = status;
   }
   c.resp_started = true;
   c.resp_done = true;
   if (close) {
     c.x.req_done = true;  // nothing more is read from this connection
   }
-  RW_DEBUG("shard %u: %u %.*s %.*s", k_.id_, status, static_cast<int>(code.size()), code.data(),
-           static_cast<int>(message.size()), message.data());
+  RW_DEBUG("shard %u: %u %.*s %.*s request_id=%.*s", k_.id_, status, static_cast<int>(code.size()),
+           code.data(), static_cast<int>(message.size()), message.data(),
+           static_cast<int>(c.x.request_id_len), c.x.request_id);
   client_send(c);
 }
 
@@ -349,6 +375,7 @@ bool ClientSide::client_body_step(ClientConn& c) {
   k_.body_target_ = &c;
   http::FeedResult r = c.req_parser->feed(c.in.data + c.in.head, limit);
   c.in.head += static_cast<uint32_t>(r.consumed);
+  c.x.trace.bytes_in += r.consumed;
   if (c.in.empty()) {
     c.in.head = c.in.tail = 0;
   }
@@ -529,6 +556,7 @@ void ClientSide::client_exchange_done(ClientConn& c) {
   if (c.state == ClientState::kForward && !c.x.req_done) {
     return;  // response finished early; the client's upload is still arriving
   }
+  exchange_end(c);
   k_.give_auth_hold(c);
   if (c.x.snap != nullptr) {
     fwd_.lb_release(c);
@@ -562,6 +590,7 @@ void ClientSide::client_exchange_done(ClientConn& c) {
   k_.give_parsers(c);
   c.in.compact();
   c.state = ClientState::kHead;
+  exchange_begin(c);
   client_set_timer(c, TimerKind::kClientHeader,
                    k_.current_->c().config.limits.client_header_timeout_ms);
   client_input(c);
@@ -604,6 +633,7 @@ void ClientSide::client_close(ClientConn& c) {
   if (c.x.upstream != kNoSlot) {
     up_.upstream_release(c, false);
   }
+  exchange_end(c);
   c.state = ClientState::kClosing;
   k_.timers_.disarm(&c.timer);
   if (c.x.snap != nullptr) {
@@ -635,6 +665,7 @@ void ClientSide::client_maybe_free(ClientConn& c) {
     k_.pool_.put(c.in);
     k_.pool_.put(c.out);
     k_.pool_.put(c.x.up_out);
+    k_.pool_.put(c.x.trace.request);
     uint32_t slot = c.slot;
     c.slot = kNoSlot;
     k_.clients_.release(slot);
@@ -653,11 +684,13 @@ void ClientSide::client_fill_peer(ClientConn& c) {
   if (getpeername(c.fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
     c.peer_key = lb::source_key(reinterpret_cast<const sockaddr*>(&ss));
     if (ss.ss_family == AF_INET) {
-      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, c.peer_ip,
-                sizeof(c.peer_ip));
+      const auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      inet_ntop(AF_INET, &a->sin_addr, c.peer_ip, sizeof(c.peer_ip));
+      c.peer_port = ntohs(a->sin_port);
     } else if (ss.ss_family == AF_INET6) {
-      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, c.peer_ip,
-                sizeof(c.peer_ip));
+      const auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &a->sin6_addr, c.peer_ip, sizeof(c.peer_ip));
+      c.peer_port = ntohs(a->sin6_port);
     }
   }
   c.peer_known = true;

@@ -52,6 +52,19 @@ class ClientSide : public ShardPart {
   // body is held: it is deferred until the body is verified (true), or due now (false).
   bool client_defer_local(ClientConn& c, const route::CompiledBackend* mock);
   void client_exchange_done(ClientConn& c);
+  // ---- an exchange's life: the access log line, later its metrics ----
+  // The first byte of a request head is buffered on `c` (a keep-alive or pipelined request
+  // included): its trace (c.x.trace) starts.
+  void exchange_begin(ClientConn& c);
+  // THE place an exchange ends. Called exactly once for each begun exchange, on the shard's
+  // thread: by client_exchange_done once the whole response was handed to the kernel and the
+  // request read (answered), or by client_close when the connection ends before that (the
+  // trace then tells how far it went: status 0 when no response was started). Called before
+  // the exchange releases its snapshot, so c.x.api, the trace's labels and the environment
+  // index are valid here. Writes the access log line when a response was started or the head
+  // was complete (a head cut short by the client is not a request); per-exchange metrics go
+  // here too. Idempotent (c.x.trace.active).
+  void exchange_end(ClientConn& c);
   void client_close(ClientConn& c);
   void client_maybe_free(ClientConn& c);
   void client_set_timer(ClientConn& c, TimerKind kind, uint64_t ms);
@@ -83,6 +96,9 @@ class ClientSide : public ShardPart {
   bool client_body_step(ClientConn& c);
   void client_head_done(ClientConn& c);
   void make_request_id(ClientConn& c, const http::RequestHead& h);
+  // `"method":"...","path":"..."` of the access log line, kept from the head (trace.request).
+  void trace_request(ClientConn& c, const http::RequestHead& h);
+  void write_access_log(ClientConn& c, uint64_t now_us);
   // The held body is whole: verify it, then send the request or give the deferred answer;
   // or answer 401.
   void client_auth_body_done(ClientConn& c);

@@ -73,8 +73,9 @@ int ClientSide::tls_drive(ClientConn& c) {
 // A handshake that failed (`handshake`) sends the alert wolfSSL wrote before closing; a
 // record error after it closes at once.
 void ClientSide::tls_fail(ClientConn& c, bool handshake) {
-  RW_DEBUG("shard %u: client TLS %s: %s", k_.id_, handshake ? "handshake failed" : "record error",
-           c.io.tls->error().c_str());
+  RW_DEBUG("shard %u: client TLS %s: %s request_id=%.*s", k_.id_,
+           handshake ? "handshake failed" : "record error", c.io.tls->error().c_str(),
+           c.x.trace.active ? static_cast<int>(c.x.request_id_len) : 0, c.x.request_id);
   if (handshake) {
     ++k_.tls_handshakes_failed_;
   }
@@ -156,7 +157,8 @@ void ClientSide::tls_send(ClientConn& c) {
   if (st.out_size() == 0 && c.out.size() > 0 && st.handshake_done()) {
     int n = st.write(c.out.data + c.out.head, c.out.size());
     if (n < 0) {
-      RW_DEBUG("shard %u: client TLS write failed: %s", k_.id_, st.error().c_str());
+      RW_DEBUG("shard %u: client TLS write failed: %s request_id=%.*s", k_.id_,
+               st.error().c_str(), static_cast<int>(c.x.request_id_len), c.x.request_id);
       client_close(c);
       return;
     }

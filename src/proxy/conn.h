@@ -85,6 +85,45 @@ struct BackendKey {
   }
 };
 
+// What one exchange did, for its access log line and its metrics: filled along the request
+// path, read once by ClientSide::exchange_end (the single place an exchange ends). Times are
+// ringway::monotonic_us() readings, 0 when the step did not happen.
+struct ExchangeTrace {
+  bool active = false;            // begun (first head byte) and exchange_end not called yet
+  bool head_done = false;         // the request head was complete (routed or refused)
+  uint64_t start_us = 0;          // first byte of the request head arrived
+  uint64_t backend_start_us = 0;  // first attempt handed to a backend connection
+  uint64_t backend_end_us = 0;    // the backend's response head arrived
+  uint16_t status = 0;            // status sent to the client; 0: no response was started
+  uint64_t bytes_in = 0;          // request bytes (head and body as sent) the parser consumed
+  uint64_t bytes_out = 0;         // response bytes handed to the kernel (plaintext for TLS)
+  uint32_t attempts = 0;          // backend attempts (a retry adds one)
+  // The backend of the last attempt: a channel member (channel >= 0, member) or the url
+  // backend; its address is Exchange::dest. `backend` false: no backend was contacted.
+  bool backend = false;
+  int32_t channel = -1;
+  uint32_t member = UINT32_MAX;
+  uint32_t environment = UINT32_MAX;  // index in the routes' environments(); none: MAX
+  // The open breaker's rule ("policy/rule") whose downgrade answered, and that downgrade's
+  // kind ("reject", "mock", "http", "passthrough", "function"); null: none. Owned by the
+  // snapshot the exchange held (valid until the exchange releases it, i.e. in exchange_end).
+  const std::string* breaker = nullptr;
+  const char* downgrade = nullptr;
+  // `"method":"...","path":"..."` of the line, escaped and cut at the head (the head's bytes
+  // do not outlive it): a pooled buffer, taken only while an access log is in use.
+  core::IoBuf request;
+
+  // A new exchange at `now_us`; the request buffer is kept (emptied) for reuse.
+  void begin(uint64_t now_us) {
+    core::IoBuf keep = request;
+    *this = ExchangeTrace{};
+    request = keep;
+    request.head = request.tail = 0;
+    active = true;
+    start_us = now_us;
+  }
+};
+
 // The exchange in progress on a client connection (valid in kForward / kLocal): the
 // request half — its snapshot and route, the backend it goes to and the attempts there,
 // the bytes for the backend and the retry budget. Set up at each request head
@@ -96,8 +135,12 @@ struct Exchange {
   // The metrics::Store requests row of the API and environment it matched (kNoRow: not
   // routed yet; counters.cc then uses the "no API" row).
   uint32_t metric_row = UINT32_MAX;
-  char request_id[72] = {};
+  // X-Request-Id (1..kMaxRequestId visible ASCII bytes, no quote or backslash): the client's,
+  // or made (32 lower-case hex digits).
+  static constexpr uint32_t kMaxRequestId = 128;
+  char request_id[kMaxRequestId] = {};
   uint8_t request_id_len = 0;
+  ExchangeTrace trace;
   bool http10 = false;
   bool head_request = false;
   bool req_done = false;         // whole request parsed (body included)
@@ -207,6 +250,7 @@ struct ClientConn {
   http::RequestParser* req_parser = nullptr;
   http::ResponseParser* resp_parser = nullptr;
   char peer_ip[INET6_ADDRSTRLEN] = {};
+  uint16_t peer_port = 0;
   uint64_t peer_key = 0;  // lb::source_key of the client address (sh)
 
   // ---- the response half of the exchange in progress (the request half is `x`) ----

@@ -12,10 +12,11 @@ void ShardCore::count_request(const Exchange& x, uint16_t status, uint64_t durat
     return;
   }
   uint32_t row = x.metric_row;
-  if (row == metrics::kNoRow && x.api == nullptr && current_ != nullptr) {
+  if (row == metrics::kNoRow && current_ != nullptr) {
     // Refused before routing (a malformed head): counted as matching no API in RELEASE.
     const Compiled& c = current_->c();
-    row = c.metric_rows.request_row(static_cast<uint32_t>(c.routes->apis().size()), 0);
+    row = c.metric_rows.request_row(static_cast<uint32_t>(c.routes->apis().size()),
+                                    c.metric_rows.release);
   }
   if (row == metrics::kNoRow) {
     return;

@@ -11,6 +11,7 @@
 
 #include "control/tls_contexts.h"
 #include "proxy/shard.h"
+#include "ringway/clock.h"
 #include "ringway/log.h"
 
 namespace ringway::proxy {
@@ -191,6 +192,14 @@ void Forwarder::set_tls_dest(ClientConn& c, const ChannelMember* m) {
 
 // `fresh_connection`: a new connection to c.x.dest, not one from the pool.
 void Forwarder::send_to_destination(ClientConn& c, bool fresh_connection) {
+  ExchangeTrace& t = c.x.trace;
+  ++t.attempts;
+  t.backend = true;
+  t.channel = c.x.channel;
+  t.member = c.x.member;
+  if (t.backend_start_us == 0) {
+    t.backend_start_us = monotonic_us();
+  }
   if (!(fresh_connection ? up_.upstream_connect(c, c.x.dest) : up_.upstream_acquire(c))) {
     upstream_failed(c, nullptr, Failure::kConnect, 502, "RW.5020",
                     "cannot open a backend connection");
@@ -231,7 +240,8 @@ bool Forwarder::retry(ClientConn& c, bool stale, Failure f) {
       return false;
     }
   }
-  RW_DEBUG("shard %u: retrying %.*s", k_.id_, static_cast<int>(c.x.request_id_len), c.x.request_id);
+  RW_DEBUG("shard %u: retrying request_id=%.*s", k_.id_, static_cast<int>(c.x.request_id_len),
+           c.x.request_id);
   c.x.up_out_sent = 0;
   client_.client_set_timer(c, TimerKind::kBackend, c.x.timeout_ms);
   send_to_destination(c, fresh_connection);
@@ -253,8 +263,9 @@ void Forwarder::upstream_failed(ClientConn& c, UpstreamConn* u, Failure f, uint1
   k_.count_attempt(c.x, attempt_outcome(f));
   up_.upstream_release(c, false);
   if (c.x.fire_and_forget && c.resp_started) {
-    RW_DEBUG("shard %u: async function call failed: %.*s", k_.id_, static_cast<int>(msg.size()),
-             msg.data());
+    RW_DEBUG("shard %u: async function call failed: %.*s request_id=%.*s", k_.id_,
+             static_cast<int>(msg.size()), msg.data(), static_cast<int>(c.x.request_id_len),
+             c.x.request_id);
     fire_done(c);
     return;
   }

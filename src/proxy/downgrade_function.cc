@@ -39,6 +39,7 @@ void Forwarder::queue_accepted(ClientConn& c) {
   if (w.ok()) {
     c.out.tail += static_cast<uint32_t>(w.size());
   }
+  c.x.trace.status = 202;
   c.resp_started = true;  // no retry, and a failure of the call is no longer the client's
   client_.client_send(c);
 }

@@ -112,6 +112,7 @@ void ClientSide::prep_lead_send(io_uring_sqe* s, ClientConn& c, int flags) {
 
 // `n` bytes were sent: the lead's first, then out's.
 void ClientSide::consume_sent(ClientConn& c, uint32_t n) {
+  c.x.trace.bytes_out += n;
   if (c.lead != nullptr) {
     uint32_t k = std::min(n, c.lead_len);
     c.lead += k;

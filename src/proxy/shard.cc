@@ -90,7 +90,9 @@ void Shard::run() noexcept {
     rearm_starved();
     k_.bufs_.flush();
     k_.up_bufs_.flush();
+    k_.alog_.tick(k_.ring_, k_.now_ms_, k_.draining_);
   }
+  finish_access_log();
   k_.ctx_->rcu->report(k_.id_, RcuDomain<Snapshot>::kNone);
   RW_DEBUG("shard %u stopped", k_.id_);
 }
@@ -140,6 +142,9 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
       return;
     case Op::kListenClosed:
       --listeners_open_;
+      return;
+    case Op::kAccessLogWrite:
+      k_.alog_.on_write(k_.ring_, res);  // -ECANCELED too: the write's lines are counted lost
       return;
     case Op::kFixFile:
       // A failed fix leaves the slot empty: the fd's ops then fail with -EBADF and the
@@ -315,7 +320,20 @@ bool Shard::drained() const {
   }
   // Listeners must really be closed before the thread ends: an unsubmitted close would
   // leave the socket accepting into a backlog nobody serves until the process exits.
-  return client_.count() == 0 && k_.upstreams_.in_use() == 0 && listeners_open_ == 0;
+  return client_.count() == 0 && k_.upstreams_.in_use() == 0 && listeners_open_ == 0 &&
+         k_.alog_.idle();
+}
+
+// The shard ends: what its access log still buffers is written, waiting at most about a
+// second (after a forced stop, a write may still be in flight); then its generation cell
+// stops holding the file open.
+void Shard::finish_access_log() {
+  for (int i = 0; i < 20 && !k_.alog_.idle(); ++i) {
+    k_.alog_.tick(k_.ring_, k_.now_ms_, true);
+    k_.ring_.submit_and_wait(50);
+    reap();
+  }
+  k_.alog_.retire();
 }
 
 void Shard::rearm_starved() {

@@ -45,6 +45,7 @@ class Shard {
   void start_drain();
   bool drained() const;
   void rearm_starved();
+  void finish_access_log();
   void arm_wake();
 
   std::vector<int> listen_fds_;

@@ -45,6 +45,7 @@ ShardCore::ShardCore(uint32_t id, ShardContext* ctx, uint64_t now_ms)
     : id_(id),
       ctx_(ctx),
       now_ms_(now_ms),
+      alog_(id, ctx),
       ring_(kRingEntries),
       bufs_(ring_, 0, kRecvBufs, kRecvBufSize),
       up_bufs_(ring_, 1, kUpRecvBufs, kUpRecvBufSize, kUpHeadroom),

@@ -23,6 +23,7 @@
 #include "core/slab.h"
 #include "core/timer_wheel.h"
 #include "core/user_data.h"
+#include "proxy/access_log.h"
 #include "proxy/app_auth.h"
 #include "proxy/conn.h"
 #include "ringway/cascade.h"
@@ -83,6 +84,17 @@ struct ShardContext {
   // seen). Shards load it with acquire; null: no cascaded request can pass.
   std::atomic<cascade::NonceCache*> nonces{nullptr};
   std::unique_ptr<cascade::NonceCache> nonces_owner;
+  // ---- access log (proxy/access_log.h) ----
+  // The file the shards write to, published by the control thread (control/access_log_files.h)
+  // as one word: AccessLogFile::pack(generation, fd); fd -1: no access log. A shard adopts it
+  // at its next flush and then stores the generation it writes with in access_log_gen (cell
+  // 0; UINT64_MAX once the shard has ended); the control thread closes a replaced fd once
+  // every shard's generation passed it.
+  std::atomic<uint64_t> access_log_file{0};
+  core::ShardCells<uint64_t> access_log_gen;
+  // Lines a shard could not write (no room while a write was in flight, or a failed write).
+  // Summed as ringway_access_log_dropped_total.
+  core::ShardCells<uint64_t> access_log_dropped;
   void wake_all() const;
   // Node-wide open client connections. Shards store without RMW, so concurrent accepts
   // on several shards can overshoot the limit by at most shards-1 connections.
@@ -152,6 +164,8 @@ struct ShardCore {
   uint64_t nonce_state_[2] = {};
   uint64_t nonce_counter_ = 0;
   void nonce_bytes(uint8_t out[16]);
+  // Declared before ring_: its buffers outlive a write the ring may still hold at the end.
+  AccessLog alog_;
   core::Ring ring_;
   core::BufRing bufs_;       // client receives
   core::BufRing up_bufs_;    // backend receives (kUpRecvBufs of kUpRecvBufSize + kUpHeadroom)

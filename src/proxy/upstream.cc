@@ -9,6 +9,7 @@
 
 #include "core/user_data.h"
 #include "proxy/shard.h"
+#include "ringway/clock.h"
 #include "ringway/log.h"
 
 namespace ringway::proxy {
@@ -130,7 +131,8 @@ void Upstreams::on_upstream_connect(UpstreamConn& u, int res) {
   if (res < 0) {
     char msg[96];
     snprintf(msg, sizeof(msg), "backend connection failed: %s", strerror(-res));
-    RW_DEBUG("shard %u: %s", k_.id_, msg);
+    RW_DEBUG("shard %u: %s request_id=%.*s", k_.id_, msg, static_cast<int>(c->x.request_id_len),
+             c->x.request_id);
     fwd_.upstream_failed(*c, &u, Failure::kConnect, 502, "RW.5020", msg);
     return;
   }
@@ -530,6 +532,8 @@ bool Upstreams::client_response_head(ClientConn& c, Writer& w) {
   const http::ResponseHead& rh = c.resp_parser->head();
   fwd_.guard_record(c, rh.status, false);
   c.resp_started = true;
+  c.x.trace.status = rh.status;
+  c.x.trace.backend_end_us = monotonic_us();
   c.x.replayable = false;
   http::ClientResponse resp;
   resp.request_id = c.x.rid();

@@ -71,9 +71,11 @@ void Upstreams::upstream_tls_step(UpstreamConn& u) {
 
 void Upstreams::upstream_tls_failed(UpstreamConn& u) {
   std::string why = u.io.tls->started() ? u.io.tls->error() : std::string("no TLS context");
-  RW_WARN("shard %u: backend TLS handshake failed: %s", k_.id_, why.c_str());
   sessions_.erase(u.key);  // a session the backend refused is not offered again
   ClientConn* c = exchange_of(u);
+  RW_WARN("shard %u: backend TLS handshake failed: %s request_id=%.*s", k_.id_, why.c_str(),
+          c != nullptr ? static_cast<int>(c->x.request_id_len) : 0,
+          c != nullptr ? c->x.request_id : "");
   if (c != nullptr) {
     fwd_.upstream_failed(*c, &u, Failure::kConnect, 502, "RW.5260", "backend TLS handshake failed");
   }

@@ -773,6 +773,24 @@ TEST_F(ConfigTest, ListenerAddresses) {
   EXPECT_EQ(r.config->listeners[0].tls->private_key, "/abs/gw.key");
 }
 
+TEST_F(ConfigTest, AccessLog) {
+  EXPECT_FALSE(load_all(doc()).config->access_log.has_value());
+  expect_cases({
+      {doc(R"("access_log": {})"), {"access_log.path: is required"}},
+      {doc(R"("access_log": {"path": ""})"), {"access_log.path: must not be empty"}},
+      {doc(R"("access_log": {"path": "a.log", "format": "json"})"),
+       {"access_log.format: unknown field"}},
+      {doc(R"("access_log": {"path": 7})"), {"access_log.path: must be a string (got number)"}},
+      {doc(R"("access_log": "a.log")"), {"access_log: must be an object (got string)"}},
+  });
+  LoadResult rel = load_all(doc(R"("access_log": {"path": "logs/access.log"})"), "/etc/ringway");
+  ASSERT_EQ(strings(rel), Errors{});
+  EXPECT_EQ(rel.config->access_log->path, "/etc/ringway/logs/access.log");
+  LoadResult abs = load_all(doc(R"("access_log": {"path": "/var/log/rw.log"})"), "/etc/ringway");
+  ASSERT_EQ(strings(abs), Errors{});
+  EXPECT_EQ(abs.config->access_log->path, "/var/log/rw.log");
+}
+
 TEST(ParseAddress, AcceptsIpLiteralsAndHostNames) {
   std::optional<Address> a = parse_address("127.0.0.1:8080");
   ASSERT_TRUE(a.has_value());

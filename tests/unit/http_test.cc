@@ -149,6 +149,19 @@ const std::string kGet =
     "GET /v1/users?id=7&x=%20 HTTP/1.1\r\nHost: api.example.com:8080\r\n"
     "User-Agent: curl/8.0\r\nAccept:  */*  \r\n\r\n";
 
+TEST(JsonEscape, EscapesAndCutsBeforeAnEscapeThatWouldPassTheBound) {
+  char buf[64];
+  Writer w(buf, sizeof(buf));
+  EXPECT_TRUE(put_json_escaped("a\"b\\c\x01", 64, w));
+  EXPECT_EQ(w.view(), "a\\\"b\\\\c\\u0001");
+  Writer cut(buf, sizeof(buf));
+  EXPECT_FALSE(put_json_escaped("ab\"cd", 3, cut));  // "ab" fits, the 2-byte escape does not
+  EXPECT_EQ(cut.view(), "ab");
+  Writer exact(buf, sizeof(buf));
+  EXPECT_TRUE(put_json_escaped("abc", 3, exact));
+  EXPECT_EQ(exact.view(), "abc");
+}
+
 TEST(RequestParser, ParsesSimpleGet) {
   Outcome o = ParseRequest(kGet);
   ASSERT_TRUE(Parsed(o, 1));
