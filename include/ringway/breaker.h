@@ -89,9 +89,12 @@ class Breaker {
   // Any thread: how many times it opened, and the last opening's start (ms, 0: never) and
   // counts (the admin API's "why").
   uint64_t openings() const noexcept { return openings_.load(std::memory_order_acquire); }
-  uint64_t last_opened_ms() const noexcept { return last_opened_ms_.load(std::memory_order_acquire); }
+  uint64_t last_opened_ms() const noexcept {
+    return last_opened_ms_.load(std::memory_order_acquire);
+  }
   Counts last_opened_counts() const noexcept {
-    return {last_unhealthy_.load(std::memory_order_relaxed), last_calls_.load(std::memory_order_relaxed)};
+    return {last_unhealthy_.load(std::memory_order_relaxed),
+            last_calls_.load(std::memory_order_relaxed)};
   }
 
  private:
@@ -122,7 +125,7 @@ class Breaker {
   std::atomic<uint64_t> last_opened_ms_{0};
   std::atomic<uint64_t> last_unhealthy_{0};
   std::atomic<uint64_t> last_calls_{0};
-  core::ShardCells<uint64_t> cells_;      // counter: time_window_s buckets; percentage: 7
+  core::ShardCells<uint64_t> cells_;  // counter: time_window_s buckets; percentage: 7
 };
 
 }  // namespace ringway::breaker

@@ -31,10 +31,10 @@ inline constexpr uint32_t kNoRow = UINT32_MAX;
 // Status codes with a cell of their own: every code IANA registers. Any other status is
 // counted under its class ("1xx" .. "5xx").
 inline constexpr uint16_t kCodes[] = {
-    100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303,
-    304, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413,
-    414, 415, 416, 417, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503,
-    504, 505, 506, 507, 508, 510, 511};
+    100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301,
+    302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409,
+    410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 423, 424, 425, 426, 428, 429,
+    431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511};
 inline constexpr uint32_t kCodeCount = sizeof(kCodes) / sizeof(kCodes[0]);
 inline constexpr uint32_t kStatusSlots = kCodeCount + 5;  // then "1xx" .. "5xx"
 // The cell of `status` (100..599; anything else counts as "5xx").

@@ -1,28 +1,21 @@
 // The admin API's answers (docs/admin.md): which path gives what, and the JSON of
 // /v1/channels, /v1/breakers, /v1/apis and /v1/shards. Control thread.
-#include <time.h>
-
 #include <string>
 #include <string_view>
 
 #include "admin/json_out.h"
 #include "admin/status_page.h"
 #include "ringway/admin.h"
+#include "ringway/clock.h"
 #include "ringway/config.h"
 
 namespace ringway::admin {
 namespace {
 
-uint64_t wall_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
 // A steady-clock reading (ms) as wall-clock Unix ms.
 uint64_t to_unix_ms(const Sources& src, uint64_t steady_ms) {
   const uint64_t now = src.clock->now_ms();
-  const uint64_t wall = wall_ms();
+  const auto wall = static_cast<uint64_t>(unix_ms());
   return steady_ms >= now ? wall + (steady_ms - now) : wall - (now - steady_ms);
 }
 
@@ -56,7 +49,7 @@ void member_health(const Sources& src, const proxy::Snapshot& snap, size_t ch, s
     j.field("since_unix_ms", to_unix_ms(src, src.checker->since(t)));
     return;
   }
-  j.field("reason", !cm.enabled                 ? "disabled"
+  j.field("reason", !cm.enabled                ? "disabled"
                     : t == health::kUnresolved ? "unresolved"
                                                : "not checked");
   j.field("consecutive_successes", 0).field("consecutive_failures", 0).field("checks", 0);
@@ -114,14 +107,14 @@ void breaker_json(const Sources& src, const proxy::Guard& g, const proxy::GuardR
     j.null();
   } else {
     const breaker::Counts lc = b.last_opened_counts();
-    std::string why = counter ? std::to_string(lc.unhealthy) + " unhealthy outcomes in " +
-                                    std::to_string(t.time_window_s) + " s (threshold " +
-                                    std::to_string(t.unhealthy_threshold) + ")"
-                              : std::to_string(lc.unhealthy) + " of " + std::to_string(lc.calls) +
-                                    " outcomes unhealthy in a " + std::to_string(t.time_window_s) +
-                                    " s window (threshold " +
-                                    std::to_string(t.unhealthy_percentage) + "%, at least " +
-                                    std::to_string(t.min_calls) + " calls)";
+    std::string why = counter
+                          ? std::to_string(lc.unhealthy) + " unhealthy outcomes in " +
+                                std::to_string(t.time_window_s) + " s (threshold " +
+                                std::to_string(t.unhealthy_threshold) + ")"
+                          : std::to_string(lc.unhealthy) + " of " + std::to_string(lc.calls) +
+                                " outcomes unhealthy in a " + std::to_string(t.time_window_s) +
+                                " s window (threshold " + std::to_string(t.unhealthy_percentage) +
+                                "%, at least " + std::to_string(t.min_calls) + " calls)";
     j.begin_object().field("unix_ms", to_unix_ms(src, b.last_opened_ms()));
     j.field("unhealthy", lc.unhealthy).field("calls", lc.calls).field("reason", why);
     j.end_object();

@@ -163,7 +163,8 @@ void breakers(const proxy::Compiled& c, uint64_t now, Text& out) {
     for (const proxy::GuardRule& r : g.rules) {
       const uint64_t opened = r.breaker->openings();
       const uint64_t closed = opened - (now < r.breaker->open_until() ? 1 : 0);
-      for (auto [to, n] : {std::pair<std::string_view, uint64_t>{"open", opened}, {"closed", closed}}) {
+      for (auto [to, n] :
+           {std::pair<std::string_view, uint64_t>{"open", opened}, {"closed", closed}}) {
         out.sample("ringway_breaker_transitions_total",
                    {"policy", g.policy, "api", g.api, "environment", g.environment, "rule", r.name,
                     "to", to},
@@ -246,7 +247,8 @@ void process(Text& out) {
   const double rss = std::stod(f[21]) * static_cast<double>(sysconf(_SC_PAGESIZE));
   rlimit lim{};
   getrlimit(RLIMIT_NOFILE, &lim);
-  out.family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+  out.family("process_cpu_seconds_total", "counter",
+             "Total user and system CPU time spent in seconds.");
   out.sample("process_cpu_seconds_total", {}, cpu);
   out.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
   out.sample("process_resident_memory_bytes", {}, rss);

@@ -51,8 +51,9 @@ void assign_metric_rows(metrics::Store& store, proxy::Compiled* c) {
   }
   for (proxy::Guard& g : c->guards.guards) {
     for (proxy::GuardRule& rule : g.rules) {
-      rule.metrics_row = store.downgrades.row(
-          {g.policy, g.api, g.environment, std::string(proxy::downgrade_type(rule.downgrade.kind))});
+      rule.metrics_row =
+          store.downgrades.row({g.policy, g.api, g.environment,
+                                std::string(proxy::downgrade_type(rule.downgrade.kind))});
     }
   }
 }

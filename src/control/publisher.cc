@@ -9,8 +9,7 @@ namespace {
 
 bool same_listeners(const config::Config& a, const config::Config& b) {
   if (a.listeners.size() != b.listeners.size() || a.shards != b.shards ||
-      a.admin.has_value() != b.admin.has_value() ||
-      (a.admin && a.admin->text != b.admin->text)) {
+      a.admin.has_value() != b.admin.has_value() || (a.admin && a.admin->text != b.admin->text)) {
     return false;
   }
   for (size_t i = 0; i < a.listeners.size(); ++i) {

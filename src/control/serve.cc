@@ -98,8 +98,8 @@ int run(const ServeOptions& opt, std::shared_ptr<const proxy::Compiled> compiled
   Publisher publisher(opt, rcu, ctx, ctx.shard_count, loop->checker(), ctx.metrics);
   publisher.install(std::move(compiled));
   if (admin_fd >= 0) {
-    loop->start_admin(admin_fd, {&clock, &rcu, &loop->checker(), &ctx, ctx.metrics,
-                                 &publisher.reloads()});
+    loop->start_admin(admin_fd,
+                      {&clock, &rcu, &loop->checker(), &ctx, ctx.metrics, &publisher.reloads()});
   }
   ShardThreads st;
   st.exit_fd = loop->shard_exit_fd();

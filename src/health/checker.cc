@@ -70,8 +70,8 @@ struct alignas(8) Checker::Slot {
   uint64_t due = 0;       // clock ms: start of the next check
   uint64_t deadline = 0;  // clock ms: end of the current check
   uint64_t checks = 0;
-  bool last_ok = true;   // the last check passed (or none ran yet)
-  uint64_t since = 0;    // clock ms: when `state.up()` last changed, or the target was added
+  bool last_ok = true;  // the last check passed (or none ran yet)
+  uint64_t since = 0;   // clock ms: when `state.up()` last changed, or the target was added
   std::string last_failure;
   size_t sent = 0;
   size_t received = 0;

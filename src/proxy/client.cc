@@ -254,8 +254,8 @@ void ClientSide::client_head_done(ClientConn& c) {
     const Compiled& cc = c.x.snap->c();
     const size_t api = m.api != nullptr ? m.api->index : cc.routes->apis().size();
     const bool no_env = m.status == route::MatchResult::Status::kNoEnvironment;
-    c.x.metric_row = cc.metric_rows.request_row(
-        static_cast<uint32_t>(api), no_env ? cc.metric_rows.release : m.environment);
+    c.x.metric_row = cc.metric_rows.request_row(static_cast<uint32_t>(api),
+                                                no_env ? cc.metric_rows.release : m.environment);
   }
   if (m.status == route::MatchResult::Status::kOk) {
     c.x.api = m.api;

@@ -157,8 +157,8 @@ void ClientSide::tls_send(ClientConn& c) {
   if (st.out_size() == 0 && c.out.size() > 0 && st.handshake_done()) {
     int n = st.write(c.out.data + c.out.head, c.out.size());
     if (n < 0) {
-      RW_DEBUG("shard %u: client TLS write failed: %s request_id=%.*s", k_.id_,
-               st.error().c_str(), static_cast<int>(c.x.request_id_len), c.x.request_id);
+      RW_DEBUG("shard %u: client TLS write failed: %s request_id=%.*s", k_.id_, st.error().c_str(),
+               static_cast<int>(c.x.request_id_len), c.x.request_id);
       client_close(c);
       return;
     }

@@ -74,11 +74,11 @@ struct ShardContext {
   // Per shard: its event loop's turns so far, stored (relaxed, no RMW) once per turn at the
   // loop top. Read by the control thread's watchdog (control/watchdog.h) and /v1/shards.
   core::ShardCells<uint64_t> loop_turns;
-  core::ShardCells<uint64_t> stats;        // per shard: ShardStat cells (admin API, metrics)
+  core::ShardCells<uint64_t> stats;  // per shard: ShardStat cells (admin API, metrics)
   // The node's per-request counters (made by the control thread before the shards start,
   // kept to the end); null: nothing is counted (tests that build a shard alone).
   metrics::Store* metrics = nullptr;
-  std::vector<int> wake_fds;               // eventfd per shard: wakes it for drain/reload
+  std::vector<int> wake_fds;  // eventfd per shard: wakes it for drain/reload
   // The node's cascade replay cache (ringway/cascade.h): made by the control thread when a
   // configuration first enables cascading, then kept to the end (a reload keeps the nonces
   // seen). Shards load it with acquire; null: no cascaded request can pass.
@@ -189,7 +189,7 @@ struct ShardCore {
   // TLS handshakes of this shard's client connections (metrics read them later; shard-local).
   uint64_t tls_handshakes_ok_ = 0;
   uint64_t tls_handshakes_failed_ = 0;
-  uint64_t requests_ = 0;  // answered (ShardStat kStatRequests)
+  uint64_t requests_ = 0;                  // answered (ShardStat kStatRequests)
   uint64_t held_body_bytes_ = 0;           // of every AuthHold in use (kMaxHeldBodyBytes)
   std::vector<uint32_t> starved_clients_;  // recv hit -ENOBUFS: re-arm after the batch
   std::vector<uint32_t> starved_upstreams_;

@@ -33,7 +33,8 @@ class AdminTest : public ::testing::Test {
     ASSERT_TRUE(live_->Start("live"));
     dead_member_ = "127.0.0.1:" + std::to_string(UnusedPort());
     ChannelSpec pool{"pool", "wrr", {MemberOf(*live_)}, "", TcpHealthCheck()};
-    pool.members.push_back(MemberSpec{.host = "127.0.0.1", .port = std::stoi(dead_member_.substr(10))});
+    pool.members.push_back(
+        MemberSpec{.host = "127.0.0.1", .port = std::stoi(dead_member_.substr(10))});
     ConfigSpec spec;
     spec.apis = {ChannelApi("pool", "/pool", "pool"),
                  ProxyApi("dead", "GET", "/dead", "127.0.0.1:" + std::to_string(UnusedPort()),
@@ -143,7 +144,8 @@ TEST_F(AdminTest, AtMost64ConnectionsAndTheRestAreClosed) {
   held.pop_back();
   EXPECT_TRUE(gw_->WaitLog("admin: 64 connections open", 1000));
   // A slot is free once the closed connection is seen: poll for it.
-  std::string body = PollAdmin("/healthz", [](const std::string& b) { return b == "ok\n"; }, 5000);
+  std::string body = PollAdmin(
+      "/healthz", [](const std::string& b) { return b == "ok\n"; }, 5000);
   EXPECT_EQ(body, "ok\n");
 }
 
@@ -155,7 +157,8 @@ TEST_F(AdminTest, NotServedOnThePublicListener) {
 TEST_F(AdminTest, ChannelsShowHealthAndWhy) {
   std::string body = PollAdmin(
       "/v1/channels",
-      [](const std::string& b) { return b.find(R"("healthy":false)") != std::string::npos; }, 30000);
+      [](const std::string& b) { return b.find(R"("healthy":false)") != std::string::npos; },
+      30000);
   EXPECT_EQ(JsonString(body, "/channels/0/name"), "pool") << body;
   EXPECT_EQ(JsonString(body, "/channels/0/algorithm"), "wrr");
   EXPECT_EQ(JsonString(body, "/channels/0/members/0/address"), live_->address());
