@@ -79,6 +79,12 @@ void print_summary(const ringway::config::Config& cfg) {
   for (const auto& l : cfg.listeners) {
     std::printf("listener %s %s%s\n", l.name.c_str(), l.address.text.c_str(), l.tls ? " tls" : "");
   }
+  if (cfg.admin) {
+    std::printf("admin %s\n", cfg.admin->text.c_str());
+  }
+  if (cfg.access_log) {
+    std::printf("access log %s\n", cfg.access_log->path.c_str());
+  }
   for (const auto& env : cfg.environments) {
     int n = 0;
     for (const auto& api : cfg.apis) {

@@ -631,9 +631,20 @@ TEST_F(TlsListenerTest, CertificateChainIsSent) {
   EXPECT_EQ(certs, 2u) << "leaf and intermediate\n" << s.Describe();
 }
 
+// A sample of the admin listener's /metrics ("name{labels}" exactly as exposed); -1: absent.
+double MetricValue(Gateway& gw, const std::string& series) {
+  auto r = HttpGet(gw.port("admin"), "/metrics");
+  if (!r || r->status != 200) {
+    return -1;
+  }
+  const size_t at = r->body.find("\n" + series + " ");
+  return at == std::string::npos ? -1 : std::stod(r->body.substr(at + series.size() + 2));
+}
+
 TEST_F(TlsListenerTest, OnlyTls12AndTls13AreAccepted) {
   Gateway gw;
-  ASSERT_TRUE(StartGateway(gw, {.tls = ListenerTls(pki().a)}));
+  ASSERT_TRUE(StartGateway(gw, {.tls = ListenerTls(pki().a),
+                                .extra = R"("admin": {"address": "127.0.0.1:0"})"}));
   EXPECT_TRUE(Pong(CurlTls(gw, "a.test", "/ping", {"--tlsv1.2", "--tls-max", "1.2"})));
   EXPECT_EQ(SClientTls(gw, "a.test", {"-tls1_2"}).Session(), "New, TLSv1.2");
   EXPECT_TRUE(Pong(CurlTls(gw, "a.test", "/ping", {"--tlsv1.3", "--tls-max", "1.3"})));
@@ -647,6 +658,15 @@ TEST_F(TlsListenerTest, OnlyTls12AndTls13AreAccepted) {
   SClientResult s = SClientTls(gw, "a.test", {"-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"});
   EXPECT_EQ(s.Session(), "") << "a TLS 1.1 handshake completed\n" << s.Describe();
   EXPECT_TRUE(Pong(CurlTls(gw, "a.test", "/ping")));
+  // ringway_tls_handshakes_total: 5 completed, the 3 legacy attempts failed. The shards
+  // publish their counts once per loop turn: poll.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (MetricValue(gw, R"(ringway_tls_handshakes_total{result="ok"})") != 5 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // poll interval
+  }
+  EXPECT_EQ(MetricValue(gw, R"(ringway_tls_handshakes_total{result="ok"})"), 5);
+  EXPECT_EQ(MetricValue(gw, R"(ringway_tls_handshakes_total{result="failed"})"), 3);
 }
 
 TEST_F(TlsListenerTest, AlpnSelectsHttp11Only) {
