@@ -63,6 +63,7 @@ class Server {
   static constexpr uint32_t kMaxConnections = 64;
   static constexpr uint32_t kMaxHead = 8192;
   static constexpr uint64_t kIdleMs = 60000;
+  static constexpr uint64_t kAcceptRetryMs = 100;  // after a failed accept (EMFILE, ENOMEM)
 
   // `listen_fd` is owned from now on.
   Server(core::Ring& ring, uint64_t tag, int listen_fd, Sources src);
@@ -71,9 +72,9 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   void on_completion(uint64_t user_data, int res);
-  // The earliest idle deadline (clock ms), or UINT64_MAX.
+  // The earliest idle deadline or accept retry (clock ms), or UINT64_MAX.
   uint64_t next_deadline() const;
-  // Closes connections idle past their deadline.
+  // Closes connections idle past their deadline; accepts again after a failed accept.
   void expire(uint64_t now_ms);
 
  private:
@@ -94,7 +95,7 @@ class Server {
   uint64_t tag_;
   int listen_fd_;
   Sources src_;
-  bool accept_armed_ = false;
+  uint64_t accept_retry_at_ = UINT64_MAX;  // clock ms: re-arm the accept (after a failure)
   std::vector<std::unique_ptr<Conn>> conns_;
 };
 

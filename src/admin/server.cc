@@ -164,7 +164,6 @@ void Server::arm_accept() {
   io_uring_sqe* s = ring_.sqe();
   io_uring_prep_accept(s, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
   io_uring_sqe_set_data64(s, encode(OpKind::kAccept, 0, 0));
-  accept_armed_ = true;
 }
 
 void Server::on_completion(uint64_t user_data, int res) {
@@ -189,11 +188,12 @@ void Server::on_completion(uint64_t user_data, int res) {
 }
 
 void Server::on_accept(int res) {
-  accept_armed_ = false;
   if (res < 0) {
     if (res != -ECANCELED) {
-      RW_WARN("admin: accept: %s", strerror(-res));
-      arm_accept();  // EMFILE and the like: the next completion retries
+      // EMFILE and the like: retried after a pause (expire()), not at once, which would spin.
+      RW_WARN("admin: accept: %s: retrying in %llu ms", strerror(-res),
+              static_cast<unsigned long long>(kAcceptRetryMs));
+      accept_retry_at_ = src_.clock->now_ms() + kAcceptRetryMs;
     }
     return;
   }
@@ -335,7 +335,7 @@ void Server::maybe_free(Conn& c) {
 }
 
 uint64_t Server::next_deadline() const {
-  uint64_t d = UINT64_MAX;
+  uint64_t d = accept_retry_at_;
   for (const auto& c : conns_) {
     if (c && c->fd >= 0 && !c->closing) {
       d = std::min(d, c->deadline);
@@ -345,6 +345,10 @@ uint64_t Server::next_deadline() const {
 }
 
 void Server::expire(uint64_t now_ms) {
+  if (accept_retry_at_ <= now_ms) {
+    accept_retry_at_ = UINT64_MAX;
+    arm_accept();
+  }
   for (auto& c : conns_) {
     if (c && c->fd >= 0 && !c->closing && c->deadline <= now_ms) {
       close_conn(*c);
