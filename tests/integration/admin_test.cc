@@ -190,6 +190,22 @@ TEST_F(AdminTest, BreakersShowStateCountsAndWhyTheyOpened) {
   EXPECT_EQ(JsonString(r->body, "/breakers/0/last_opened/reason"),
             "1 unhealthy outcomes in 60 s (threshold 1)");
   EXPECT_TRUE(IsGatewayError(HttpGet(gw_->port(), "/dead"), 503));  // open: rejected
+  // The same in /metrics: open, one transition to open, none back, the rejection counted.
+  auto m = Admin("/metrics");
+  ASSERT_TRUE(HasStatus(m, 200));
+  const std::string labels = R"(policy="cb",api="dead",environment="RELEASE",rule="default")";
+  for (const std::string& line :
+       {"ringway_breaker_open{" + labels + "} 1\n",
+        "ringway_breaker_transitions_total{" + labels + ",to=\"open\"} 1\n",
+        "ringway_breaker_transitions_total{" + labels + ",to=\"closed\"} 0\n",
+        std::string(R"(ringway_backend_requests_total{api="dead",member=)")}) {
+    EXPECT_NE(m->body.find(line), std::string::npos) << line << "\n" << m->body;
+  }
+  const std::string downgraded =
+      R"(ringway_downgraded_requests_total{policy="cb",api="dead",environment="RELEASE",type="reject"} )";
+  const size_t at = m->body.find(downgraded);
+  ASSERT_NE(at, std::string::npos) << m->body;
+  EXPECT_GE(std::stoi(m->body.substr(at + downgraded.size())), 1);
 }
 
 TEST_F(AdminTest, ShardsTurnAndCount) {
