@@ -236,6 +236,10 @@ TEST_F(AdminTest, ReloadThatMovesTheAdminListenerIsRefused) {
   gw_->WriteConfig(moved);
   gw_->Signal(SIGHUP);
   ASSERT_TRUE(gw_->WaitLog("listener, admin and shard changes need a restart", 5000));
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (gw_->LogCount("reload failed") == failed && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll interval
+  }
   EXPECT_EQ(gw_->LogCount("reload failed"), failed + 1);
   gw_->WriteConfig(config_);
   EXPECT_TRUE(HasStatus(Admin("/healthz"), 200));
