@@ -14,16 +14,6 @@
 namespace ringway::integration {
 namespace {
 
-std::string BreakerPolicy(std::string_view api) {
-  return R"("policies":[{"name":"cb","type":"circuit_breaker","content":{"breaker_condition":)"
-         R"({"breaker_type":"condition","breaker_mode":"counter","unhealthy_threshold":1,)"
-         R"("time_window":60,"open_breaker_time":60,"unhealthy_percentage":51,)"
-         R"("min_call_threshold":1,"unhealthy_condition":["$context.statusCode","in","500,502"]},)"
-         R"("scope":"basic","downgrade_default":null}}],)"
-         "\n  \"bindings\":[{\"policy\":\"cb\",\"api\":" +
-         JsonQuote(api) + ",\"environment\":\"RELEASE\"}]";
-}
-
 // A channel of a live stub and a dead port (tcp checks), an API over it, an API whose url
 // refuses (breaker "cb", threshold 1) and a slow API; the admin listener on port 0.
 class AdminTest : public ::testing::Test {

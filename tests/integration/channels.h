@@ -40,6 +40,11 @@ std::string ChannelsMember(const std::vector<ChannelSpec>& channels);
 std::string ChannelApi(std::string_view name, std::string_view prefix, std::string_view channel,
                        std::string_view backend_extra = "");
 
+// The "policies" and "bindings" members: policy "cb", a counter breaker (threshold 1, 60 s
+// window and open time) on statuses 500 and 502, no downgrade (503), bound to `api` in
+// RELEASE.
+std::string BreakerPolicy(std::string_view api);
+
 // The checks of the health tests: every 5 s (the minimum), 2 s timeout, thresholds 2.
 std::string TcpHealthCheck();
 std::string HttpHealthCheck(std::string_view path);

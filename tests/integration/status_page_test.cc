@@ -345,18 +345,7 @@ TEST(StatusPage, FailedFetchShowsTheErrorBannerAndKeepsTheRest) {
   EXPECT_EQ(dom.find("id=\"updated\">never<"), std::string::npos);
 }
 
-// ---- the real gateway (needs the admin listener: expected to fail until it is merged) ----
-
-// Policy "cb": counter breaker, threshold 1 on 500/502, no downgrade (503), bound to `api`.
-std::string BreakerPolicy(std::string_view api) {
-  return R"("policies":[{"name":"cb","type":"circuit_breaker","content":{"breaker_condition":)"
-         R"({"breaker_type":"condition","breaker_mode":"counter","unhealthy_threshold":1,)"
-         R"("time_window":60,"open_breaker_time":60,"unhealthy_percentage":51,)"
-         R"("min_call_threshold":1,"unhealthy_condition":["$context.statusCode","in","500,502"]},)"
-         R"("scope":"basic","downgrade_default":null}}],)"
-         "\n  \"bindings\":[{\"policy\":\"cb\",\"api\":" +
-         JsonQuote(api) + ",\"environment\":\"RELEASE\"}]";
-}
+// ---- the real gateway ----
 
 bool ShowsDownAndOpen(const std::string& dom, const std::string& dead_member) {
   return HasClass(Row(dom, Attr("data-member", dead_member)), "down") &&
@@ -378,7 +367,7 @@ TEST(StatusPage, RealGatewayShowsDownMemberAndOpenBreaker) {
                "\n  " +
                ChannelsMember({pool}) + ",\n  " + BreakerPolicy("dead");
   Gateway gw;
-  ASSERT_TRUE(gw.Start(BuildConfig(spec))) << "(the admin listener is not merged yet?)";
+  ASSERT_TRUE(gw.Start(BuildConfig(spec)));
   int admin = gw.port("admin");
   ASSERT_GT(admin, 0) << "no \"listening name=admin address=...\" line; log:\n" << gw.LogTail();
 

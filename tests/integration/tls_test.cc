@@ -643,8 +643,8 @@ double MetricValue(Gateway& gw, const std::string& series) {
 
 TEST_F(TlsListenerTest, OnlyTls12AndTls13AreAccepted) {
   Gateway gw;
-  ASSERT_TRUE(StartGateway(gw, {.tls = ListenerTls(pki().a),
-                                .extra = R"("admin": {"address": "127.0.0.1:0"})"}));
+  ASSERT_TRUE(StartGateway(
+      gw, {.tls = ListenerTls(pki().a), .extra = R"("admin": {"address": "127.0.0.1:0"})"}));
   EXPECT_TRUE(Pong(CurlTls(gw, "a.test", "/ping", {"--tlsv1.2", "--tls-max", "1.2"})));
   EXPECT_EQ(SClientTls(gw, "a.test", {"-tls1_2"}).Session(), "New, TLSv1.2");
   EXPECT_TRUE(Pong(CurlTls(gw, "a.test", "/ping", {"--tlsv1.3", "--tls-max", "1.3"})));
