@@ -2,7 +2,8 @@
 // EMFILE pauses that listener with a growing delay instead of re-arming at once (which
 // failed again at once and burned a whole CPU), serves its connections meanwhile, and
 // accepts again once fds are freed. ringway runs under a low open files limit, soft and
-// hard (it raises soft to hard at start), set by prlimit(1); one shard.
+// hard (it raises soft to hard at start), set by prlimit(1); one shard. The admin listener
+// (control thread) retries a failed accept after a pause too.
 #include <unistd.h>
 
 #include <chrono>
@@ -78,6 +79,7 @@ class AcceptBackoffTest : public ::testing::Test {
     }
     ConfigSpec spec;
     spec.apis = {PingApi()};
+    spec.extra = R"("admin": {"address": "127.0.0.1:0"})";  // its accepts share the fd table
     GatewayOptions opts;
     opts.shards = 1;
     opts.launcher = {prlimit,
@@ -159,6 +161,34 @@ TEST_F(AcceptBackoffTest, FullFdTablePausesAcceptingServesAndRecovers) {
   EXPECT_TRUE(PollUntil([&] { return HasStatus(HttpGet(port_, "/ping"), 200); }, 5000));
   // Reported once per interval, not once per failed accept.
   EXPECT_LE(gw_.LogCount("accept paused"), 10u) << gw_.LogTail();
+}
+
+// The admin listener (control thread) with a full fd table: its failed accept is retried
+// after a pause, not at once (which would spin the control thread), and its waiting client
+// is served once fds are free.
+TEST_F(AcceptBackoffTest, AdminAcceptRetriesAfterAPauseWithAFullFdTable) {
+  const int admin = gw_.port("admin");
+  ASSERT_GT(admin, 0) << gw_.LogTail();
+  ASSERT_NO_FATAL_FAILURE(FillFdTable());
+  Client waiting(admin);
+  ASSERT_TRUE(waiting.Connect());
+  ASSERT_TRUE(waiting.Send(BuildRequest("GET", "/healthz")));
+  ASSERT_TRUE(gw_.WaitLog("admin: accept: Too many open files: retrying in 100 ms", 5000))
+      << gw_.LogTail();
+
+  double cpu_before = CpuSeconds(gw_.pid());
+  auto start = Clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // the measurement window
+  double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  double share = (CpuSeconds(gw_.pid()) - cpu_before) / wall;
+  std::printf("ringway CPU with a full fd table and an admin client waiting: %.1f%% of %.2f s\n",
+              share * 100, wall);
+  EXPECT_LT(share, 0.30) << "the control thread spins on its failing admin accept";
+  EXPECT_LE(gw_.LogCount("admin: accept:"), 15u) << "retried more often than every 100 ms";
+  EXPECT_FALSE(waiting.Readable()) << "no fd was free: it cannot have been accepted";
+
+  served_.clear();  // frees fds: the next retry accepts the waiting client
+  EXPECT_TRUE(HasStatus(waiting.ReadFinal(), 200));
 }
 
 // A paused listener does not hold up a drain: SIGTERM closes the idle connections and the
