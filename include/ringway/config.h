@@ -130,6 +130,8 @@ struct HealthCheck {
 };
 
 enum class BalanceStrategy { kWrr, kWlc, kSh, kUriHash };
+// The configuration's spelling of a strategy ("wrr", "wlc", "sh", "uri_hash").
+std::string_view strategy_name(BalanceStrategy s);
 
 struct Channel {
   std::string name;

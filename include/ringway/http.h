@@ -278,6 +278,10 @@ void write_error(uint16_t status, std::string_view code, std::string_view messag
 // Returns false when it was cut.
 bool put_json_escaped(std::string_view s, size_t max_out, Writer& out);
 
+// Appends `s` as a JSON string, quotes included, to `out` (control side: admin answers, the
+// redacted configuration).
+void append_json_string(std::string_view s, std::string& out);
+
 // Chunk framing for re-chunked bodies.
 void write_chunk_header(size_t len, Writer& out);  // "<hex>\r\n"
 inline constexpr std::string_view kChunkEnd = "\r\n";

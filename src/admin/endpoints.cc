@@ -19,20 +19,6 @@ uint64_t to_unix_ms(const Sources& src, uint64_t steady_ms) {
   return steady_ms >= now ? wall + (steady_ms - now) : wall - (now - steady_ms);
 }
 
-std::string_view algorithm_name(config::BalanceStrategy s) {
-  switch (s) {
-    case config::BalanceStrategy::kWrr:
-      return "wrr";
-    case config::BalanceStrategy::kWlc:
-      return "wlc";
-    case config::BalanceStrategy::kSh:
-      return "sh";
-    case config::BalanceStrategy::kUriHash:
-      return "uri_hash";
-  }
-  return "wrr";
-}
-
 void member_health(const Sources& src, const proxy::Snapshot& snap, size_t ch, size_t m,
                    JsonOut& j) {
   const proxy::Compiled& c = snap.c();
@@ -64,7 +50,7 @@ std::string channels_json(const Sources& src) {
   for (size_t ch = 0; ch < c.channels.size(); ++ch) {
     const config::Channel& cfg = c.config.channels[ch];
     j.begin_object().field("name", cfg.name);
-    j.field("algorithm", algorithm_name(cfg.balance_strategy));
+    j.field("algorithm", config::strategy_name(cfg.balance_strategy));
     j.field("health_check", cfg.health_check.has_value());
     j.key("members").begin_array();
     for (size_t m = 0; m < cfg.members.size(); ++m) {

@@ -3,9 +3,10 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <string_view>
+
+#include "ringway/http.h"
 
 namespace ringway::admin {
 
@@ -85,23 +86,7 @@ class JsonOut {
     }
     first_ = false;
   }
-  void string_value(std::string_view s) {
-    out_ += '"';
-    for (char ch : s) {
-      const auto u = static_cast<unsigned char>(ch);
-      if (ch == '"' || ch == '\\') {
-        out_ += '\\';
-        out_ += ch;
-      } else if (u < 0x20) {
-        char buf[8];
-        std::snprintf(buf, sizeof(buf), "\\u%04x", u);
-        out_ += buf;
-      } else {
-        out_ += ch;
-      }
-    }
-    out_ += '"';
-  }
+  void string_value(std::string_view s) { http::append_json_string(s, out_); }
 
   std::string out_;
   bool first_ = true;

@@ -123,3 +123,16 @@ void read_channels(const Obj& top, Registry& reg, Config& cfg) {
 }
 
 }  // namespace ringway::config::internal
+
+namespace ringway::config {
+
+std::string_view strategy_name(BalanceStrategy s) {
+  for (const internal::Choice<BalanceStrategy>& c : internal::kStrategies) {
+    if (c.second == s) {
+      return c.first;
+    }
+  }
+  return "";
+}
+
+}  // namespace ringway::config

@@ -5,13 +5,14 @@
 // round trip through double), strings are unescaped and escaped again, so the output is
 // valid JSON whatever the input's escapes. A DOM parse first proves the whole document
 // valid (On Demand checks only what it visits).
-#include <cstdio>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include <simdjson.h>
+
 #include "ringway/config.h"
+#include "ringway/http.h"
 
 namespace ringway::config {
 
@@ -32,45 +33,6 @@ bool is_secret_field(std::string_view key) {
 // Objects whose member names are the user's data (variable and header names).
 bool is_user_map(std::string_view key) { return key == "variables" || key == "headers"; }
 
-void append_escaped(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (u < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", u);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
-
 std::string_view trim_token(std::string_view t) {
   while (!t.empty() &&
          (t.back() == ' ' || t.back() == '\t' || t.back() == '\n' || t.back() == '\r')) {
@@ -82,16 +44,9 @@ std::string_view trim_token(std::string_view t) {
 // Emits `v`; `data_keys`: v is an object whose member names are data (never secrets).
 bool emit(od::value v, std::string& out, bool data_keys);
 
-// A secret's value: "***", or a list of "***" for each element of a list.
-bool emit_secret(od::value v, std::string& out) {
-  od::json_type type;
-  if (v.type().get(type) != simdjson::SUCCESS) {
-    return false;
-  }
-  if (type != od::json_type::array) {
-    out += kRedacted;
-    return true;
-  }
+// `[` each element through `each(value)` (false: fail), comma-separated `]`.
+template <class Each>
+bool emit_array(od::value v, std::string& out, Each each) {
   od::array a;
   if (v.get_array().get(a) != simdjson::SUCCESS) {
     return false;
@@ -105,10 +60,28 @@ bool emit_secret(od::value v, std::string& out) {
     }
     out += first ? "" : ",";
     first = false;
-    out += kRedacted;
+    if (!each(e)) {
+      return false;
+    }
   }
   out += ']';
   return true;
+}
+
+// A secret's value: "***", or a list of "***" for each element of a list.
+bool emit_secret(od::value v, std::string& out) {
+  od::json_type type;
+  if (v.type().get(type) != simdjson::SUCCESS) {
+    return false;
+  }
+  if (type != od::json_type::array) {
+    out += kRedacted;
+    return true;
+  }
+  return emit_array(v, out, [&out](od::value) {
+    out += kRedacted;
+    return true;
+  });
 }
 
 bool emit_object(od::object o, std::string& out, bool data_keys) {
@@ -123,7 +96,7 @@ bool emit_object(od::object o, std::string& out, bool data_keys) {
     }
     out += first ? "" : ",";
     first = false;
-    append_escaped(out, key);
+    http::append_json_string(key, out);
     out += ':';
     const bool ok = !data_keys && is_secret_field(key)
                         ? emit_secret(f.value(), out)
@@ -146,33 +119,14 @@ bool emit(od::value v, std::string& out, bool data_keys) {
       od::object o;
       return v.get_object().get(o) == simdjson::SUCCESS && emit_object(o, out, data_keys);
     }
-    case od::json_type::array: {
-      od::array a;
-      if (v.get_array().get(a) != simdjson::SUCCESS) {
-        return false;
-      }
-      out += '[';
-      bool first = true;
-      for (auto element : a) {
-        od::value e;
-        if (std::move(element).get(e) != simdjson::SUCCESS) {
-          return false;
-        }
-        out += first ? "" : ",";
-        first = false;
-        if (!emit(e, out, false)) {
-          return false;
-        }
-      }
-      out += ']';
-      return true;
-    }
+    case od::json_type::array:
+      return emit_array(v, out, [&out](od::value e) { return emit(e, out, false); });
     case od::json_type::string: {
       std::string_view s;
       if (v.get_string().get(s) != simdjson::SUCCESS) {
         return false;
       }
-      append_escaped(out, s);
+      http::append_json_string(s, out);
       return true;
     }
     case od::json_type::number:
@@ -214,7 +168,7 @@ std::string redacted_json(std::string_view json) {
     std::string_view s;
     if (type == od::json_type::string) {
       ok = doc.get_string().get(s) == simdjson::SUCCESS;
-      append_escaped(out, s);
+      http::append_json_string(s, out);
     } else {
       ok = doc.raw_json_token().get(token) == simdjson::SUCCESS;
       out += trim_token(token);

@@ -122,6 +122,12 @@ void EscapeJson(std::string_view s, Sink&& sink) {
       case '\t':
         sink("\\t");
         break;
+      case '\b':
+        sink("\\b");
+        break;
+      case '\f':
+        sink("\\f");
+        break;
       default:
         if (u < 0x20) {
           const char esc[6] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
@@ -291,6 +297,12 @@ void write_error(uint16_t status, std::string_view code, std::string_view messag
 void write_chunk_header(size_t len, Writer& out) {
   out.put_hex(len);
   out.put(kCrlf);
+}
+
+void append_json_string(std::string_view s, std::string& out) {
+  out += '"';
+  EscapeJson(s, [&out](std::string_view piece) { out += piece; });
+  out += '"';
 }
 
 bool put_json_escaped(std::string_view s, size_t max_out, Writer& out) {

@@ -13,24 +13,6 @@
 namespace ringway::proxy {
 namespace {
 
-// The downgrade field of the access log line.
-const char* downgrade_name(DowngradeKind k) {
-  switch (k) {
-    case DowngradeKind::kReject:
-      return "reject";
-    case DowngradeKind::kMock:
-      return "mock";
-    case DowngradeKind::kHttp:
-      return "http";
-    case DowngradeKind::kPassthrough:
-      return "passthrough";
-    case DowngradeKind::kFunctionSync:
-    case DowngradeKind::kFunctionAsync:
-      return "function";
-  }
-  return "reject";
-}
-
 // First value of `key` in a raw query string ("a=1&b=2"), as sent (not percent-decoded).
 std::string_view query_value(std::string_view query, std::string_view key) {
   while (!query.empty()) {
@@ -156,7 +138,7 @@ void Forwarder::downgrade(ClientConn& c, const route::MatchResult& m, const Comp
            static_cast<int>(c.x.request_id_len), c.x.request_id);
   c.x.downgrade = &d;
   c.x.trace.breaker = &d.label;
-  c.x.trace.downgrade = downgrade_name(d.kind);
+  c.x.trace.downgrade = downgrade_type(d.kind).data();  // a string literal: NUL-terminated
   switch (d.kind) {
     case DowngradeKind::kReject:
       downgrade_reject(c, d);

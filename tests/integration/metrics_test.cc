@@ -45,29 +45,6 @@ std::string AdminUrl(const Gateway& gw, std::string_view path) {
   return "http://127.0.0.1:" + std::to_string(AdminPort(gw)) + std::string(path);
 }
 
-// GET /metrics parsed; a failure names what went wrong.
-::testing::AssertionResult ScrapeMetrics(const Gateway& gw, PromText* out) {
-  const int port = AdminPort(gw);
-  if (port <= 0) {
-    return ::testing::AssertionFailure() << "no admin listener logged:\n" << gw.LogTail();
-  }
-  auto r = HttpGet(port, "/metrics");
-  if (!r || r->status != 200) {
-    return ::testing::AssertionFailure()
-           << "GET /metrics: " << (r ? std::to_string(r->status) + " " + r->body : "no response");
-  }
-  if (r->Header("content-type") != "text/plain; version=0.0.4; charset=utf-8") {
-    return ::testing::AssertionFailure() << "content-type " << r->Header("content-type");
-  }
-  std::string error;
-  std::optional<PromText> parsed = ParsePromText(r->body, &error);
-  if (!parsed) {
-    return ::testing::AssertionFailure() << error << "\n" << r->body;
-  }
-  *out = std::move(*parsed);
-  return ::testing::AssertionSuccess();
-}
-
 // `promtool check metrics` on `text` (stdin): exit 0 and nothing reported.
 ::testing::AssertionResult PromtoolAccepts(std::string_view text) {
   CommandResult run = RunCommand({PromtoolBin(), "check", "metrics"}, 20000, text);

@@ -1,5 +1,7 @@
 #include "prom_text.h"
 
+#include "harness.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -229,6 +231,28 @@ double PromText::Sum(std::string_view name, const Labels& subset) const {
     sum += s->value;
   }
   return sum;
+}
+
+::testing::AssertionResult ScrapeMetrics(const Gateway& gw, PromText* out) {
+  const int port = gw.port("admin");
+  if (port <= 0) {
+    return ::testing::AssertionFailure() << "no admin listener logged:\n" << gw.LogTail();
+  }
+  auto r = HttpGet(port, "/metrics");
+  if (!r || r->status != 200) {
+    return ::testing::AssertionFailure()
+           << "GET /metrics: " << (r ? std::to_string(r->status) + " " + r->body : "no response");
+  }
+  if (r->Header("content-type") != "text/plain; version=0.0.4; charset=utf-8") {
+    return ::testing::AssertionFailure() << "content-type " << r->Header("content-type");
+  }
+  std::string error;
+  std::optional<PromText> parsed = ParsePromText(r->body, &error);
+  if (!parsed) {
+    return ::testing::AssertionFailure() << error << "\n" << r->body;
+  }
+  *out = std::move(*parsed);
+  return ::testing::AssertionSuccess();
 }
 
 }  // namespace ringway::integration

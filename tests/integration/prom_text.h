@@ -9,7 +9,11 @@
 #include <string_view>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 namespace ringway::integration {
+
+class Gateway;
 
 using Labels = std::map<std::string, std::string, std::less<>>;
 
@@ -35,6 +39,10 @@ struct PromText {
 
 // Parses `text`; on a malformed line returns nullopt with `*error` naming the line.
 std::optional<PromText> ParsePromText(std::string_view text, std::string* error);
+
+// GET /metrics of `gw`'s admin listener (its `listening name=admin` port), checked for the
+// 0.0.4 content type and parsed; a failure names what went wrong.
+::testing::AssertionResult ScrapeMetrics(const Gateway& gw, PromText* out);
 
 // "+Inf", "-Inf", "NaN" or a decimal / exponent number, as the format spells values.
 std::optional<double> ParsePromValue(std::string_view s);

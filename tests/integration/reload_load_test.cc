@@ -63,25 +63,6 @@ std::string ReloadConfig(ChannelStack& s, int variant, bool invalid) {
   return BuildConfig(spec);
 }
 
-::testing::AssertionResult Scrape(const Gateway& gw, PromText* out) {
-  const int port = gw.port("admin");
-  if (port <= 0) {
-    return ::testing::AssertionFailure() << "no admin listener logged:\n" << gw.LogTail();
-  }
-  auto r = HttpGet(port, "/metrics");
-  if (!r || r->status != 200) {
-    return ::testing::AssertionFailure()
-           << "GET /metrics: " << (r ? std::to_string(r->status) + " " + r->body : "no response");
-  }
-  std::string error;
-  std::optional<PromText> parsed = ParsePromText(r->body, &error);
-  if (!parsed) {
-    return ::testing::AssertionFailure() << error;
-  }
-  *out = std::move(*parsed);
-  return ::testing::AssertionSuccess();
-}
-
 // A metric of the last scrape, -1 when absent.
 double Metric(const PromText& m, std::string_view name, const Labels& labels = {}) {
   return m.Value(name, labels).value_or(-1);
@@ -142,7 +123,9 @@ TEST_F(ReloadLoadTest, FiftyReloadsUnderLoadKeepStateAndFailNoRequest) {
   stack_.backend("dead").Kill();
   PromText m;
   ASSERT_TRUE(PollUntil(
-      [&] { return Scrape(gw(), &m) && Metric(m, "ringway_member_up", Member("dead")) == 0; },
+      [&] {
+        return ScrapeMetrics(gw(), &m) && Metric(m, "ringway_member_up", Member("dead")) == 0;
+      },
       30000))
       << "dead never marked down; member_up=" << Metric(m, "ringway_member_up", Member("dead"))
       << "\n"
@@ -151,10 +134,11 @@ TEST_F(ReloadLoadTest, FiftyReloadsUnderLoadKeepStateAndFailNoRequest) {
     ASSERT_TRUE(HasStatus(HttpGet(port, "/stub/status/500"), 500));
   }
   ASSERT_TRUE(PollUntil(
-      [&] { return Scrape(gw(), &m) && Metric(m, "ringway_breaker_open", Breaker()) == 1; }, 5000))
+      [&] { return ScrapeMetrics(gw(), &m) && Metric(m, "ringway_breaker_open", Breaker()) == 1; },
+      5000))
       << "breaker not open: " << Metric(m, "ringway_breaker_open", Breaker());
   ASSERT_TRUE(IsGatewayError(HttpGet(port, "/stub/echo"), 503));
-  ASSERT_TRUE(Scrape(gw(), &m));
+  ASSERT_TRUE(ScrapeMetrics(gw(), &m));
   const double generation0 = Metric(m, "ringway_config_generation");
   ASSERT_GE(generation0, 1);
   const double ok0 = m.Value("ringway_reloads_total", {{"result", "ok"}}).value_or(0);
@@ -187,7 +171,7 @@ TEST_F(ReloadLoadTest, FiftyReloadsUnderLoadKeepStateAndFailNoRequest) {
         },
         10000))
         << gw().LogTail();
-    ASSERT_TRUE(Scrape(gw(), &m));
+    ASSERT_TRUE(ScrapeMetrics(gw(), &m));
     EXPECT_EQ(Metric(m, "ringway_config_generation"), generation0 + ok_sent);
     EXPECT_EQ(Metric(m, "ringway_reloads_total", {{"result", "ok"}}), ok_sent);
     EXPECT_EQ(Metric(m, "ringway_reloads_total", {{"result", "failed"}}), failed_sent);

@@ -128,6 +128,15 @@ GatewayOptions NotifyOptions(const NotifySocket& sock, std::vector<std::string> 
   return opts;
 }
 
+// SIGTERM: STOPPING=1 and exit 0, and not one WATCHDOG=1 was sent over the whole run.
+void StopWithoutPings(Gateway& gw, NotifySocket& sock, size_t* at) {
+  gw.Signal(SIGTERM);
+  ASSERT_TRUE(sock.WaitFor("STOPPING=1", at, 5000)) << sock.Dump();
+  EXPECT_EQ(gw.WaitExit(10000), 0) << gw.LogTail();
+  sock.Drain();
+  EXPECT_EQ(sock.Count("WATCHDOG=1"), 0u) << sock.Dump();
+}
+
 TEST(Systemd, NotifiesReadyWatchdogReloadAndStop) {
   NotifySocket sock;
   ASSERT_EQ(sock.error(), "");
@@ -169,11 +178,7 @@ TEST(Systemd, WatchdogPidOfAnotherProcessDisablesThePings) {
   for (int i = 0; i < 20; ++i) {  // the shards turn; the control loop still never pings
     ASSERT_TRUE(HasStatus(HttpGet(gw.port(), "/ping"), 200));
   }
-  gw.Signal(SIGTERM);
-  ASSERT_TRUE(sock.WaitFor("STOPPING=1", &at, 5000)) << sock.Dump();
-  EXPECT_EQ(gw.WaitExit(10000), 0) << gw.LogTail();
-  sock.Drain();
-  EXPECT_EQ(sock.Count("WATCHDOG=1"), 0u) << sock.Dump();
+  ASSERT_NO_FATAL_FAILURE(StopWithoutPings(gw, sock, &at));
   EXPECT_FALSE(gw.LogContains("watchdog enabled")) << gw.LogTail();
 }
 
@@ -185,11 +190,7 @@ TEST(Systemd, WithoutWatchdogUsecThereIsNoWatchdog) {
   size_t at = 0;
   ASSERT_TRUE(sock.WaitFor("READY=1", &at, 5000)) << sock.Dump();
   ASSERT_TRUE(HasStatus(HttpGet(gw.port(), "/ping"), 200));
-  gw.Signal(SIGTERM);
-  ASSERT_TRUE(sock.WaitFor("STOPPING=1", &at, 5000)) << sock.Dump();
-  EXPECT_EQ(gw.WaitExit(10000), 0) << gw.LogTail();
-  sock.Drain();
-  EXPECT_EQ(sock.Count("WATCHDOG=1"), 0u) << sock.Dump();
+  ASSERT_NO_FATAL_FAILURE(StopWithoutPings(gw, sock, &at));
   EXPECT_FALSE(gw.LogContains("watchdog")) << gw.LogTail();
 }
 
