@@ -1,0 +1,406 @@
+#!/usr/bin/env node
+// A WebSocket peer for it_websocket, built on the `ws` module (Debian's node-ws): the gateway is
+// tested against an implementation it did not write.
+//
+// Server (an echo origin on 127.0.0.1, port 0 unless --port):
+//   node ws_peer.js server [--tls CERT KEY] [--refuse STATUS] [--close-after-first]
+// prints "listening PORT", then one line per event:
+//   "upgrade id=N path=P headers=JSON"   an upgrade request arrived (headers as received)
+//   "open id=N"                          the handshake completed (101 sent)
+//   "refused id=N status=S"              the upgrade was answered with S instead
+//   "message id=N type=text|binary bytes=B"
+//   "close id=N code=C reason=R"         the WebSocket closed (1006: no close frame)
+//   "conn-closed id=N"                   its TCP connection is gone
+//   "request method=M path=P headers=JSON" an ordinary HTTP request (answered 200 with JSON)
+// Every message is echoed with its type. The behaviour can also be chosen per request by the
+// path, so one server serves every test: a segment "refuse" followed by a status refuses
+// (400 plain; 426 with "Sec-WebSocket-Version: 13"), "close-after-first" makes the server close
+// (code 4000, reason "server-bye") after echoing the first message, and an ordinary (non-upgrade)
+// request whose path has "raw101" is answered "101 Switching Protocols" anyway.
+//
+// Client (one scenario, one result line "ok ..." or "fail ...", exit 0 / 1, bounded):
+//   node ws_peer.js client URL SCENARIO [N] [--ca FILE] [--protocol P] [--timeout MS]
+//                                        [--interval MS]
+//   echo          text and binary messages of 1, 125, 126, 65535, 65536 and 1 MiB bytes,
+//                 each echoed with the same type and content
+//   ping          a ping with a payload is answered by a pong with that payload
+//   close-client  echo one message, then close with 1000 "client-bye"; the close completes
+//                 with 1000
+//   close-server  echo one message; the server then closes with 4000 "server-bye"
+//   many N        N connections opened at once, each echoes one message; all must succeed.
+//                 With --hold: print "holding n=N" and keep them open until stdin ends.
+//   idle          connect, then wait for the other side to close: "ok idle code=C ms=T"
+//   vanish        echo one message, then reset the TCP connection (no close frame)
+//   pulse         echo a message every --interval ms (default 100), printing "echo n=K"
+//                 for each, until the connection closes: "ok pulse code=C echoes=K ms=T"
+// --protocol P: offer subprotocol P; the handshake must select it (Sec-WebSocket-Protocol
+// made the round trip). --timeout: the scenario's bound (default 20000 ms).
+'use strict';
+
+let WebSocket;
+try {
+  WebSocket = require('ws');
+} catch (e) {
+  try {
+    WebSocket = require('/usr/share/nodejs/ws');
+  } catch (e2) {
+    process.stdout.write('fail ws module not found (install Debian\'s node-ws): ' + e.message +
+                         '\n');
+    process.exit(2);
+  }
+}
+const fs = require('fs');
+const http = require('http');
+const https = require('https');
+const crypto = require('crypto');
+
+function say(line) { process.stdout.write(line + '\n'); }
+
+function parseArgs(argv) {
+  const opts = { positional: [], hold: false, closeAfterFirst: false };
+  for (let i = 0; i < argv.length; ++i) {
+    const a = argv[i];
+    if (a === '--tls') {
+      opts.cert = argv[++i];
+      opts.key = argv[++i];
+    } else if (a === '--refuse') {
+      opts.refuse = Number(argv[++i]);
+    } else if (a === '--close-after-first') {
+      opts.closeAfterFirst = true;
+    } else if (a === '--ca') {
+      opts.ca = argv[++i];
+    } else if (a === '--protocol') {
+      opts.protocol = argv[++i];
+    } else if (a === '--timeout') {
+      opts.timeout = Number(argv[++i]);
+    } else if (a === '--interval') {
+      opts.interval = Number(argv[++i]);
+    } else if (a === '--port') {
+      opts.port = Number(argv[++i]);
+    } else if (a === '--hold') {
+      opts.hold = true;
+    } else {
+      opts.positional.push(a);
+    }
+  }
+  return opts;
+}
+
+// ---- server ----
+
+function segments(path) {
+  return (path || '/').split('?')[0].split('/').filter((s) => s.length > 0);
+}
+
+function refusalFor(path, opts) {
+  const segs = segments(path);
+  const at = segs.indexOf('refuse');
+  if (at >= 0 && at + 1 < segs.length) return Number(segs[at + 1]);
+  return opts.refuse || 0;
+}
+
+function runServer(opts) {
+  let nextId = 1;
+  const handler = (req, res) => {
+    say('request method=' + req.method + ' path=' + req.url + ' headers=' +
+        JSON.stringify(req.headers));
+    if (segments(req.url).includes('raw101')) {
+      // A 101 nobody asked for: the gateway must not relay it.
+      req.socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n' +
+                       'Upgrade: websocket\r\n\r\n');
+      req.socket.destroySoon();
+      return;
+    }
+    const body = JSON.stringify({ method: req.method, path: req.url, headers: req.headers });
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(body);
+  };
+  const server = opts.cert ? https.createServer({ cert: fs.readFileSync(opts.cert),
+                                                  key: fs.readFileSync(opts.key) }, handler)
+                           : http.createServer(handler);
+  server.keepAliveTimeout = 60000;
+  const wss = new WebSocket.Server({
+    server,
+    perMessageDeflate: false,
+    maxPayload: 64 * 1024 * 1024,
+    handleProtocols: (protocols) => (protocols.size > 0 ? protocols.values().next().value : false),
+    verifyClient: (info, cb) => {
+      const id = nextId++;
+      info.req.wsPeerId = id;
+      say('upgrade id=' + id + ' path=' + info.req.url + ' headers=' +
+          JSON.stringify(info.req.headers));
+      const sock = info.req.socket;
+      sock.once('close', () => say('conn-closed id=' + id));
+      const status = refusalFor(info.req.url, opts);
+      if (status) {
+        say('refused id=' + id + ' status=' + status);
+        const extra = status === 426 ? { 'Sec-WebSocket-Version': '13', Upgrade: 'websocket' }
+                                     : {};
+        cb(false, status, 'refused with ' + status + '\n', extra);
+        return;
+      }
+      cb(true);
+    },
+  });
+  wss.on('connection', (ws, req) => {
+    const id = req.wsPeerId;
+    const closeAfterFirst = opts.closeAfterFirst || segments(req.url).includes('close-after-first');
+    say('open id=' + id + ' protocol=' + (ws.protocol || '-'));
+    let messages = 0;
+    ws.on('message', (data, isBinary) => {
+      ++messages;
+      say('message id=' + id + ' type=' + (isBinary ? 'binary' : 'text') + ' bytes=' + data.length);
+      ws.send(data, { binary: isBinary }, () => {
+        if (closeAfterFirst && messages === 1) ws.close(4000, 'server-bye');
+      });
+    });
+    ws.on('close', (code, reason) => say('close id=' + id + ' code=' + code + ' reason=' +
+                                          (reason.toString() || '-')));
+    ws.on('error', (err) => say('error id=' + id + ' ' + err.message));
+  });
+  wss.on('error', (err) => say('server-error ' + err.message));
+  server.listen(opts.port || 0, '127.0.0.1', () => say('listening ' + server.address().port));
+}
+
+// ---- client ----
+
+const kSizes = [1, 125, 126, 65535, 65536, 1 << 20];
+
+function connect(url, opts) {
+  const options = { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024,
+                    handshakeTimeout: Math.min(opts.timeout, 10000) };
+  if (opts.ca) options.ca = fs.readFileSync(opts.ca);
+  return opts.protocol ? new WebSocket(url, [opts.protocol], options)
+                       : new WebSocket(url, options);
+}
+
+// Resolves with the socket once open; rejects with the reason (an unexpected response says its
+// status).
+function opened(ws, opts) {
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => {
+      if (opts.protocol && ws.protocol !== opts.protocol) {
+        reject(new Error('subprotocol "' + ws.protocol + '", want "' + opts.protocol + '"'));
+        return;
+      }
+      resolve(ws);
+    });
+    ws.once('unexpected-response', (req, res) => {
+      reject(new Error('handshake answered ' + res.statusCode));
+      res.resume();
+    });
+    ws.once('error', reject);
+  });
+}
+
+// The next message, with its type.
+function nextMessage(ws) {
+  return new Promise((resolve, reject) => {
+    const onClose = (code) => reject(new Error('closed (code ' + code + ') before a message'));
+    ws.once('close', onClose);
+    ws.once('message', (data, isBinary) => {
+      ws.removeListener('close', onClose);
+      resolve({ data, isBinary });
+    });
+  });
+}
+
+function closed(ws) {
+  return new Promise((resolve) => {
+    if (ws.readyState === WebSocket.CLOSED) {
+      resolve({ code: ws._closeCode, reason: '' });
+      return;
+    }
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+  });
+}
+
+function payload(size, binary, seed) {
+  if (binary) return crypto.randomBytes(size);
+  const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const buf = Buffer.alloc(size);
+  for (let i = 0; i < size; ++i) buf[i] = chars.charCodeAt((i * 7 + seed) % chars.length);
+  return buf;
+}
+
+async function echoOne(ws, size, binary, seed) {
+  const sent = payload(size, binary, seed);
+  const reply = nextMessage(ws);
+  ws.send(binary ? sent : sent.toString('latin1'), { binary });
+  const got = await reply;
+  if (got.isBinary !== binary) {
+    throw new Error('echo of a ' + (binary ? 'binary' : 'text') + ' message of ' + size +
+                    ' bytes came back as ' + (got.isBinary ? 'binary' : 'text'));
+  }
+  if (!Buffer.from(got.data).equals(sent)) {
+    throw new Error('echo of ' + size + ' bytes (' + (binary ? 'binary' : 'text') +
+                    ') differs: got ' + got.data.length + ' bytes');
+  }
+}
+
+const scenarios = {
+  async echo(url, opts) {
+    const ws = await opened(connect(url, opts), opts);
+    let bytes = 0;
+    let n = 0;
+    for (const binary of [false, true]) {
+      for (const size of kSizes) {
+        await echoOne(ws, size, binary, n);
+        bytes += size;
+        ++n;
+      }
+    }
+    ws.close(1000);
+    await closed(ws);
+    return 'ok echo messages=' + n + ' bytes=' + bytes;
+  },
+
+  async ping(url, opts) {
+    const ws = await opened(connect(url, opts), opts);
+    const data = Buffer.from('ping-' + crypto.randomBytes(8).toString('hex'));
+    const pong = new Promise((resolve) => ws.once('pong', resolve));
+    ws.ping(data);
+    const got = await pong;
+    if (!Buffer.from(got).equals(data)) throw new Error('pong payload "' + got + '" != "' + data + '"');
+    ws.close(1000);
+    await closed(ws);
+    return 'ok ping';
+  },
+
+  async 'close-client'(url, opts) {
+    const ws = await opened(connect(url, opts), opts);
+    await echoOne(ws, 16, false, 1);
+    const done = closed(ws);
+    ws.close(1000, 'client-bye');
+    const c = await done;
+    if (c.code !== 1000) throw new Error('close completed with ' + c.code + ', want 1000');
+    return 'ok close-client code=' + c.code;
+  },
+
+  async 'close-server'(url, opts) {
+    const ws = await opened(connect(url, opts), opts);
+    const done = closed(ws);
+    await echoOne(ws, 16, false, 2);
+    const c = await done;
+    if (c.code !== 4000 || c.reason !== 'server-bye') {
+      throw new Error('closed with ' + c.code + ' "' + c.reason + '", want 4000 "server-bye"');
+    }
+    return 'ok close-server code=' + c.code + ' reason=' + c.reason;
+  },
+
+  async many(url, opts) {
+    const n = Number(opts.positional[3] || 100);
+    const sockets = [];
+    const opens = [];
+    for (let i = 0; i < n; ++i) {
+      const ws = connect(url, opts);
+      ws.on('error', () => {});  // reported through opened()/nextMessage()
+      sockets.push(ws);
+      opens.push(opened(ws, opts).then(() => true, (e) => e.message));
+    }
+    const results = await Promise.all(opens);
+    const failed = results.filter((r) => r !== true);
+    if (failed.length > 0) {
+      throw new Error(failed.length + ' of ' + n + ' did not open; first: ' + failed[0]);
+    }
+    const echoes = await Promise.all(sockets.map((ws, i) =>
+      echoOne(ws, 32, i % 2 === 1, i).then(() => true, (e) => e.message)));
+    const bad = echoes.filter((r) => r !== true);
+    if (bad.length > 0) throw new Error(bad.length + ' of ' + n + ' echoes failed; first: ' + bad[0]);
+    if (opts.hold) {
+      say('holding n=' + n);
+      await new Promise((resolve) => {
+        process.stdin.on('data', () => {});
+        process.stdin.on('end', resolve);
+        process.stdin.on('close', resolve);
+        process.stdin.resume();
+      });
+    }
+    await Promise.all(sockets.map((ws) => {
+      const done = closed(ws);
+      ws.close(1000);
+      return done;
+    }));
+    return 'ok many n=' + n;
+  },
+
+  async idle(url, opts) {
+    const ws = await opened(connect(url, opts), opts);
+    const start = Date.now();
+    say('open');
+    const c = await closed(ws);
+    return 'ok idle code=' + c.code + ' ms=' + (Date.now() - start);
+  },
+
+  async vanish(url, opts) {
+    const ws = await opened(connect(url, opts), opts);
+    await echoOne(ws, 16, false, 3);
+    const sock = ws._socket;
+    if (typeof sock.resetAndDestroy === 'function') {
+      sock.resetAndDestroy();
+    } else {
+      sock.destroy();
+    }
+    return 'ok vanish';
+  },
+
+  async pulse(url, opts) {
+    const ws = await opened(connect(url, opts), opts);
+    const start = Date.now();
+    const interval = opts.interval || 100;
+    let echoes = 0;
+    let failure = null;
+    const done = closed(ws);
+    let stopped = false;
+    done.then(() => { stopped = true; });
+    (async () => {
+      while (!stopped) {
+        try {
+          await echoOne(ws, 24, false, echoes);
+        } catch (e) {
+          if (!stopped && ws.readyState === WebSocket.OPEN) failure = e;
+          return;
+        }
+        ++echoes;
+        say('echo n=' + echoes + ' ms=' + (Date.now() - start));
+        await new Promise((r) => setTimeout(r, interval));
+      }
+    })();
+    const c = await done;
+    if (failure) throw failure;
+    return 'ok pulse code=' + c.code + ' echoes=' + echoes + ' ms=' + (Date.now() - start);
+  },
+};
+
+function runClient(opts) {
+  const [, url, name] = opts.positional;
+  const scenario = scenarios[name];
+  if (!url || !scenario) {
+    say('fail usage: client URL ' + Object.keys(scenarios).join('|'));
+    process.exit(2);
+  }
+  opts.timeout = opts.timeout || 20000;
+  const timer = setTimeout(() => {
+    say('fail ' + name + ' timed out after ' + opts.timeout + ' ms');
+    process.exit(1);
+  }, opts.timeout);
+  scenario(url, opts).then((line) => {
+    clearTimeout(timer);
+    say(line);
+    process.exit(0);
+  }, (err) => {
+    clearTimeout(timer);
+    say('fail ' + name + ': ' + (err && err.message ? err.message : String(err)));
+    process.exit(1);
+  });
+}
+
+const opts = parseArgs(process.argv.slice(2));
+if (opts.positional[0] === 'server') {
+  runServer(opts);
+} else if (opts.positional[0] === 'client') {
+  runClient(opts);
+} else {
+  say('fail usage: ws_peer.js server [...] | client URL SCENARIO [...]');
+  process.exit(2);
+}
