@@ -85,6 +85,9 @@ struct Limits {
   uint32_t client_header_timeout_ms = 10000;
   uint32_t client_idle_timeout_ms = 60000;
   uint32_t max_connections = 100000;
+  // An upgraded (WebSocket) connection with no byte in either direction for this long is
+  // closed on both sides.
+  uint32_t upgrade_idle_timeout_ms = 300000;
 };
 
 struct Environment {

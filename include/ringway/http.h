@@ -74,14 +74,14 @@ struct FeedResult {
 //                    max_header_bytes
 //   RW.4311  431     more than max_headers header lines (cap kMaxHeadersCap)
 //   RW.5010  501     CONNECT
-//   RW.5011  501     Upgrade request (websocket, h2c)
 //   RW.5050  505     HTTP/2 prior-knowledge preface ("PRI * HTTP/2.0")
 //   RW.5051  505     HTTP version other than 1.0 / 1.1
 //   RW.5001  500     feed() contiguity contract broken by the caller (a bug)
 // Backend responses: always 502, code RW.52nn where nn matches the cause of RW.40nn
 // above (RW.5200 malformed ... RW.5209, RW.5213 backend closed mid-response, RW.5214),
 // plus RW.5231 head too large, RW.5232 too many headers, RW.5250 HTTP version,
-// RW.5251 101 Switching Protocols (upgrades are not supported).
+// RW.5251 101 Switching Protocols to a request that did not ask for it (or without an
+// Upgrade header).
 struct ParseError {
   uint16_t status = 0;       // 400, 413, 414, 431, 500, 501, 502, 505
   std::string_view code;     // "RW.4001" style, stable
@@ -115,6 +115,10 @@ struct RequestHead {
   bool keep_alive = true;        // after Connection / version rules (1.0 needs
                                  // "keep-alive", 1.1 closes on "close")
   bool expect_continue = false;  // "Expect: 100-continue" on HTTP/1.1 (ignored on 1.0)
+  // The Upgrade value when the request asks to switch protocols and may: HTTP/1.1,
+  // "Connection: upgrade", no body, and a protocol other than h2c (upgrade_passes). Empty
+  // otherwise: the request is an ordinary one (its Upgrade is hop-by-hop and dropped).
+  std::string_view upgrade;
   bool has_body() const { return chunked || content_length > 0; }
   // First value of a header, case-insensitive; empty if absent.
   std::string_view get(std::string_view name) const;
@@ -175,7 +179,11 @@ class ResponseParser {
   ResponseParser& operator=(const ResponseParser&) = delete;
 
   // Starts a new response; `head_request` makes the body empty whatever the headers say.
-  void reset(bool head_request);
+  // `upgrade_request`: the request asked to switch protocols (RequestHead::upgrade), so a
+  // 101 with Upgrade and "Connection: upgrade" is its answer (kHeadComplete, no body, not
+  // keep-alive: the bytes after its head belong to the new protocol); any other 101 is
+  // refused (RW.5251).
+  void reset(bool head_request, bool upgrade_request = false);
   void set_limits(const ParserLimits& limits);
   // Same contract as RequestParser::feed(). Interim 1xx responses (other than 101) are
   // consumed silently and never reported. A no_body response (HEAD, 204, 304) reports
@@ -197,6 +205,9 @@ class ResponseParser {
 
 // ---- writers (all write into a Writer; the caller checks Writer::ok()) ----
 
+// True when an Upgrade value names a protocol ringway passes: any token but h2c.
+bool upgrade_passes(std::string_view upgrade);
+
 // True for hop-by-hop header names (Connection, Keep-Alive, TE, Trailer, Upgrade,
 // Transfer-Encoding, Proxy-*), case-insensitive.
 bool is_hop_by_hop(std::string_view name);
@@ -214,15 +225,18 @@ struct UpstreamRequest {
   std::string_view request_id;      // X-Request-Id to send
   int64_t content_length = -1;      // -1 with chunked=false: no body
   bool chunked = false;             // body sent chunked (gateway re-frames)
+  // RequestHead::upgrade of an upgrade request: "Connection: upgrade" and Upgrade (its
+  // tokens but h2c) are sent. Empty: neither.
+  std::string_view upgrade;
 };
 
 // Writes the request head for the backend: "METHOD path_and_query HTTP/1.1", end-to-end
 // headers from `client` in order (hop-by-hop, named by Connection, Host, Content-Length,
 // Transfer-Encoding, Expect, X-Forwarded-* and X-Request-Id dropped), then Host,
 // X-Forwarded-For (client values joined by ", ", then client_ip), X-Forwarded-Proto,
-// X-Forwarded-Host and X-Request-Id (each only if non-empty), then
-// "Transfer-Encoding: chunked" or Content-Length, then the blank line. No Connection
-// header: HTTP/1.1 keep-alive is the default.
+// X-Forwarded-Host and X-Request-Id (each only if non-empty), then for an upgrade
+// "Connection: upgrade" and Upgrade, then "Transfer-Encoding: chunked" or Content-Length,
+// then the blank line. Otherwise no Connection header: HTTP/1.1 keep-alive is the default.
 void write_upstream_head(const RequestHead& client, const UpstreamRequest& req, Writer& out);
 // The same head in three parts, so the middle one can be rendered again for each attempt
 // (another member: its Host; later a signature) while the others stay as written:
@@ -244,6 +258,9 @@ struct ClientResponse {
   bool no_body = false;    // framing then comes from backend.content_length
   bool keep_alive = true;  // false: "Connection: close"
   bool http10 = false;     // client spoke HTTP/1.0: no chunked, close-delimited
+  // A 101 relayed: the backend's Upgrade value, sent with "Connection: upgrade" instead of
+  // any framing or keep-alive header.
+  std::string_view upgrade;
 };
 
 // True when the body written after write_client_head() ends only when the client

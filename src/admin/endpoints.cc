@@ -151,6 +151,7 @@ std::string shards_json(const Sources& src) {
     j.field("backend_connections",
             ctx.stats.at(s, proxy::kStatBackendConns).load(std::memory_order_relaxed));
     j.field("requests", ctx.stats.at(s, proxy::kStatRequests).load(std::memory_order_relaxed));
+    j.field("tunnels", ctx.stats.at(s, proxy::kStatTunnels).load(std::memory_order_relaxed));
     j.field("loop_turns", ctx.loop_turns.at(s, 0).load(std::memory_order_relaxed));
     j.end_object();
   }

@@ -183,6 +183,22 @@ void node(const Sources& src, Text& out) {
   out.sample("ringway_tls_handshakes_total", {"result", "ok"}, ctx.stats.sum(proxy::kStatTlsOk));
   out.sample("ringway_tls_handshakes_total", {"result", "failed"},
              ctx.stats.sum(proxy::kStatTlsFailed));
+  out.family("ringway_upgrades_total", "counter",
+             "Upgrade requests the backend switched (101 relayed): tunnels opened.");
+  out.sample("ringway_upgrades_total", {}, ctx.stats.sum(proxy::kStatUpgrades));
+  out.family("ringway_upgraded_connections", "gauge", "Tunnels (upgraded connections) open now.");
+  out.sample("ringway_upgraded_connections", {}, ctx.stats.sum(proxy::kStatTunnels));
+  out.family("ringway_upgrade_bytes_total", "counter",
+             "Tunnel bytes: in, from clients to backends; out, from backends to clients.");
+  out.sample("ringway_upgrade_bytes_total", {"direction", "in"},
+             ctx.stats.sum(proxy::kStatTunnelBytesIn));
+  out.sample("ringway_upgrade_bytes_total", {"direction", "out"},
+             ctx.stats.sum(proxy::kStatTunnelBytesOut));
+  out.family("ringway_upgrade_duration_seconds", "summary", "Lifetimes of closed tunnels.");
+  out.sample("ringway_upgrade_duration_seconds_sum", {},
+             static_cast<double>(ctx.stats.sum(proxy::kStatTunnelUs)) / 1e6);
+  out.sample("ringway_upgrade_duration_seconds_count", {},
+             ctx.stats.sum(proxy::kStatTunnelsClosed));
   out.family("ringway_access_log_dropped_total", "counter",
              "Access log lines dropped: no buffer room, or a failed write.");
   out.sample("ringway_access_log_dropped_total", {}, ctx.access_log_dropped.sum(0));

@@ -167,13 +167,14 @@ void read_limits(const Obj& top, Limits& l) {
     return;
   }
   Obj o(*v, {"max_header_bytes", "max_headers", "max_body_bytes", "client_header_timeout_ms",
-             "client_idle_timeout_ms", "max_connections"});
+             "client_idle_timeout_ms", "max_connections", "upgrade_idle_timeout_ms"});
   o.read("max_header_bytes", l.max_header_bytes, 1, kMaxU32);
   o.read("max_headers", l.max_headers, 1, kMaxU32);
   o.read("max_body_bytes", l.max_body_bytes, 0, std::numeric_limits<int64_t>::max());
   o.read("client_header_timeout_ms", l.client_header_timeout_ms, 1, kMaxU32);
   o.read("client_idle_timeout_ms", l.client_idle_timeout_ms, 1, kMaxU32);
   o.read("max_connections", l.max_connections, 1, kMaxU32);
+  o.read("upgrade_idle_timeout_ms", l.upgrade_idle_timeout_ms, 1, kMaxU32);
 }
 
 void read_access_log(const Obj& top, Config& cfg) {

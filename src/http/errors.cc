@@ -33,7 +33,7 @@ constexpr std::array<ParseError, kFaults> kRequestErrors = {{
     {431, "RW.4310", "request header section too large"},
     {431, "RW.4311", "too many request headers"},
     {501, "RW.5010", "CONNECT is not supported"},
-    {501, "RW.5011", "protocol upgrade (websocket, h2c) is not supported"},
+    {501, "RW.5011", "protocol upgrade not possible for this request"},
     {505, "RW.5050", "HTTP/2 prior knowledge is not supported, use HTTP/1.1"},
     {505, "RW.5051", "HTTP version not supported, use HTTP/1.1"},
     {400, "RW.4000", "malformed request"},  // kSwitching: response-only
@@ -65,7 +65,7 @@ constexpr std::array<ParseError, kFaults> kResponseErrors = {{
     {502, "RW.5200", "malformed backend response"},  // kUpgrade: request-only
     {502, "RW.5200", "malformed backend response"},  // kH2Preface: request-only
     {502, "RW.5250", "backend HTTP version not supported"},
-    {502, "RW.5251", "backend switched protocols (101), upgrades are not supported"},
+    {502, "RW.5251", "backend switched protocols (101) without an upgrade request"},
     {500, "RW.5001", "internal error: response head bytes not contiguous"},
 }};
 

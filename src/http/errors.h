@@ -34,10 +34,10 @@ enum class Fault : uint8_t {
   kHeadTooLarge,     // head (or trailer section) over max_header_bytes
   kTooManyHeaders,   // more than max_headers header lines
   kConnect,          // CONNECT method
-  kUpgrade,          // Upgrade request (websocket, h2c)
+  kUpgrade,          // llhttp paused for an upgrade where none is taken (not expected)
   kH2Preface,        // HTTP/2 prior-knowledge preface
   kVersion,          // HTTP version other than 1.0 / 1.1
-  kSwitching,        // 101 Switching Protocols from a backend
+  kSwitching,        // 101 from a backend to a request that did not ask for it
   kNotContiguous,    // caller broke the contiguity contract of feed()
   kCount,
 };

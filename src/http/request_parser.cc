@@ -77,9 +77,6 @@ struct RequestParser::Impl : internal::ParserWithHead<RequestParser::Impl> {
     if (llhttp().method == HTTP_CONNECT) {
       return Fail(Fault::kConnect);
     }
-    if (llhttp().upgrade != 0) {
-      return Fail(Fault::kUpgrade);
-    }
     if (!facts().te_ok()) {
       return Fail(Fault::kBadTe);  // llhttp 8.1 accepts "gzip, chunked" and friends
     }
@@ -110,6 +107,16 @@ struct RequestParser::Impl : internal::ParserWithHead<RequestParser::Impl> {
     head.query = target.query;
     head.host = target.authority.empty() ? facts().host : target.authority;
     head.keep_alive = llhttp_should_keep_alive(&llhttp()) != 0;
+    // llhttp flags Upgrade + "Connection: upgrade". Passed on HTTP/1.1 only (RFC 9110 7.8:
+    // ignored on 1.0), without a body, and for a protocol other than h2c (HTTP/2 is not
+    // spoken to backends); otherwise the request is answered as an ordinary one.
+    const bool has_body = (llhttp().flags & F_CHUNKED) != 0 || llhttp().content_length > 0;
+    if (llhttp().upgrade != 0 && llhttp().http_minor == 1 && !has_body) {
+      const std::string_view asked = head.get("upgrade");
+      if (upgrade_passes(asked)) {
+        head.upgrade = asked;
+      }
+    }
     // RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
     head.expect_continue = facts().expect_continue && llhttp().http_minor == 1;
   }

@@ -18,10 +18,11 @@ struct ResponseParser::Impl : internal::ParserWithHead<ResponseParser::Impl> {
   Impl(const ParserLimits& limits, BodySink sink)
       : ParserWithHead(HTTP_RESPONSE, internal::Side::kResponse, limits, sink) {}
 
-  void Reset(bool head_req) {
+  void Reset(bool head_req, bool upgrade_req) {
     ResetMessage();
     head = ResponseHead{};
     head_request = head_req;
+    upgrade_request = upgrade_req;
   }
 
   // The connection may carry another message after this one: llhttp_should_keep_alive()
@@ -36,11 +37,11 @@ struct ResponseParser::Impl : internal::ParserWithHead<ResponseParser::Impl> {
 
   int HeadersComplete() {
     const uint16_t status = llhttp().status_code;
-    if (status == 101) {
-      return Fail(Fault::kSwitching);
-    }
     if (!version_ok()) {
       return Fail(Fault::kVersion);
+    }
+    if (status == 101) {
+      return SwitchingProtocols();
     }
     if (status / 100 == 1) {
       return FinishHead(HeadVerdict::kInterim);
@@ -61,18 +62,36 @@ struct ResponseParser::Impl : internal::ParserWithHead<ResponseParser::Impl> {
     return FinishHead(head.no_body ? HeadVerdict::kNoBody : HeadVerdict::kBody);
   }
 
+  // A 101 is the last message on the connection: what follows is the other protocol. Taken
+  // only as the answer to an upgrade request, and only with Upgrade and "Connection:
+  // upgrade" (llhttp's upgrade flag), which the client is relayed.
+  int SwitchingProtocols() {
+    if (!upgrade_request || llhttp().upgrade == 0) {
+      return Fail(Fault::kSwitching);
+    }
+    FillCommonHead(head);
+    head.status = 101;
+    head.reason = start_text();
+    head.no_body = true;
+    head.keep_alive = false;
+    return FinishHead(HeadVerdict::kNoBody);
+  }
+
   ResponseHead head;
   bool head_request = false;
+  bool upgrade_request = false;
 };
 
 ResponseParser::ResponseParser(const ParserLimits& limits, BodySink sink)
     : impl_(std::make_unique<Impl>(limits, sink)) {
-  impl_->Reset(false);
+  impl_->Reset(false, false);
 }
 
 ResponseParser::~ResponseParser() = default;
 
-void ResponseParser::reset(bool head_request) { impl_->Reset(head_request); }
+void ResponseParser::reset(bool head_request, bool upgrade_request) {
+  impl_->Reset(head_request, upgrade_request);
+}
 
 void ResponseParser::set_limits(const ParserLimits& limits) { impl_->set_limits(limits); }
 

@@ -139,6 +139,25 @@ void EscapeJson(std::string_view s, Sink&& sink) {
   }
 }
 
+// "h2c", with or without a version ("h2c/1"): HTTP/2 over cleartext, never passed.
+bool IsH2c(std::string_view token) { return IEquals(token.substr(0, token.find('/')), "h2c"); }
+
+// "Connection: upgrade" and the Upgrade value's tokens other than h2c: the hop-by-hop pair
+// a switch of protocols needs on each hop.
+void PutUpgrade(std::string_view upgrade, Writer& out) {
+  out.put("Connection: upgrade\r\nUpgrade: ");
+  bool first = true;
+  AnyToken(upgrade, [&](std::string_view t) {
+    if (!IsH2c(t)) {
+      out.put(first ? "" : ", ");
+      out.put(t);
+      first = false;
+    }
+    return false;
+  });
+  out.put(kCrlf);
+}
+
 size_t JsonEscapedSize(std::string_view s) {
   size_t n = 0;
   EscapeJson(s, [&n](std::string_view piece) { n += piece.size(); });
@@ -146,6 +165,10 @@ size_t JsonEscapedSize(std::string_view s) {
 }
 
 }  // namespace
+
+bool upgrade_passes(std::string_view upgrade) {
+  return AnyToken(upgrade, [](std::string_view t) { return !IsH2c(t); });
+}
 
 bool is_hop_by_hop(std::string_view name) {
   return IsAnyOf(name, {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
@@ -208,6 +231,9 @@ void write_upstream_head_end(const RequestHead& client, const UpstreamRequest& r
   if (!req.request_id.empty()) {
     PutHeader("X-Request-Id", req.request_id, out);
   }
+  if (!req.upgrade.empty()) {
+    PutUpgrade(req.upgrade, out);
+  }
   if (req.chunked) {
     out.put("Transfer-Encoding: chunked\r\n");
   } else if (req.content_length >= 0) {
@@ -239,6 +265,11 @@ void write_client_head(const ResponseHead& backend, const ClientResponse& resp, 
   out.put(resp.extra_headers);
   if (!resp.request_id.empty()) {
     PutHeader("X-Request-Id", resp.request_id, out);
+  }
+  if (!resp.upgrade.empty()) {
+    PutUpgrade(resp.upgrade, out);  // a 101: no framing, the connection switches
+    out.put(kCrlf);
+    return;
   }
   if (resp.no_body) {
     // HEAD and 304 advertise the length the full response would have (RFC 9110 8.6);

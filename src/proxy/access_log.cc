@@ -151,6 +151,7 @@ void AccessLog::log(core::Ring& ring, const ClientConn& c, std::string_view clie
   w.put_uint(t.attempts);
   put_label(",\"breaker\":", t.breaker != nullptr ? t.breaker->c_str() : nullptr, w);
   put_label(",\"downgrade\":", t.downgrade, w);
+  put_label(",\"upgrade\":", t.upgrade_us != 0 ? t.upgrade : nullptr, w);
   w.put(",\"bytes_in\":");
   w.put_uint(t.bytes_in);
   w.put(",\"bytes_out\":");

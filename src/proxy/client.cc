@@ -143,6 +143,10 @@ void ClientSide::on_client_recv(ClientConn& c, int res, uint32_t flags) {
     k_.starved_clients_.push_back(c.slot);
     return;
   }
+  if (c.state == ClientState::kTunnel) {
+    up_.tunnel_client_recv(c, res);
+    return;
+  }
   if (res <= 0) {
     // EOF or error. A half-closed client that still waits for a response is treated as
     // gone (as NGINX does without proxy_ignore_client_abort).
@@ -240,6 +244,7 @@ void ClientSide::client_head_done(ClientConn& c) {
   c.resp_started = c.resp_done = false;
   c.close_after_send = false;
   c.x.retried = false;
+  c.x.upgrade = false;
   c.x.lb_acquired = false;
   c.chunked_to_client = false;
   c.direct_left = 0;
@@ -518,6 +523,10 @@ void ClientSide::on_client_sent(ClientConn& c, int res) {
     return;
   }
   consume_sent(c, static_cast<uint32_t>(res));
+  if (c.state == ClientState::kTunnel) {
+    up_.tunnel_client_sent(c, static_cast<uint32_t>(res));
+    return;
+  }
   if (c.unsent() > 0) {
     client_send(c);  // short send
     return;
@@ -616,6 +625,9 @@ void ClientSide::on_client_timer(ClientConn& c, TimerKind kind) {
       } else {
         client_close(c);
       }
+      return;
+    case TimerKind::kTunnelIdle:
+      up_.tunnel_idle(c);
       return;
     case TimerKind::kBackend:
       fwd_.upstream_failed(c, nullptr, Failure::kTimeout, 504, "RW.5040",

@@ -39,6 +39,7 @@ enum class ClientState : uint8_t {
   kHead,     // reading a request head
   kForward,  // request routed to a backend: body upload and/or response relay
   kLocal,    // answering locally (mock or error); maybe discarding the request body
+  kTunnel,   // upgraded (101 relayed): bytes flow both ways unparsed (tunnel.cc)
   kClosing,  // fd being cancelled/closed; slot freed when no op is in flight
 };
 
@@ -50,6 +51,7 @@ enum class TimerKind : uint8_t {
   kBackend,        // connect or response (head or body) not in time: 504 / close
   kUpstreamIdle,   // pooled backend connection idle too long: close
   kAcceptBackoff,  // a listener's accepting paused (no fd or memory) ends: accept again
+  kTunnelIdle,     // no byte either way for upgrade_idle_timeout_ms: close both sides
 };
 
 // Appends body bytes to `buf`, re-framed as one chunk when `chunked`. Callers bound the
@@ -98,6 +100,12 @@ struct ExchangeTrace {
   uint64_t bytes_in = 0;          // request bytes (head and body as sent) the parser consumed
   uint64_t bytes_out = 0;         // response bytes handed to the kernel (plaintext for TLS)
   uint32_t attempts = 0;          // backend attempts (a retry adds one)
+  // Upgraded: when the 101 was relayed (the request is counted then, with the handshake's
+  // duration; exchange_end adds the tunnel's lifetime) and the protocol (lower case, cut at
+  // its size; NUL-terminated). 0 / empty: not upgraded.
+  uint64_t upgrade_us = 0;
+  char upgrade[16] = {};
+  uint32_t upgrade_head_left = 0;  // bytes of the 101's head not sent yet (not tunnel bytes)
   // The backend of the last attempt: a channel member (channel >= 0, member) or the url
   // backend; its address is Exchange::dest. `backend` false: no backend was contacted.
   bool backend = false;
@@ -148,6 +156,7 @@ struct Exchange {
   bool discard_body = false;     // kLocal: swallow the request body
   bool rechunk_request = false;  // request body re-framed chunked to the backend
   bool retried = false;
+  bool upgrade = false;         // the request asks to switch protocols (RequestHead::upgrade)
   uint32_t upstream = kNoSlot;  // busy upstream slot
   uint32_t upstream_gen = 0;
   core::IoBuf up_out;  // request bytes for the backend
@@ -262,6 +271,10 @@ struct ClientConn {
   bool resp_started = false;  // response bytes were queued for the client
   bool resp_done = false;
   bool close_after_send = false;  // close once `out` is flushed
+  // kTunnel: the side whose bytes ended (EOF or error); the tunnel closes once what it sent
+  // before has been passed on.
+  enum class TunnelEnd : uint8_t { kNone, kClient, kBackend } tunnel_end = TunnelEnd::kNone;
+  uint64_t tunnel_active_ms = 0;  // kTunnel: the loop time a byte last moved either way
   Exchange x;
 
   // Response bytes not yet handed to the kernel.

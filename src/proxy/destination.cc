@@ -23,7 +23,10 @@ void Forwarder::forward_start(ClientConn& c, const route::MatchResult& m,
   c.x.timeout_ms = b.timeout_ms;
   client_.client_fill_peer(c);
   std::string_view method = b.method.empty() ? h.method_name : std::string_view(b.method);
-  c.x.post_like = post_like(method);
+  // An upgrade goes on a connection of its own (it never returns to the pool) and is never
+  // replayed once it may have been seen: only a failed connect is retried.
+  c.x.upgrade = !h.upgrade.empty();
+  c.x.post_like = post_like(method) || c.x.upgrade;
   c.x.retries_left = retry_budget(b.retry_count, method);
   c.x.channel = b.channel_index;
   c.x.tried = lb::Tried{};
@@ -98,6 +101,7 @@ bool Forwarder::write_request_head(ClientConn& c, std::string_view path, std::st
   req.request_id = c.x.rid();
   req.content_length = h.chunked ? -1 : h.content_length;
   req.chunked = h.chunked;
+  req.upgrade = h.upgrade;
   k_.pool_.get(c.x.up_out, c.x.snap->c().head_buf_size);
   c.x.line_off = c.x.up_out.tail;
   c.x.method_len = static_cast<uint16_t>(std::min<size_t>(method.size(), UINT16_MAX));
@@ -200,6 +204,7 @@ void Forwarder::send_to_destination(ClientConn& c, bool fresh_connection) {
   if (t.backend_start_us == 0) {
     t.backend_start_us = monotonic_us();
   }
+  fresh_connection = fresh_connection || c.x.upgrade;
   if (!(fresh_connection ? up_.upstream_connect(c, c.x.dest) : up_.upstream_acquire(c))) {
     upstream_failed(c, nullptr, Failure::kConnect, 502, "RW.5020",
                     "cannot open a backend connection");

@@ -46,7 +46,12 @@ void ClientSide::exchange_end(ClientConn& c) {
   }
   t.active = false;
   const uint64_t now_us = monotonic_us();
-  if (t.status != 0) {  // a request the client went away from before any answer: not counted
+  if (t.upgrade_us != 0) {
+    // A tunnel closes: its request was counted at the 101 (tunnel_start).
+    --k_.tunnels_;
+    ++k_.tunnels_closed_;
+    k_.tunnel_us_ += now_us - t.upgrade_us;
+  } else if (t.status != 0) {  // a request the client left before any answer: not counted
     k_.count_request(c.x, t.status, now_us - t.start_us);
   }
   if ((t.status != 0 || t.head_done) && k_.alog_.enabled()) {

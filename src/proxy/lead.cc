@@ -22,8 +22,8 @@ namespace ringway::proxy {
 // they hold its whole head. False, with nothing changed, when they do not (or this is not
 // the response's first receive): the caller copies them into u.in.
 bool Upstreams::upstream_lead(ClientConn& c, UpstreamConn& u, uint16_t bid, int res) {
-  if (!transport::zero_copy(c.io, u.io) || u.got_bytes || !u.in.empty() || c.resp_started ||
-      c.lead != nullptr || c.send_armed || c.unsent() > 0 || c.out_pinned ||
+  if (!transport::zero_copy(c.io, u.io) || c.x.upgrade || u.got_bytes || !u.in.empty() ||
+      c.resp_started || c.lead != nullptr || c.send_armed || c.unsent() > 0 || c.out_pinned ||
       k_.leads_held_ >= kMaxLeads) {
     return false;
   }

@@ -118,6 +118,12 @@ void Shard::publish_stats() {
   st.set(k_.id_, kStatRequests, k_.requests_);
   st.set(k_.id_, kStatTlsOk, k_.tls_handshakes_ok_);
   st.set(k_.id_, kStatTlsFailed, k_.tls_handshakes_failed_);
+  st.set(k_.id_, kStatUpgrades, k_.upgrades_);
+  st.set(k_.id_, kStatTunnels, k_.tunnels_);
+  st.set(k_.id_, kStatTunnelsClosed, k_.tunnels_closed_);
+  st.set(k_.id_, kStatTunnelUs, k_.tunnel_us_);
+  st.set(k_.id_, kStatTunnelBytesIn, k_.tunnel_bytes_in_);
+  st.set(k_.id_, kStatTunnelBytesOut, k_.tunnel_bytes_out_);
 }
 
 unsigned Shard::reap() {

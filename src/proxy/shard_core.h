@@ -54,10 +54,16 @@ inline constexpr uint32_t kDirectMinRoom = 16384;  // smaller free room waits fo
 
 // What each shard publishes about itself in ShardContext::stats, once per loop turn.
 enum ShardStat : uint32_t {
-  kStatBackendConns,  // backend connections open (busy, connecting or pooled)
-  kStatRequests,      // requests answered since start
-  kStatTlsOk,         // client TLS handshakes completed
-  kStatTlsFailed,     // client TLS handshakes failed
+  kStatBackendConns,    // backend connections open (busy, connecting or pooled)
+  kStatRequests,        // requests answered since start
+  kStatTlsOk,           // client TLS handshakes completed
+  kStatTlsFailed,       // client TLS handshakes failed
+  kStatUpgrades,        // 101s relayed (tunnels opened) since start
+  kStatTunnels,         // tunnels open now
+  kStatTunnelsClosed,   // tunnels closed since start
+  kStatTunnelUs,        // their lifetimes summed, microseconds
+  kStatTunnelBytesIn,   // tunnel bytes from clients to backends
+  kStatTunnelBytesOut,  // tunnel bytes from backends to clients
   kStatCount,
 };
 
@@ -189,7 +195,14 @@ struct ShardCore {
   // TLS handshakes of this shard's client connections (metrics read them later; shard-local).
   uint64_t tls_handshakes_ok_ = 0;
   uint64_t tls_handshakes_failed_ = 0;
-  uint64_t requests_ = 0;                  // answered (ShardStat kStatRequests)
+  uint64_t requests_ = 0;  // answered (ShardStat kStatRequests)
+  // Tunnels (tunnel.cc), as their ShardStat cells.
+  uint64_t upgrades_ = 0;
+  uint64_t tunnels_ = 0;
+  uint64_t tunnels_closed_ = 0;
+  uint64_t tunnel_us_ = 0;
+  uint64_t tunnel_bytes_in_ = 0;
+  uint64_t tunnel_bytes_out_ = 0;
   uint64_t held_body_bytes_ = 0;           // of every AuthHold in use (kMaxHeldBodyBytes)
   std::vector<uint32_t> starved_clients_;  // recv hit -ENOBUFS: re-arm after the batch
   std::vector<uint32_t> starved_upstreams_;

@@ -36,7 +36,9 @@ ClientConn* Upstreams::owner_of(UpstreamConn& u) {
     return nullptr;
   }
   ClientConn* c = k_.clients_.get(u.owner);
-  return (c != nullptr && c->state == ClientState::kForward) ? c : nullptr;
+  return (c != nullptr && (c->state == ClientState::kForward || c->state == ClientState::kTunnel))
+             ? c
+             : nullptr;
 }
 
 // Takes a pooled connection to the backend, or starts connecting a new one.
@@ -198,6 +200,10 @@ void Upstreams::on_upstream_sent(UpstreamConn& u, int res) {
   if (c == nullptr) {
     return;
   }
+  if (c->state == ClientState::kTunnel) {
+    tunnel_backend_sent(*c, u, res);
+    return;
+  }
   if (res == -EAGAIN || res == -EINTR) {
     upstream_send(*c, u);
     return;
@@ -342,6 +348,11 @@ void Upstreams::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
   }
   u.more_likely = res == static_cast<int>(u.recv_len);
   ClientConn* c = u.state == UpstreamState::kBusy ? owner_of(u) : nullptr;
+  if (c != nullptr && c->state == ClientState::kTunnel) {
+    k_.take_received(k_.up_bufs_, &u.in, res, flags);
+    tunnel_backend_recv(*c, u, res);
+    return;
+  }
   if (c != nullptr && res > 0 && (flags & IORING_CQE_F_BUFFER) != 0 &&
       upstream_lead(*c, u, static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT), res)) {
     return;
@@ -417,7 +428,7 @@ void Upstreams::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) 
     after_head = false;
     if (c.resp_parser == nullptr) {
       c.resp_parser = k_.take_resp_parser(c);
-      c.resp_parser->reset(c.x.head_request);
+      c.resp_parser->reset(c.x.head_request, c.x.upgrade);
     }
     k_.pool_.get(c.out, c.x.snap->c().head_buf_size);
     if (c.out.room() <= kFramingSlack) {
@@ -447,6 +458,10 @@ void Upstreams::upstream_input(ClientConn& c, UpstreamConn& u, bool after_head) 
         return;
       }
       upstream_head_done(c, u);
+      if (c.resp_started && c.resp_parser->head().status == 101) {
+        tunnel_start(c, u);  // the rest of u.in is the new protocol's
+        return;
+      }
       after_head = true;
     } else if (r.event == http::Event::kMessageComplete) {
       complete = true;
@@ -542,6 +557,9 @@ bool Upstreams::client_response_head(ClientConn& c, Writer& w) {
   }
   resp.no_body = rh.no_body;
   resp.http10 = c.x.http10;
+  if (rh.status == 101) {
+    resp.upgrade = rh.get("upgrade");  // the response parser took it only for an upgrade
+  }
   if (!c.x.req_done) {
     c.keep_alive = false;  // the backend answered before the upload ended
   }

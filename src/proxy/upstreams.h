@@ -48,6 +48,17 @@ class Upstreams : public ShardPart {
   // BodySink of response parsers; ctx is the ShardCore.
   static void on_resp_body(void* ctx, const char* data, size_t len);
 
+  // ---- tunnels (tunnel.cc): an upgraded exchange relays bytes both ways unparsed ----
+  // The backend's 101 is in c.out: the exchange becomes a tunnel over u.
+  void tunnel_start(ClientConn& c, UpstreamConn& u);
+  // Completions on a tunnel (received bytes are in c.in / u.in already; `n`: bytes sent).
+  void tunnel_client_recv(ClientConn& c, int res);
+  void tunnel_client_sent(ClientConn& c, uint32_t n);
+  void tunnel_backend_recv(ClientConn& c, UpstreamConn& u, int res);
+  void tunnel_backend_sent(ClientConn& c, UpstreamConn& u, int res);
+  // TimerKind::kTunnelIdle fired.
+  void tunnel_idle(ClientConn& c);
+
   // TLS backends (upstream_tls.cc), as the client side's: tls_handshake starts the
   // handshake once TCP is connected; upstream_tls_received returns the plaintext bytes now
   // in u.in (or 0 / an error), or kTlsHandled.
@@ -75,6 +86,9 @@ class Upstreams : public ShardPart {
   void upstream_connected(ClientConn& c, UpstreamConn& u);
   void upstream_tls_step(UpstreamConn& u);
   void upstream_tls_failed(UpstreamConn& u);
+  void tunnel_up(ClientConn& c, UpstreamConn& u);
+  void tunnel_down(ClientConn& c, UpstreamConn& u);
+  void tunnel_maybe_end(ClientConn& c);
   ClientConn* owner_of(UpstreamConn& u);
   ClientConn* exchange_of(UpstreamConn& u);
 

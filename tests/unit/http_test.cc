@@ -364,13 +364,6 @@ std::vector<Refusal> HeadRefusals() {
       {"target_userinfo", "GET http://u@a/b HTTP/1.1\r\n" + h + "\r\n", 400, "RW.4012"},
       {"target_no_authority", "GET http:///b HTTP/1.1\r\n" + h + "\r\n", 400, "RW.4012"},
       {"connect", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 501, "RW.5010"},
-      {"websocket",
-       "GET /ws HTTP/1.1\r\n" + h + "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 501,
-       "RW.5011"},
-      {"h2c",
-       "GET / HTTP/1.1\r\n" + h +
-           "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AA\r\n\r\n",
-       501, "RW.5011"},
       {"h2_preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "RW.5050"},
       {"http_2_0", "GET / HTTP/2.0\r\n" + h + "\r\n", 505, "RW.5051"},
       {"http_1_2", "GET / HTTP/1.2\r\n" + h + "\r\n", 505, "RW.5051"},
@@ -416,6 +409,66 @@ TEST(RequestParser, ErrorMessages) {
   EXPECT_EQ(r.parser.feed(kGet.data(), kGet.size()).event, Event::kError);
   r.parser.reset();
   EXPECT_EQ(r.parser.feed(kGet.data(), kGet.size()).event, Event::kHeadComplete);
+}
+
+// What an upgrade request leaves for the proxy: head.upgrade (empty: an ordinary request),
+// then kMessageComplete with nothing consumed, the bytes after the head left for the tunnel.
+struct UpgradeSeen {
+  std::string upgrade;
+  bool completed = false;
+  size_t left = 0;  // bytes after the head not consumed
+};
+UpgradeSeen ParseUpgrade(const std::string& in) {
+  Req r;
+  UpgradeSeen seen;
+  FeedResult f = r.parser.feed(in.data(), in.size());
+  if (f.event != Event::kHeadComplete) {
+    return seen;
+  }
+  seen.upgrade = std::string(r.parser.head().upgrade);
+  size_t pos = f.consumed;
+  f = r.parser.feed(in.data() + pos, in.size() - pos);
+  pos += f.consumed;
+  seen.completed = f.event == Event::kMessageComplete;
+  seen.left = in.size() - pos;
+  return seen;
+}
+
+TEST(RequestParser, UpgradeRequests) {
+  const std::string ws =
+      "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  UpgradeSeen s = ParseUpgrade(ws +
+                               "\x81\x05"
+                               "early");  // a frame sent before the 101
+  EXPECT_EQ(s.upgrade, "websocket");
+  EXPECT_TRUE(s.completed);
+  EXPECT_EQ(s.left, 7u);
+  EXPECT_EQ(ParseUpgrade("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+                         "Upgrade: h2c, websocket\r\n\r\n")
+                .upgrade,
+            "h2c, websocket");
+  // Answered as ordinary requests: h2c only, HTTP/1.0, a body, no "Connection: upgrade".
+  for (const char* plain : {
+           "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+           "HTTP2-Settings: AA\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: H2C/1\r\n\r\n",
+           "GET / HTTP/1.0\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n",
+       }) {
+    UpgradeSeen o = ParseUpgrade(plain);
+    EXPECT_EQ(o.upgrade, "") << plain;
+    EXPECT_TRUE(o.completed) << plain;
+  }
+  Outcome body = ParseRequest(
+      "POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+      "Content-Length: 2\r\n\r\nokGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(Parsed(body, 2));  // the body is read; what follows is the next request
+  EXPECT_EQ(body.messages[0].body, "ok");
+  EXPECT_TRUE(upgrade_passes("websocket"));
+  EXPECT_TRUE(upgrade_passes("h2c, foo/2"));
+  EXPECT_FALSE(upgrade_passes("h2c"));
+  EXPECT_FALSE(upgrade_passes(" , h2c/1 ,"));
 }
 
 TEST(RequestParser, AcceptedEdgeCases) {
@@ -659,6 +712,43 @@ TEST(ResponseParser, InterimResponsesAreSkipped) {
   EXPECT_EQ(r.parser.finish().event, Event::kError);  // closed before the final one
 }
 
+TEST(ResponseParser, SwitchingProtocolsAnswersOnlyAnUpgrade) {
+  const std::string sw =
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+  const std::string frame = "\x81\x02hi";
+  Resp r;
+  r.parser.reset(false, true);
+  std::string in = sw + frame;
+  FeedResult f = r.parser.feed(in.data(), in.size());
+  ASSERT_EQ(f.event, Event::kHeadComplete);
+  EXPECT_EQ(f.consumed, sw.size());
+  EXPECT_EQ(r.parser.head().status, 101);
+  EXPECT_TRUE(r.parser.head().no_body);
+  EXPECT_FALSE(r.parser.head().keep_alive);
+  EXPECT_EQ(r.parser.head().get("upgrade"), "websocket");
+  f = r.parser.feed(in.data() + sw.size(), frame.size());
+  EXPECT_EQ(f.event, Event::kMessageComplete);
+  EXPECT_EQ(f.consumed, 0u);  // the frame is the new protocol's
+  // Without Upgrade / "Connection: upgrade", or to a request that did not ask: refused.
+  for (auto [text, asked] :
+       {std::pair<std::string, bool>{sw, false},
+        {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", true},
+        {"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n\r\n", true}}) {
+    Resp bad;
+    bad.parser.reset(false, asked);
+    EXPECT_EQ(bad.parser.feed(text.data(), text.size()).event, Event::kError) << text;
+    EXPECT_EQ(bad.parser.error().code, "RW.5251") << text;
+  }
+  // Another answer to an upgrade request is an ordinary response.
+  Resp refused;
+  refused.parser.reset(false, true);
+  const std::string no = "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n";
+  ASSERT_EQ(refused.parser.feed(no.data(), no.size()).event, Event::kHeadComplete);
+  EXPECT_EQ(refused.parser.head().status, 426);
+  EXPECT_TRUE(refused.parser.head().keep_alive);
+}
+
 TEST(ResponseParser, KeepAlive) {
   auto ka = KeepAlive<Resp>;
   EXPECT_TRUE(ka("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
@@ -824,6 +914,38 @@ TEST(Writers, ClientHead) {
   EXPECT_EQ(ClientHead(chunked, false, resp),
             "HTTP/1.1 404 Not Found\r\nX-Request-Id: rid\r\nContent-Length: 0\r\n"
             "Connection: keep-alive\r\n\r\n");
+}
+
+TEST(Writers, UpgradeHeads) {
+  const std::string in =
+      "GET /ws HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade, X-Hop\r\nX-Hop: 1\r\n"
+      "Upgrade: h2c, websocket\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  Req r;
+  ASSERT_EQ(r.parser.feed(in.data(), in.size()).event, Event::kHeadComplete);
+  UpstreamRequest up;
+  up.method = "GET";
+  up.path_and_query = "/ws";
+  up.host = "b";
+  up.client_ip = "9.9.9.9";
+  up.upgrade = r.parser.head().upgrade;
+  EXPECT_EQ(
+      Written([&](Writer& w) { write_upstream_head(r.parser.head(), up, w); }),
+      "GET /ws HTTP/1.1\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n"
+      "Host: b\r\nX-Forwarded-For: 9.9.9.9\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+  Resp sw;
+  sw.parser.reset(false, true);
+  const std::string back =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: a\r\nContent-Length: 3\r\n\r\n";
+  ASSERT_EQ(sw.parser.feed(back.data(), back.size()).event, Event::kHeadComplete);
+  ClientResponse resp;
+  resp.request_id = "rid";
+  resp.no_body = true;
+  resp.keep_alive = false;
+  resp.upgrade = sw.parser.head().get("upgrade");
+  EXPECT_EQ(Written([&](Writer& w) { write_client_head(sw.parser.head(), resp, w); }),
+            "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: a\r\nX-Request-Id: rid\r\n"
+            "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n");
 }
 
 TEST(Writers, ClientHeadWithoutBody) {
