@@ -60,6 +60,10 @@ constexpr int kDrainTimeoutMs = 1500;
 constexpr std::string_view kWsKey = "dGhlIHNhbXBsZSBub25jZQ==";
 constexpr std::string_view kWsAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
+// The app of API "wsauth" (auth_type app).
+constexpr std::string_view kAppKey = "ws-app-key";
+constexpr std::string_view kAppSecret = "ws-app-secret-0123456789";
+
 int64_t MsSince(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
@@ -127,6 +131,7 @@ class WsServer {
   size_t Count(std::string_view needle) const {
     return proc_ ? proc_->Count(Process::kStdout, needle) : 0;
   }
+  bool Contains(std::string_view needle) const { return Count(needle) > 0; }
   bool running() { return proc_ && proc_->running(); }
 
   // The id of the first upgrade request whose path is `path` ("upgrade id=N path=P "), waited
@@ -239,9 +244,16 @@ class RawWs {
   }
 
   // Sends an upgrade request for `target` (with `extra` headers) and reads the response head.
-  ::testing::AssertionResult Handshake(const std::string& target, const HeaderList& extra = {}) {
+  // `early`: bytes sent in the same write right behind the request (before any 101).
+  ::testing::AssertionResult Handshake(const std::string& target, const HeaderList& extra = {},
+                                       std::string_view early = {},
+                                       const std::string& connection = "Upgrade",
+                                       const std::string& upgrade = "websocket") {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     SetSocketTimeouts(fd_, timeout_ms_);
+    if (rcvbuf_ > 0) {
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf_, sizeof(rcvbuf_));
+    }
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     sockaddr_in addr{};
@@ -252,13 +264,14 @@ class RawWs {
       return ::testing::AssertionFailure() << "connect: " << std::strerror(errno);
     }
     reader_ = std::make_unique<SocketReader>(fd_);
-    HeaderList headers = {{"Connection", "Upgrade"},
-                          {"Upgrade", "websocket"},
+    HeaderList headers = {{"Connection", connection},
+                          {"Upgrade", upgrade},
                           {"Sec-WebSocket-Version", "13"},
                           {"Sec-WebSocket-Key", std::string(kWsKey)}};
     headers.insert(headers.end(), extra.begin(), extra.end());
     request_ = BuildRequest("GET", target, headers);
-    if (!SendAll(fd_, request_)) {
+    sent_ += early.size();
+    if (!SendAll(fd_, request_ + std::string(early))) {
       return ::testing::AssertionFailure() << "send failed";
     }
     std::string head;
@@ -274,6 +287,9 @@ class RawWs {
     headers_ = parsed.headers;
     return ::testing::AssertionSuccess();
   }
+
+  // SO_RCVBUF for the next Handshake(): a client that stops reading stalls the gateway early.
+  void SetRecvBuffer(int bytes) { rcvbuf_ = bytes; }
 
   int status() const {
     size_t sp = status_line_.find(' ');
@@ -297,6 +313,11 @@ class RawWs {
 
   // One FIN frame, masked (as a client must).
   bool SendFrame(uint8_t opcode, std::string_view payload) {
+    std::string f = Frame(opcode, payload);
+    sent_ += f.size();
+    return SendAll(fd_, f);
+  }
+  static std::string Frame(uint8_t opcode, std::string_view payload) {
     std::string f;
     f += static_cast<char>(0x80 | opcode);
     const size_t n = payload.size();
@@ -317,8 +338,7 @@ class RawWs {
     for (size_t i = 0; i < n; ++i) {
       f += static_cast<char>(payload[i] ^ mask[i % 4]);
     }
-    sent_ += f.size();
-    return SendAll(fd_, f);
+    return f;
   }
 
   // The next frame from the server (unmasked); false on EOF, error or timeout.
@@ -392,6 +412,7 @@ class RawWs {
   size_t response_head_bytes_ = 0;
   uint64_t sent_ = 0;
   uint64_t received_ = 0;
+  int rcvbuf_ = 0;
 };
 
 // Closing handshake from the raw client: close 1000, the server's close 1000, then EOF.
@@ -454,9 +475,14 @@ class WsStack {
       // "guarded": a second route to the origin (a breaker may be bound to it).
       spec.apis = {PingApi(), StubApi(stub_), ws_api,
                    ProxyApi("guarded", "ANY", "/guarded", ws_.address(), "/guarded",
-                            R"("match_mode":"prefix")", R"("retry_count":0)")};
+                            R"("match_mode":"prefix")", R"("retry_count":0)"),
+                   ProxyApi("wsauth", "ANY", "/wsauth", ws_.address(), "/wsauth",
+                            R"("match_mode":"prefix","auth_type":"app")", R"("retry_count":0)")};
       spec.apis.insert(spec.apis.end(), o.apis.begin(), o.apis.end());
-      spec.extra = R"("admin": {"address": "127.0.0.1:0"})";
+      spec.extra = R"("admin": {"address": "127.0.0.1:0"}, "apps": [{"name": "web", )"
+                   R"("app_key": ")" +
+                   std::string(kAppKey) + R"(", "app_secret": ")" + std::string(kAppSecret) +
+                   R"("}])";
       if (!o.access_log.empty()) {
         spec.extra += R"(, "access_log": {"path": )" + JsonQuote(o.access_log) + "}";
       }
@@ -631,9 +657,153 @@ TEST_F(WebSocketTest, RelaysThe101AndTheFrames) {
   EXPECT_TRUE(RawCloseHandshake(raw));
 }
 
+// permessage-deflate offered by the client and accepted by the origin: Sec-WebSocket-Extensions
+// crosses both ways and compressed frames (RSV1 set) pass untouched. Catches: the extension
+// header dropped from the request or the 101 (the client then sees no extension), frames with
+// RSV bits altered.
+TEST_F(WebSocketTest, PermessageDeflateNegotiatedThrough) {
+  EXPECT_TRUE(RunClient(Url("/ws/deflate"), "echo", {"--deflate"}));
+  const int id = ws().UpgradeId("/ws/deflate");
+  ASSERT_GE(id, 0) << ws().Output();
+  EXPECT_NE(JsonString(ws().UpgradeHeaders(id), "/sec-websocket-extensions")
+                .value_or("")
+                .find("permessage-deflate"),
+            std::string::npos)
+      << ws().UpgradeHeaders(id);
+}
+
+// Browsers send "Connection: keep-alive, Upgrade" and some "Upgrade: WebSocket": a token list
+// and any case are an upgrade. Catches: a Connection check by string equality or case.
+TEST_F(WebSocketTest, ConnectionTokenListAndCaseAreAnUpgrade) {
+  RawWs raw(port());
+  ASSERT_TRUE(raw.Handshake("/ws/token-list", {}, {}, "keep-alive, Upgrade", "WebSocket"));
+  ASSERT_EQ(raw.status(), 101) << raw.Describe();
+  ASSERT_TRUE(raw.SendFrame(0x1, "tokens"));
+  uint8_t op = 0;
+  std::string payload;
+  ASSERT_TRUE(raw.ReadFrame(&op, &payload));
+  EXPECT_EQ(payload, "tokens");
+  EXPECT_TRUE(RawCloseHandshake(raw));
+}
+
+// An upgrade on a client connection that already served two ordinary requests (keep-alive):
+// the 101 comes back on it and it becomes a tunnel. Catches: upgrades honoured only as a
+// connection's first request, parser state from earlier requests leaking into the tunnel.
+TEST_F(WebSocketTest, UpgradeOnAKeptAliveConnection) {
+  Client c(port());
+  ASSERT_TRUE(EchoedTarget(c.Get("/stub/before-1"), "/stub/before-1"));
+  ASSERT_TRUE(HasStatus(c.Get("/ping"), 200));
+  ASSERT_TRUE(c.Send(BuildRequest("GET", "/ws/kept-alive", UpgradeHeaders())));
+  auto r = c.Read();
+  ASSERT_TRUE(HasStatus(r, 101));
+  EXPECT_EQ(r->Header("sec-websocket-accept"), kWsAccept);
+  ASSERT_TRUE(c.Send(RawWs::Frame(0x8, std::string("\x03\xe8", 2))));
+  EXPECT_EQ(c.ReadUntilEof(5000), std::string("\x88\x02\x03\xe8", 4))
+      << "the origin's close frame, then the end of the connection";
+}
+
+// A mock API answers an upgrade request itself, normally (no backend can switch). Catches: a
+// mock answer that leaves the connection waiting for a tunnel.
+TEST_F(WebSocketTest, MockApiAnswersAnUpgradeNormally) {
+  Client c(port());
+  auto r = c.Get("/ping", UpgradeHeaders());
+  ASSERT_TRUE(HasStatus(r, 200));
+  EXPECT_EQ(r->body, kPingBody);
+  EXPECT_TRUE(HasStatus(c.Get("/ping"), 200));
+}
+
+// Authenticated like any request (auth_type app): unsigned, 401 RW.4011 and the origin never
+// sees it; signed by `ringway sign`, it upgrades and echoes. Catches: upgrades that bypass
+// authentication, or signed ones refused.
+TEST_F(WebSocketTest, AuthenticatedLikeAnyRequest) {
+  auto r = HttpGet(port(), "/wsauth/unsigned", UpgradeHeaders());
+  ASSERT_TRUE(IsGatewayError(r, 401));
+  EXPECT_EQ(JsonString(r->body, "/error_code"), "RW.4011") << r->body;
+  EXPECT_EQ(ws().UpgradeId("/wsauth/unsigned", 200), -1) << "the origin saw an unsigned upgrade";
+
+  const std::string host = "127.0.0.1:" + std::to_string(port());
+  CommandResult sign =
+      RunRingway({"sign", "--app-key", std::string(kAppKey), "--app-secret",
+                  std::string(kAppSecret), "-X", "GET", "http://" + host + "/wsauth/signed"});
+  ASSERT_EQ(sign.exit_code, 0) << sign.err << sign.out;
+  HeaderList signed_headers = {{"Host", host}};
+  std::istringstream lines(sign.out);
+  for (std::string line; std::getline(lines, line);) {
+    size_t colon = line.find(": ");
+    if (colon != std::string::npos && !IEquals(line.substr(0, colon), "host")) {
+      signed_headers.emplace_back(line.substr(0, colon), line.substr(colon + 2));
+    }
+  }
+  RawWs raw(port());
+  ASSERT_TRUE(raw.Handshake("/wsauth/signed", signed_headers));
+  ASSERT_EQ(raw.status(), 101) << raw.Describe() << "\nsigned with:\n" << sign.out;
+  ASSERT_TRUE(raw.SendFrame(0x1, "signed"));
+  uint8_t op = 0;
+  std::string payload;
+  ASSERT_TRUE(raw.ReadFrame(&op, &payload));
+  EXPECT_EQ(payload, "signed");
+  EXPECT_TRUE(RawCloseHandshake(raw));
+}
+
 // A ping is answered by the origin's pong with the same payload. Catches: control frames
 // swallowed or answered by the gateway itself with another payload.
 TEST_F(WebSocketTest, PingPong) { EXPECT_TRUE(RunClient(Url("/ws/ping"), "ping")); }
+
+// The origin's first message travels in the same write as its 101 (ws_peer.js corks the socket):
+// the client gets the 101 and then that message. Catches: bytes read together with the 101's
+// head dropped (or parsed as a response body) instead of tunnelled.
+TEST_F(WebSocketTest, MessageInTheSameWriteAsThe101IsRelayed) {
+  RawWs raw(port());
+  ASSERT_TRUE(raw.Handshake("/ws/greet"));
+  ASSERT_EQ(raw.status(), 101) << raw.Describe();
+  uint8_t op = 0;
+  std::string payload;
+  ASSERT_TRUE(raw.ReadFrame(&op, &payload)) << "the origin's greeting did not arrive";
+  EXPECT_EQ(op, 0x1);
+  EXPECT_EQ(payload, "greeting");
+  EXPECT_TRUE(RawCloseHandshake(raw));
+}
+
+// A frame sent right behind the upgrade request, in the same write, before the 101 came back:
+// once the 101 is relayed those bytes are tunnel bytes and reach the origin (its echo comes
+// back). Catches: client bytes read before the switch taken for a next (pipelined) request, or
+// dropped.
+TEST_F(WebSocketTest, FrameSentBeforeThe101IsTunnelled) {
+  RawWs raw(port());
+  ASSERT_TRUE(raw.Handshake("/ws/early", {}, RawWs::Frame(0x1, "early bird")));
+  ASSERT_EQ(raw.status(), 101) << raw.Describe();
+  uint8_t op = 0;
+  std::string payload;
+  ASSERT_TRUE(raw.ReadFrame(&op, &payload)) << "no echo of the early frame";
+  EXPECT_EQ(op, 0x1);
+  EXPECT_EQ(payload, "early bird");
+  EXPECT_TRUE(RawCloseHandshake(raw));
+}
+
+// What one side sent just before it closed reaches the other side in full before the tunnel
+// closes: the origin sends 1 MiB then closes with 4001 (the client gets the message and 4001);
+// the origin sends 1 MiB then ends its TCP connection without a close frame (the client gets
+// the message, then 1006); the client sends 1 MiB then ends its TCP connection (the origin gets
+// the message with its sha1, then 1006). Catches: a close that drops the bytes still buffered
+// in the gateway (either direction), a close that is never propagated.
+TEST_F(WebSocketTest, BytesBeforeACloseArriveInFull) {
+  std::string out;
+  EXPECT_TRUE(RunClient(Url("/ws/flood-close"), "receive", {}, kClientTimeoutMs, &out));
+  EXPECT_NE(out.find("ok receive bytes=1048576 code=4001 reason=flood-done"), std::string::npos)
+      << out;
+  EXPECT_TRUE(RunClient(Url("/ws/flood-end"), "receive", {}, kClientTimeoutMs, &out));
+  EXPECT_NE(out.find("ok receive bytes=1048576 code=1006"), std::string::npos) << out;
+  EXPECT_TRUE(RunClient(Url("/ws/send-end"), "send-end", {}, kClientTimeoutMs, &out));
+  const int64_t sha_at = static_cast<int64_t>(out.find("sha1="));
+  ASSERT_GE(sha_at, 0) << out;
+  const std::string sha = out.substr(static_cast<size_t>(sha_at) + 5, 40);
+  const int id = ws().UpgradeId("/ws/send-end");
+  ASSERT_GE(id, 0) << ws().Output();
+  const std::string sid = std::to_string(id);
+  EXPECT_TRUE(ws().WaitFor("message id=" + sid + " type=binary bytes=1048576 sha1=" + sha))
+      << ws().Output();
+  EXPECT_TRUE(ws().WaitFor("conn-closed id=" + sid)) << ws().Output();
+}
 
 // The client closes (1000 "client-bye"): the origin sees that close frame, the close completes
 // with 1000, and the origin's TCP connection ends. Catches: the close frame not passed on, the
@@ -800,6 +970,46 @@ TEST_F(WebSocketTest, VanishingClientFreesTheBackend) {
       PollUntil([&] { return MetricIs(gateway(), "ringway_upgraded_connections", 0); }, kEventMs));
 }
 
+// A client that stops reading while the origin streams 128 MiB (each 64 KiB message sent once
+// the previous one was taken by the kernel): the origin stalls long before the end (the gateway
+// stops reading it) and the gateway's memory stays bounded; once the client reads, all 128 MiB
+// and the origin's close arrive. Catches: a tunnel that reads without back-pressure (unbounded
+// buffering in the gateway), or one that loses bytes once the client resumes.
+TEST_F(WebSocketTest, BackPressureWhenTheClientStopsReading) {
+  const long rss_before = gateway().RssKib();
+  RawWs raw(port(), 10000);
+  raw.SetRecvBuffer(16 * 1024);
+  ASSERT_TRUE(raw.Handshake("/ws/firehose"));
+  ASSERT_EQ(raw.status(), 101) << raw.Describe();
+  const int id = ws().UpgradeId("/ws/firehose");
+  ASSERT_GE(id, 0);
+  const std::string sid = std::to_string(id);
+  ASSERT_TRUE(ws().WaitFor("firehose id=" + sid + " mib=1\n")) << ws().Output();
+  // Kernel buffers on the way hold some MiB; 96 MiB would mean the gateway kept reading.
+  EXPECT_FALSE(ws().WaitFor("firehose id=" + sid + " mib=96\n", 3000))
+      << "the origin sent 96 MiB to a client that read nothing";
+  const long rss_stalled = gateway().RssKib();
+  EXPECT_LT(rss_stalled - rss_before, 64 * 1024)
+      << "RSS grew from " << rss_before << " to " << rss_stalled << " KiB";
+  // (On this machine the origin stalls at 6-8 MiB: the kernel's socket buffers.)
+  uint64_t payload_bytes = 0;
+  for (;;) {
+    uint8_t op = 0;
+    std::string payload;
+    ASSERT_TRUE(raw.ReadFrame(&op, &payload)) << "after " << payload_bytes << " bytes";
+    if (op == 0x8) {
+      EXPECT_EQ(payload.substr(0, 2), std::string("\x0f\xa2", 2));  // 4002
+      break;
+    }
+    ASSERT_EQ(op, 0x2);
+    ASSERT_EQ(payload, std::string(64 * 1024, 'Z'));
+    payload_bytes += payload.size();
+  }
+  EXPECT_EQ(payload_bytes, 128u << 20);
+  ASSERT_TRUE(raw.SendFrame(0x8, std::string("\x0f\xa2", 2)));
+  EXPECT_TRUE(raw.WaitEof(5000));
+}
+
 // ---- gateways of their own ----
 
 // The vanish case on a gateway with no other backend traffic: /v1/shards and
@@ -853,6 +1063,33 @@ TEST(WebSocketIdleTest, IdleTunnelClosedOnBothSides) {
   EXPECT_TRUE(busy.WaitFor(Process::kStdout, "echo n=12 ", 10000)) << busy.Output(Process::kStdout);
   EXPECT_FALSE(busy.Contains(Process::kStdout, "ok pulse")) << busy.Output(Process::kStdout);
   EXPECT_TRUE(busy.running()) << busy.Output(Process::kStdout);
+}
+
+// With upgrade_idle_timeout_ms 300, traffic in one direction only keeps a tunnel open: the
+// origin sending a tick every 100 ms to a silent client, and a client sending every 100 ms to
+// an origin that never answers, both outlive four timeouts. Catches: an idle timer reset only by
+// client bytes, or only by backend bytes.
+TEST(WebSocketIdleTest, OneWayTrafficKeepsTheTunnel) {
+  WsStack s;
+  ASSERT_TRUE(
+      s.Start({.limits = R"("upgrade_idle_timeout_ms": )" + std::to_string(kIdleTimeoutMs)}));
+  Process listener;
+  Process talker;
+  ASSERT_TRUE(SpawnClient(&listener, s.Url("/ws/tick"), "idle", {}, 20000));
+  ASSERT_TRUE(SpawnClient(&talker, s.Url("/ws/mute"), "send-only", {"--interval", "100"}, 20000));
+  const int tick_id = s.ws().UpgradeId("/ws/tick");
+  ASSERT_GE(tick_id, 0) << s.ws().Output();
+  EXPECT_TRUE(s.ws().WaitFor("tick id=" + std::to_string(tick_id) + " n=12\n", 10000))
+      << s.ws().Output();
+  EXPECT_TRUE(talker.WaitFor(Process::kStdout, "sent n=12\n", 10000))
+      << talker.Output(Process::kStdout);
+  const int mute_id = s.ws().UpgradeId("/ws/mute");
+  EXPECT_FALSE(s.ws().Contains("conn-closed id=" + std::to_string(tick_id) + "\n"))
+      << "origin-to-client traffic alone did not keep the tunnel";
+  EXPECT_FALSE(s.ws().Contains("conn-closed id=" + std::to_string(mute_id) + "\n"))
+      << "client-to-origin traffic alone did not keep the tunnel";
+  EXPECT_TRUE(listener.running()) << listener.Output(Process::kStdout);
+  EXPECT_TRUE(talker.running()) << talker.Output(Process::kStdout);
 }
 
 // max_connections 2 counts tunnels: with two tunnels open a third connection is closed
@@ -911,6 +1148,28 @@ TEST(WebSocketDrainTest, TunnelSurvivesUntilDrainTimeout) {
   EXPECT_TRUE(s.gateway().WaitExit(5000).has_value()) << s.gateway().LogTail();
   const int id = s.ws().UpgradeId("/ws/drain");
   EXPECT_TRUE(s.ws().WaitFor("conn-closed id=" + std::to_string(id))) << s.ws().Output();
+}
+
+// A drain whose last tunnel closes early ends then, not at the drain timeout (10 s here).
+// Catches: a drain that waits the whole timeout once a tunnel was open, or never notices the
+// tunnel's end.
+TEST(WebSocketDrainTest, DrainEndsWhenTheLastTunnelCloses) {
+  WsStack s;
+  WsStackOptions o;
+  o.gateway.extra_args = {"--drain-timeout-ms", "10000"};
+  ASSERT_TRUE(s.Start(o));
+  Process held;
+  ASSERT_TRUE(SpawnClient(&held, s.Url("/ws/held"), "many", {"1", "--hold"}));
+  ASSERT_TRUE(held.WaitFor(Process::kStdout, "holding n=1", 10000))
+      << held.Output(Process::kStdout);
+  s.gateway().Signal(SIGTERM);
+  ASSERT_TRUE(s.gateway().WaitLog("draining", 3000)) << s.gateway().LogTail();
+  EXPECT_TRUE(s.gateway().running()) << "exited with a tunnel open";
+  auto closed_at = Clock::now();
+  held.CloseStdin();  // the client closes its tunnel (1000, echoed by the origin)
+  EXPECT_EQ(held.WaitExit(5000), 0) << held.Output(Process::kStdout);
+  EXPECT_EQ(s.gateway().WaitExit(5000), 0) << s.gateway().LogTail();
+  EXPECT_LT(MsSince(closed_at), 4000);
 }
 
 // wss: the client speaks TLS to a TLS listener, the gateway plain ws to the origin; every

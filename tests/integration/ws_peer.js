@@ -16,7 +16,14 @@
 // path, so one server serves every test: a segment "refuse" followed by a status refuses
 // (400 plain; 426 with "Sec-WebSocket-Version: 13"), "close-after-first" makes the server close
 // (code 4000, reason "server-bye") after echoing the first message, and an ordinary (non-upgrade)
-// request whose path has "raw101" is answered "101 Switching Protocols" anyway.
+// request whose path has "raw101" is answered "101 Switching Protocols" anyway. More segments
+// of an upgrade's path: "greet" sends the text "greeting" in the same write as the 101 (the
+// socket is corked over both); "flood-close" sends one binary message of 1 MiB (kPattern) and
+// closes with 4001 "flood-done"; "flood-end" sends that message and then ends its TCP
+// connection without a close frame; "tick" sends "tick" every 100 ms ("tick id=N n=K"); "mute"
+// echoes nothing; "firehose" sends binary messages of 64 KiB, each once the previous one was
+// handed to the kernel, 128 MiB in all ("firehose id=N mib=M" at each MiB), then closes with 4002
+// "firehose-done". Binary messages are logged with their sha1.
 //
 // Client (one scenario, one result line "ok ..." or "fail ...", exit 0 / 1, bounded):
 //   node ws_peer.js client URL SCENARIO [N] [--ca FILE] [--protocol P] [--timeout MS]
@@ -31,10 +38,17 @@
 //                 With --hold: print "holding n=N" and keep them open until stdin ends.
 //   idle          connect, then wait for the other side to close: "ok idle code=C ms=T"
 //   vanish        echo one message, then reset the TCP connection (no close frame)
+//   receive       wait for one binary message of 1 MiB with the pattern the server's flood-*
+//                 paths send, then for the close: "ok receive bytes=B code=C reason=R"
+//   send-end      send a binary message of 1 MiB, then end the TCP connection at once (FIN, no
+//                 close frame): "ok send-end sha1=H" once the connection is closed
+//   send-only     send a message every --interval ms (default 100), printing "sent n=K",
+//                 expecting no reply, until the connection closes: "ok send-only code=C"
 //   pulse         echo a message every --interval ms (default 100), printing "echo n=K"
 //                 for each, until the connection closes: "ok pulse code=C echoes=K ms=T"
 // --protocol P: offer subprotocol P; the handshake must select it (Sec-WebSocket-Protocol
-// made the round trip). --timeout: the scenario's bound (default 20000 ms).
+// made the round trip). --deflate: offer permessage-deflate; the handshake must accept it
+// (Sec-WebSocket-Extensions made the round trip; the server compresses every message). --timeout: the scenario's bound (default 20000 ms).
 'use strict';
 
 let WebSocket;
@@ -54,10 +68,19 @@ const http = require('http');
 const https = require('https');
 const crypto = require('crypto');
 
+// 1 MiB of a fixed pattern: what flood-* sends and send-end sends.
+function pattern() {
+  const buf = Buffer.alloc(1 << 20);
+  for (let i = 0; i < buf.length; ++i) buf[i] = (i * 31 + 7) & 0xff;
+  return buf;
+}
+
+function sha1(data) { return crypto.createHash('sha1').update(data).digest('hex'); }
+
 function say(line) { process.stdout.write(line + '\n'); }
 
 function parseArgs(argv) {
-  const opts = { positional: [], hold: false, closeAfterFirst: false };
+  const opts = { positional: [], hold: false, closeAfterFirst: false, deflate: false };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     if (a === '--tls') {
@@ -77,6 +100,8 @@ function parseArgs(argv) {
       opts.interval = Number(argv[++i]);
     } else if (a === '--port') {
       opts.port = Number(argv[++i]);
+    } else if (a === '--deflate') {
+      opts.deflate = true;
     } else if (a === '--hold') {
       opts.hold = true;
     } else {
@@ -121,7 +146,8 @@ function runServer(opts) {
   server.keepAliveTimeout = 60000;
   const wss = new WebSocket.Server({
     server,
-    perMessageDeflate: false,
+    // Negotiated only with a client that offers it (ws_peer.js clients do with --deflate).
+    perMessageDeflate: { threshold: 0 },
     maxPayload: 64 * 1024 * 1024,
     handleProtocols: (protocols) => (protocols.size > 0 ? protocols.values().next().value : false),
     verifyClient: (info, cb) => {
@@ -131,6 +157,7 @@ function runServer(opts) {
           JSON.stringify(info.req.headers));
       const sock = info.req.socket;
       sock.once('close', () => say('conn-closed id=' + id));
+      if (segments(info.req.url).includes('greet')) sock.cork();
       const status = refusalFor(info.req.url, opts);
       if (status) {
         say('refused id=' + id + ' status=' + status);
@@ -145,11 +172,53 @@ function runServer(opts) {
   wss.on('connection', (ws, req) => {
     const id = req.wsPeerId;
     const closeAfterFirst = opts.closeAfterFirst || segments(req.url).includes('close-after-first');
+    const segs = segments(req.url);
     say('open id=' + id + ' protocol=' + (ws.protocol || '-'));
+    if (segs.includes('greet')) {
+      ws.send('greeting');
+      process.nextTick(() => req.socket.uncork());
+    }
+    if (segs.includes('flood-close')) {
+      ws.send(pattern(), { binary: true }, () => ws.close(4001, 'flood-done'));
+    }
+    if (segs.includes('flood-end')) {
+      ws.send(pattern(), { binary: true }, () => ws._socket.end());
+    }
+    if (segs.includes('tick')) {
+      let n = 0;
+      const timer = setInterval(() => {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        ws.send('tick');
+        say('tick id=' + id + ' n=' + ++n);
+      }, 100);
+      ws.on('close', () => clearInterval(timer));
+    }
+    if (segs.includes('firehose')) {
+      const piece = Buffer.alloc(64 * 1024, 0x5a);
+      let sent = 0;
+      const next = () => {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        if (sent >= 128 * 1024 * 1024) {
+          say('firehose-done id=' + id);
+          ws.close(4002, 'firehose-done');
+          return;
+        }
+        ws.send(piece, { binary: true }, (err) => {
+          if (err) return;
+          sent += piece.length;
+          if (sent % (1024 * 1024) === 0) say('firehose id=' + id + ' mib=' + sent / (1024 * 1024));
+          next();
+        });
+      };
+      next();
+    }
+    const mute = segs.includes('mute');
     let messages = 0;
     ws.on('message', (data, isBinary) => {
       ++messages;
-      say('message id=' + id + ' type=' + (isBinary ? 'binary' : 'text') + ' bytes=' + data.length);
+      say('message id=' + id + ' type=' + (isBinary ? 'binary' : 'text') + ' bytes=' + data.length +
+          (isBinary ? ' sha1=' + sha1(data) : ''));
+      if (mute) return;
       ws.send(data, { binary: isBinary }, () => {
         if (closeAfterFirst && messages === 1) ws.close(4000, 'server-bye');
       });
@@ -167,7 +236,7 @@ function runServer(opts) {
 const kSizes = [1, 125, 126, 65535, 65536, 1 << 20];
 
 function connect(url, opts) {
-  const options = { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024,
+  const options = { perMessageDeflate: opts.deflate, maxPayload: 64 * 1024 * 1024,
                     handshakeTimeout: Math.min(opts.timeout, 10000) };
   if (opts.ca) options.ca = fs.readFileSync(opts.ca);
   return opts.protocol ? new WebSocket(url, [opts.protocol], options)
@@ -179,6 +248,10 @@ function connect(url, opts) {
 function opened(ws, opts) {
   return new Promise((resolve, reject) => {
     ws.once('open', () => {
+      if (opts.deflate && !ws.extensions.includes('permessage-deflate')) {
+        reject(new Error('permessage-deflate not negotiated (extensions "' + ws.extensions + '")'));
+        return;
+      }
       if (opts.protocol && ws.protocol !== opts.protocol) {
         reject(new Error('subprotocol "' + ws.protocol + '", want "' + opts.protocol + '"'));
         return;
@@ -342,6 +415,43 @@ const scenarios = {
       sock.destroy();
     }
     return 'ok vanish';
+  },
+
+  async receive(url, opts) {
+    const ws = await opened(connect(url, opts), opts);
+    const done = closed(ws);
+    const got = await nextMessage(ws);
+    const want = pattern();
+    if (!got.isBinary || !Buffer.from(got.data).equals(want)) {
+      throw new Error('got a ' + (got.isBinary ? 'binary' : 'text') + ' message of ' +
+                      got.data.length + ' bytes, want the 1 MiB binary pattern');
+    }
+    const c = await done;
+    return 'ok receive bytes=' + got.data.length + ' code=' + c.code + ' reason=' + (c.reason || '-');
+  },
+
+  async 'send-end'(url, opts) {
+    const ws = await opened(connect(url, opts), opts);
+    const data = pattern();
+    const done = closed(ws);
+    ws.send(data, { binary: true });
+    ws._socket.end();
+    const c = await done;
+    return 'ok send-end sha1=' + sha1(data) + ' code=' + c.code;
+  },
+
+  async 'send-only'(url, opts) {
+    const ws = await opened(connect(url, opts), opts);
+    const done = closed(ws);
+    let n = 0;
+    const timer = setInterval(() => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      ws.send('one-way');
+      say('sent n=' + ++n);
+    }, opts.interval || 100);
+    const c = await done;
+    clearInterval(timer);
+    return 'ok send-only code=' + c.code + ' sent=' + n;
   },
 
   async pulse(url, opts) {
