@@ -38,6 +38,8 @@
 //                 With --hold: print "holding n=N" and keep them open until stdin ends.
 //   idle          connect, then wait for the other side to close: "ok idle code=C ms=T"
 //   vanish        echo one message, then reset the TCP connection (no close frame)
+//   greet         the first message (sent by the server's "greet" path with its 101) is the
+//                 text "greeting"; then one echo
 //   receive       wait for one binary message of 1 MiB with the pattern the server's flood-*
 //                 paths send, then for the close: "ok receive bytes=B code=C reason=R"
 //   send-end      send a binary message of 1 MiB, then end the TCP connection at once (FIN, no
@@ -415,6 +417,20 @@ const scenarios = {
       sock.destroy();
     }
     return 'ok vanish';
+  },
+
+  async greet(url, opts) {
+    const ws = connect(url, opts);
+    const first = nextMessage(ws);  // listening before the open: it may come in the same read
+    await opened(ws, opts);
+    const got = await first;
+    if (got.isBinary || got.data.toString() !== 'greeting') {
+      throw new Error('first message "' + got.data.toString().slice(0, 40) + '", want "greeting"');
+    }
+    await echoOne(ws, 64, true, 5);
+    ws.close(1000);
+    await closed(ws);
+    return 'ok greet';
   },
 
   async receive(url, opts) {
