@@ -28,6 +28,10 @@
 //
 // Environment (tests/integration/meson.build): NODE_BIN, WS_PEER_JS, NODE_PATH, OPENSSL_BIN.
 // Each test says in a comment which breakage it catches.
+//
+// Against 24df138 (the WebSocket commit) every test passes but WebSocketTlsTest.TlsBackend and
+// WebSocketTlsTest.EveryTunnelToATlsOriginOpens: ringway's backend TLS 1.3 session resumption
+// fails every third handshake with Node's TLS server (see EveryTunnelToATlsOriginOpens).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1358,14 +1362,23 @@ TEST(WebSocketObservabilityTest, MetricsAndAccessLogOfATunnel) {
   EXPECT_EQ(payload, text);
   // While the tunnel is open.
   EXPECT_TRUE(PollUntil([&] { return MetricIs(gw, "ringway_upgraded_connections", 1); }, kEventMs));
-  // Keep the session open a while, so total_ms can be told from the handshake's time.
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Keep the session busy for 300 ms (pings, each answered by the origin's pong), so total_ms
+  // and the duration can be told from the handshake's time.
+  uint64_t rounds = 0;
+  const auto tunnel_at = Clock::now();  // after the 101: the tunnel's lifetime is at least this
+  while (MsSince(tunnel_at) < 300) {
+    ASSERT_TRUE(raw.SendFrame(0x9, "ping"));    // 2 + 4 + 4 = 10 bytes in
+    ASSERT_TRUE(raw.ReadFrame(&op, &payload));  // 2 + 4 = 6 bytes out
+    ASSERT_EQ(op, 0xA);
+    ASSERT_EQ(payload, "ping");
+    ++rounds;
+  }
   ASSERT_TRUE(RawCloseHandshake(raw));  // 8 bytes in, 4 out
   const int64_t session_ms = MsSince(start);
   const uint64_t in = raw.frame_bytes_sent();
   const uint64_t out = raw.frame_bytes_received();
-  ASSERT_EQ(in, 114u);
-  ASSERT_EQ(out, 106u);
+  ASSERT_EQ(in, 114u + 10 * rounds);
+  ASSERT_EQ(out, 106u + 6 * rounds);
 
   EXPECT_TRUE(PollUntil([&] { return MetricIs(gw, "ringway_upgraded_connections", 0); }, kEventMs));
   PromText m;
@@ -1377,7 +1390,7 @@ TEST(WebSocketObservabilityTest, MetricsAndAccessLogOfATunnel) {
   EXPECT_EQ(m.Sum("ringway_upgrade_bytes_total", {{"direction", "in"}}), in);
   EXPECT_EQ(m.Sum("ringway_upgrade_bytes_total", {{"direction", "out"}}), out);
   const double sum = m.Sum("ringway_upgrade_duration_seconds_sum");
-  EXPECT_GE(sum, 0.3);
+  EXPECT_GE(sum, 0.295);  // 300 ms of pings at least, clocks of ms granularity
   EXPECT_LE(sum, session_ms / 1000.0 + 0.5);
   EXPECT_EQ(m.Sum("ringway_requests_total", {{"api", "ws"}, {"code", "101"}}), 1);
   EXPECT_EQ(m.types["ringway_upgrades_total"], "counter");
