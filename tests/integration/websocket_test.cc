@@ -1019,11 +1019,20 @@ TEST_F(WebSocketTest, BreakerRecordsHandshakeStatus) {
   for (int i = 0; i < 2; ++i) {
     EXPECT_TRUE(HasStatus(HttpGet(port(), "/guarded/refuse/426", UpgradeHeaders()), 426));
   }
-  const size_t upgrades = ws().Count("path=/guarded/");
+  // The origin's log lines may trail its answers: wait for both.
+  ASSERT_TRUE(PollUntil([&] { return ws().Count("path=/guarded/") == 2; }, kEventMs))
+      << ws().Output();
   auto r = HttpGet(port(), "/guarded/refuse/426", UpgradeHeaders());
   ASSERT_TRUE(HasStatus(r, 200)) << "breaker not open after two 426 handshakes";
   EXPECT_EQ(r->body, "mocked");
-  EXPECT_EQ(ws().Count("path=/guarded/"), upgrades);
+  // A later upgrade on another API reaches the origin: once it is logged, a third /guarded
+  // request would have been logged too.
+  Client sentinel(port());
+  ASSERT_TRUE(sentinel.Connect());
+  ASSERT_TRUE(sentinel.Send(BuildRequest("GET", "/ws/after-breaker", UpgradeHeaders())));
+  ASSERT_TRUE(HasStatus(sentinel.Read(), 101));  // Read, not ReadFinal: a 101 is final here
+  ASSERT_GE(ws().UpgradeId("/ws/after-breaker"), 0) << ws().Output();
+  EXPECT_EQ(ws().Count("path=/guarded/"), 2u) << ws().Output();
 }
 
 // The client resets its TCP connection without a close frame: the origin's connection is closed
@@ -1331,7 +1340,11 @@ TEST(WebSocketRetryTest, UpgradeIsNeverRetried) {
   ASSERT_TRUE(up);
   EXPECT_GE(up->status, 500) << up->status;
   ASSERT_TRUE(s.stub().WaitRequest("GET /stub/upgrade", kEventMs));
-  // The retry (if any) would follow the first attempt at once: the answer came after it.
+  // A retry would come before the 502; the stub's log may trail its connections, so a later
+  // request's lines mark where the upgrade's would have been.
+  ASSERT_TRUE(IsGatewayError(HttpGet(s.port(), "/stub/sentinel"), 502));
+  ASSERT_TRUE(
+      PollUntil([&] { return s.stub().RequestCount("GET /stub/sentinel") == 2; }, kEventMs));
   EXPECT_EQ(s.stub().RequestCount("GET /stub/upgrade"), 1u);
 }
 
