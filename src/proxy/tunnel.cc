@@ -27,14 +27,16 @@ namespace ringway::proxy {
 
 namespace {
 
-// Moves what `from` holds into `to` behind its bytes, as far as `to` has room.
-void move_bytes(core::IoBuf& from, core::IoBuf& to) {
+// Moves what `from` (a receive's bytes: no operation points into it) holds into `to` behind
+// its bytes, as far as `to` has room; an emptied `from` goes back to the pool, so an idle
+// tunnel holds no buffer.
+void move_bytes(core::BufPool& pool, core::IoBuf& from, core::IoBuf& to) {
   uint32_t n = std::min(from.size(), to.room());
   std::memcpy(to.data + to.tail, from.data + from.head, n);
   to.tail += n;
   from.head += n;
   if (from.empty()) {
-    from.head = from.tail = 0;
+    pool.put(from);
   }
 }
 
@@ -81,13 +83,13 @@ void Upstreams::tunnel_start(ClientConn& c, UpstreamConn& u) {
 // Client bytes toward the backend; then the client's next receive, when there is room.
 void Upstreams::tunnel_up(ClientConn& c, UpstreamConn& u) {
   core::IoBuf& o = c.x.up_out;
+  if (!u.send_armed && c.x.up_out_sent == o.tail) {
+    k_.pool_.put(o);  // all sent: nothing to keep
+    c.x.up_out_sent = 0;
+  }
   if (!c.in.empty()) {
-    if (!u.send_armed && c.x.up_out_sent == o.tail) {
-      o.head = o.tail = 0;
-      c.x.up_out_sent = 0;
-    }
     k_.pool_.get(o, c.x.snap->c().head_buf_size);
-    move_bytes(c.in, o);
+    move_bytes(k_.pool_, c.in, o);
     upstream_send(c, u);
   }
   if (c.tunnel_end == ClientConn::TunnelEnd::kNone) {
@@ -98,14 +100,14 @@ void Upstreams::tunnel_up(ClientConn& c, UpstreamConn& u) {
 // Backend bytes toward the client; then the backend's next receive, when there is room.
 void Upstreams::tunnel_down(ClientConn& c, UpstreamConn& u) {
   core::IoBuf& o = c.out;
+  if (!c.send_armed && o.empty()) {
+    k_.pool_.put(o);  // all sent: nothing to keep
+  } else if (!c.send_armed && o.room() < u.in.size()) {
+    o.compact();
+  }
   if (!u.in.empty()) {
-    if (!c.send_armed && o.empty()) {
-      o.head = o.tail = 0;
-    } else if (!c.send_armed && o.room() < u.in.size()) {
-      o.compact();
-    }
     k_.pool_.get(o, c.x.snap->c().head_buf_size);
-    move_bytes(u.in, o);
+    move_bytes(k_.pool_, u.in, o);
     client_.client_send(c);
   }
   if (c.tunnel_end == ClientConn::TunnelEnd::kNone) {

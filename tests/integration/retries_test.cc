@@ -43,13 +43,15 @@ class RetriesTest : public SharedChannelStackTest<RetriesTest> {
   // Sends kRequests `method prefix/<i>` with a body. Each must reach exactly one member
   // once: `failing` answered by the gateway with `status` ("status 502"), else a 200 from
   // "good". Returns how many reached `failing`.
+  // `headers` / `body`: of each request.
   static int ExpectNotReplayed(const std::string& method, const std::string& prefix,
                                const std::string& failing = "reset",
-                               const std::string& status = "status 502") {
+                               const std::string& status = "status 502",
+                               const HeaderList& headers = {}, const std::string& body = "body") {
     std::vector<std::string> answers;
     Client c(port());
     for (int i = 0; i < kRequests; ++i) {
-      auto r = c.Request(method, prefix + "/" + std::to_string(i), {}, "body");
+      auto r = c.Request(method, prefix + "/" + std::to_string(i), headers, body);
       answers.push_back(Who(r));
       if (!r || r->Header("connection") == "close") {
         c.Close();
@@ -112,6 +114,30 @@ TEST_F(RetriesTest, PostIsNotReplayedEvenWithRetryCount) {
 
 TEST_F(RetriesTest, PatchIsNotReplayed) {
   EXPECT_GE(ExpectNotReplayed("PATCH", "/flaky/patch"), kRequests / 2 - 1);
+}
+
+// A WebSocket handshake that may have reached a member is never replayed (docs/upgrades.md),
+// whatever retry_count allows; "good" answers it as an ordinary GET (200), and the client
+// connection then carries the next request. Fails if upgrades were retried like GETs.
+const HeaderList kUpgrade = {{"Connection", "Upgrade"},
+                             {"Upgrade", "websocket"},
+                             {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                             {"Sec-WebSocket-Version", "13"}};
+
+TEST_F(RetriesTest, UpgradeThatReachedAMemberIsNotReplayed) {
+  EXPECT_GE(ExpectNotReplayed("GET", "/flaky-once/ws", "reset", "status 502", kUpgrade, ""),
+            kRequests / 2 - 1);
+}
+
+// A refused connect proves the handshake was not seen: it goes to the other member.
+TEST_F(RetriesTest, UpgradeAfterConnectionRefusedGoesToTheOtherMember) {
+  Client c(port());
+  for (int i = 0; i < kRequests; ++i) {
+    auto r = c.Request("GET", "/dead-once/ws/" + std::to_string(i), kUpgrade);
+    ASSERT_TRUE(HasStatus(r, 200)) << i;
+    EXPECT_EQ(Who(r), "good") << i;
+    EXPECT_EQ(EchoHeader(*r, "upgrade"), "websocket") << i;
+  }
 }
 
 TEST_F(RetriesTest, RetryCountZeroMeansNoRetry) {

@@ -238,7 +238,7 @@ TEST_F(ConfigTest, SupportedPartOfTheExampleLoads) {
   LoadResult r = load_config(R"({
     "version": 1, "instance": {"id": "gw-east-1"}, "shards": 2,
     "listeners": [{"name": "public", "address": "0.0.0.0:8080"}],
-    "limits": {"max_header_bytes": 16384},
+    "limits": {"max_header_bytes": 16384, "upgrade_idle_timeout_ms": 45000},
     "environments": [{"name": "RELEASE", "variables": {"version": "v1"}},
                      {"name": "TEST", "variables": {"version": "v2"}}],
     "apps": [{"name": "shop-web", "app_key": "k-123", "app_secret": "env:SHOP_WEB_SECRET"}],
@@ -256,6 +256,7 @@ TEST_F(ConfigTest, SupportedPartOfTheExampleLoads) {
   EXPECT_EQ(c.shards, 2u);
   EXPECT_EQ(c.limits.max_header_bytes, 16384u);
   EXPECT_EQ(c.limits.max_headers, 100u);
+  EXPECT_EQ(c.limits.upgrade_idle_timeout_ms, 45000u);
   EXPECT_EQ(c.apis[0].backend.http.url.host, "localhost");
   EXPECT_EQ(c.apis[0].backend.http.url.port, 9000);
   EXPECT_EQ(c.apis[0].backend.http.retry_count, 2);
@@ -274,6 +275,7 @@ TEST_F(ConfigTest, Defaults) {
   EXPECT_EQ(c.limits.max_header_bytes, 32768u);
   EXPECT_EQ(c.limits.max_body_bytes, 12582912u);
   EXPECT_EQ(c.limits.max_connections, 100000u);
+  EXPECT_EQ(c.limits.upgrade_idle_timeout_ms, 300000u);
   ASSERT_EQ(c.environments.size(), 1u);
   EXPECT_EQ(c.environments[0].name, "RELEASE");
   const Api& a = c.apis[0];
@@ -367,6 +369,8 @@ TEST_F(ConfigTest, OutOfRange) {
       {doc(R"("shards": 5000)"), {"shards: must be between 0 and 1024 (got 5000)"}},
       {doc(R"("limits": {"max_headers": 0})"),
        {"limits.max_headers: must be between 1 and 4294967295 (got 0)"}},
+      {doc(R"("limits": {"upgrade_idle_timeout_ms": 0})"),
+       {"limits.upgrade_idle_timeout_ms: must be between 1 and 4294967295 (got 0)"}},
       {doc(R"("limits": {"max_body_bytes": 18446744073709551615})"),
        {"limits.max_body_bytes: must be between 0 and 9223372036854775807 (got "
         "18446744073709551615)"}},
