@@ -391,6 +391,15 @@ class RawWs {
                             (s == ReadStatus::kError && reader_->last_errno() == ECONNRESET));
   }
 
+  // Exactly `n` raw bytes (a tunnel that is not WebSocket).
+  bool ReadRaw(uint64_t n, std::string* out) { return Read(n, out); }
+  bool SendRaw(std::string_view data) {
+    sent_ += data.size();
+    return SendAll(fd_, data);
+  }
+  // Ends the sending side (FIN).
+  void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+
   void Close() {
     if (fd_ >= 0) {
       ::close(fd_);
@@ -530,26 +539,32 @@ bool MetricIs(const Gateway& gw, std::string_view name, double want, const Label
   return v && *v == want;
 }
 
-// GET /v1/shards on the admin listener: (client_connections, backend_connections) summed.
-std::optional<std::pair<int64_t, int64_t>> ShardConnections(const Gateway& gw) {
+// GET /v1/shards on the admin listener, summed over the shards.
+struct ShardCounts {
+  int64_t client = 0;   // client_connections
+  int64_t backend = 0;  // backend_connections
+  int64_t tunnels = 0;  // tunnels
+};
+std::optional<ShardCounts> ShardConnections(const Gateway& gw) {
   std::optional<Response> r = HttpGet(gw.port("admin"), "/v1/shards");
   if (!r || r->status != 200) {
     return std::nullopt;
   }
-  int64_t client = 0;
-  int64_t backend = 0;
+  ShardCounts sum;
   for (int i = 0;; ++i) {
     std::optional<int64_t> c =
         JsonInt(r->body, "/shards/" + std::to_string(i) + "/client_connections");
     std::optional<int64_t> b =
         JsonInt(r->body, "/shards/" + std::to_string(i) + "/backend_connections");
+    std::optional<int64_t> t = JsonInt(r->body, "/shards/" + std::to_string(i) + "/tunnels");
     if (!c || !b) {
       break;
     }
-    client += *c;
-    backend += *b;
+    sum.client += *c;
+    sum.backend += *b;
+    sum.tunnels += t.value_or(-1000000);  // absent: the check fails
   }
-  return std::make_pair(client, backend);
+  return sum;
 }
 
 // An upgrade request's headers for the harness client.
@@ -844,8 +859,9 @@ TEST_F(WebSocketTest, ThousandConcurrentTunnelsOnOneShard) {
   EXPECT_EQ(Metric(gateway(), "ringway_upgraded_connections"), kN);
   auto conns = ShardConnections(gateway());
   ASSERT_TRUE(conns);
-  EXPECT_GE(conns->first, kN);
-  EXPECT_GE(conns->second, kN);
+  EXPECT_GE(conns->client, kN);
+  EXPECT_GE(conns->backend, kN);
+  EXPECT_EQ(conns->tunnels, kN);
   client.CloseStdin();
   ASSERT_EQ(client.WaitExit(60000), 0) << client.Output(Process::kStdout);
   EXPECT_NE(client.Output(Process::kStdout).find("ok many n=1000"), std::string::npos);
@@ -855,7 +871,7 @@ TEST_F(WebSocketTest, ThousandConcurrentTunnelsOnOneShard) {
   EXPECT_TRUE(PollUntil(
       [&] {
         auto c = ShardConnections(gateway());
-        return c && c->second < 10;
+        return c && c->backend < 10 && c->tunnels == 0;
       },
       10000))
       << "backend connections still open after every tunnel closed";
@@ -883,11 +899,14 @@ TEST_F(WebSocketTest, RefusedHandshakeIsRelayedAndConnectionKeptAlive) {
 
 // A backend that ignores the upgrade and answers 200 (the stub): relayed as it is, the stub saw
 // Upgrade and Connection: upgrade, and a request pipelined behind the upgrade request on the
-// same write is answered next. Catches: Upgrade not forwarded to an http backend, a connection
-// left waiting for a 101, pipelined bytes taken for tunnel bytes when there is no tunnel.
+// same write is answered next; the upgrade went on a new backend connection, not the pooled one.
+// Catches: Upgrade not forwarded to an http backend, a connection left waiting for a 101,
+// pipelined bytes taken for tunnel bytes when there is no tunnel, an upgrade sent on a pooled
+// connection.
 TEST_F(WebSocketTest, BackendIgnoringTheUpgradeAnswersNormally) {
   Client c(port());
-  ASSERT_TRUE(c.Connect());
+  auto warm = c.Get("/stub/warm-the-pool");  // its backend connection goes back to the pool
+  ASSERT_TRUE(EchoedTarget(warm, "/stub/warm-the-pool"));
   ASSERT_TRUE(c.Send(BuildRequest("GET", "/stub/ignores", UpgradeHeaders()) +
                      BuildRequest("GET", "/stub/pipelined")));
   auto r = c.ReadFinal();
@@ -895,6 +914,11 @@ TEST_F(WebSocketTest, BackendIgnoringTheUpgradeAnswersNormally) {
   EXPECT_EQ(EchoHeader(*r, "upgrade"), "websocket") << r->body;
   EXPECT_TRUE(HasToken(EchoHeader(*r, "connection"), "upgrade")) << r->body;
   EXPECT_EQ(EchoHeader(*r, "sec-websocket-key"), kWsKey) << r->body;
+  // docs/upgrades.md: an upgrade goes on a new backend connection (the stub numbers its
+  // connections in order), never on the pooled one.
+  EXPECT_GT(JsonInt(r->body, "/conn").value_or(0), JsonInt(warm->body, "/conn").value_or(0))
+      << warm->body << "\n"
+      << r->body;
   EXPECT_TRUE(EchoedTarget(c.ReadFinal(), "/stub/pipelined"));
 }
 
@@ -924,6 +948,7 @@ TEST_F(WebSocketTest, EmptyContentLengthUpgradesChunkedBodyDoesNot) {
   auto r = c.Request("POST", "/stub/chunked-body", h, "5\r\nhello\r\n0\r\n\r\n");
   ASSERT_TRUE(EchoedTarget(r, "/stub/chunked-body"));
   EXPECT_EQ(JsonInt(r->body, "/body_length"), 5) << r->body;
+  EXPECT_EQ(EchoHeader(*r, "upgrade"), "<absent>") << r->body;
   EXPECT_TRUE(EchoedTarget(c.Get("/stub/after-chunked"), "/stub/after-chunked"));
 }
 
@@ -945,6 +970,30 @@ TEST_F(WebSocketTest, OrdinaryRequestsBeforeAndAfterATunnelToTheSameOrigin) {
     EXPECT_EQ(JsonString(r->body, "/path"), "/ws/plain-after") << r->body;
     EXPECT_TRUE(HasStatus(HttpGet(port(), "/ws/plain-after"), 200));
   }
+}
+
+// A 101 without Upgrade and Connection: upgrade, to a request that asked for an upgrade:
+// 502 RW.5251, nothing switched. Catches: a switch on any 101.
+TEST_F(WebSocketTest, BareSwitchIs502) {
+  Client c(port());
+  ASSERT_TRUE(c.Connect());
+  ASSERT_TRUE(c.Send(BuildRequest("GET", "/ws/bare101", UpgradeHeaders())));
+  auto r = c.Read();
+  ASSERT_TRUE(IsGatewayError(r, 502));
+  EXPECT_EQ(JsonString(r->body, "/error_code"), "RW.5251") << r->body;
+}
+
+// "Upgrade: h2c, websocket": h2c is dropped from the list, the rest passes and the upgrade
+// happens. Catches: the whole Upgrade dropped when it names h2c, or h2c forwarded.
+TEST_F(WebSocketTest, H2cIsDroppedFromAnUpgradeList) {
+  RawWs raw(port());
+  ASSERT_TRUE(raw.Handshake("/ws/h2c-list", {}, {}, "Upgrade", "h2c, websocket"));
+  ASSERT_EQ(raw.status(), 101) << raw.Describe();
+  const int id = ws().UpgradeId("/ws/h2c-list");
+  ASSERT_GE(id, 0) << ws().Output();
+  EXPECT_EQ(JsonString(ws().UpgradeHeaders(id), "/upgrade"), "websocket")
+      << ws().UpgradeHeaders(id);
+  EXPECT_TRUE(RawCloseHandshake(raw));
 }
 
 // `Upgrade: h2c` is not passed on: the stub answers 200 and saw no Upgrade (nor an upgrade
@@ -1000,6 +1049,7 @@ TEST_F(WebSocketTest, UpgradeWithBodyIsAnsweredNormally) {
   ASSERT_TRUE(EchoedTarget(r, "/stub/with-body"));
   EXPECT_EQ(EchoField(*r, "method"), "POST");
   EXPECT_EQ(JsonInt(r->body, "/body_length"), 5) << r->body;
+  EXPECT_EQ(EchoHeader(*r, "upgrade"), "<absent>") << r->body;  // docs/upgrades.md: dropped
   EXPECT_TRUE(EchoedTarget(c.Get("/stub/after-body"), "/stub/after-body"));
 }
 
@@ -1104,7 +1154,7 @@ TEST(WebSocketOwnGatewayTest, BackendConnectionsDropToZeroAfterVanish) {
   EXPECT_TRUE(PollUntil(
       [&] {
         auto c = ShardConnections(s.gateway());
-        return c && c->second == 0;
+        return c && c->backend == 0 && c->tunnels == 0;
       },
       kEventMs))
       << "backend_connections in /v1/shards stay above 0";
@@ -1169,6 +1219,50 @@ TEST(WebSocketIdleTest, OneWayTrafficKeepsTheTunnel) {
       << "client-to-origin traffic alone did not keep the tunnel";
   EXPECT_TRUE(listener.running()) << listener.Output(Process::kStdout);
   EXPECT_TRUE(talker.running()) << talker.Output(Process::kStdout);
+}
+
+// client_idle_timeout_ms and the backend's timeout_ms (300 ms each) do not apply to a tunnel;
+// upgrade_idle_timeout_ms (2 s) does. Catches: a tunnel closed by the HTTP timeouts.
+TEST(WebSocketIdleTest, HttpTimeoutsDoNotApplyToTunnels) {
+  WsStack s;
+  ASSERT_TRUE(
+      s.Start({.limits = R"("client_idle_timeout_ms": 300, "upgrade_idle_timeout_ms": 2000)",
+               .ws_backend_extra = R"("timeout_ms": 300)"}));
+  std::string out;
+  EXPECT_TRUE(RunClient(s.Url("/ws/long-idle"), "idle", {}, 10000, &out));
+  const int64_t ms = FieldOf(out, "ok idle", "ms=");
+  EXPECT_GE(ms, 1950) << out;
+  EXPECT_LT(ms, 5000) << out;
+}
+
+// A reload (SIGHUP) that moves the API leaves an open tunnel as it is: it keeps echoing; new
+// upgrades follow the new config. Catches: tunnels cut by a reload, or the old config freed
+// under a live tunnel.
+TEST(WebSocketReloadTest, ReloadLeavesOpenTunnels) {
+  WsStack s;
+  ASSERT_TRUE(s.Start({}));
+  Process pulse;
+  ASSERT_TRUE(SpawnClient(&pulse, s.Url("/ws/reloaded"), "pulse", {"--interval", "50"}, 20000));
+  ASSERT_TRUE(pulse.WaitFor(Process::kStdout, "echo n=2 ", 10000))
+      << pulse.Output(Process::kStdout);
+  std::ifstream f(s.gateway().config_path());
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string cfg = ss.str();
+  const std::string from = R"("req_uri":"/ws","match_mode")";
+  ASSERT_NE(cfg.find(from), std::string::npos) << cfg;
+  cfg.replace(cfg.find(from), from.size(), R"("req_uri":"/moved","match_mode")");
+  s.gateway().WriteConfig(cfg);
+  s.gateway().Signal(SIGHUP);
+  ASSERT_TRUE(s.gateway().WaitLog("reload ok", 5000)) << s.gateway().LogTail();
+  const size_t before = pulse.Count(Process::kStdout, "echo n=");
+  EXPECT_TRUE(
+      PollUntil([&] { return pulse.Count(Process::kStdout, "echo n=") >= before + 10; }, 5000))
+      << pulse.Output(Process::kStdout);
+  EXPECT_TRUE(pulse.running()) << pulse.Output(Process::kStdout);
+  EXPECT_TRUE(IsGatewayError(HttpGet(s.port(), "/ws/after-reload", UpgradeHeaders()), 404));
+  EXPECT_TRUE(RunClient(s.Url("/moved/x"), "close-client"));
+  EXPECT_GE(s.ws().UpgradeId("/ws/x"), 0) << s.ws().Output();
 }
 
 // max_connections 2 counts tunnels: with two tunnels open a third connection is closed
@@ -1447,6 +1541,36 @@ TEST(WebSocketObservabilityTest, MetricsAndAccessLogOfATunnel) {
     }
   }
   EXPECT_TRUE(plain_seen);
+
+  // Any protocol: the origin's any101 path switches to the request's Upgrade and echoes raw
+  // bytes; the access log names the first token, lower case, cut at 15 bytes.
+  RawWs other(s.port());
+  ASSERT_TRUE(other.Handshake("/ws/any101", {{"X-Request-Id", "ws-any-proto"}}, {}, "Upgrade",
+                              "FooBar-Protocol-Name-Long/1.0"));
+  ASSERT_EQ(other.status(), 101) << other.Describe();
+  EXPECT_EQ(other.Header("upgrade"), "FooBar-Protocol-Name-Long/1.0") << other.Describe();
+  ASSERT_TRUE(other.SendRaw("not a websocket frame\r\n\r\n"));
+  std::string echoed;
+  ASSERT_TRUE(other.ReadRaw(25, &echoed));
+  EXPECT_EQ(echoed, "not a websocket frame\r\n\r\n");
+  other.ShutdownWrite();  // the origin ends in turn; the tunnel closes
+  EXPECT_TRUE(other.WaitEof(5000));
+  std::optional<std::string> any_line;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        std::ifstream lf(log);
+        for (std::string x; std::getline(lf, x);) {
+          if (JsonString(x, "/request_id") == "ws-any-proto") {
+            any_line = x;
+            return true;
+          }
+        }
+        return false;
+      },
+      kEventMs));
+  EXPECT_EQ(JsonString(*any_line, "/upgrade"), "foobar-protocol") << *any_line;
+  EXPECT_EQ(JsonInt(*any_line, "/status"), 101) << *any_line;
+  EXPECT_TRUE(PollUntil([&] { return MetricIs(gw, "ringway_upgrades_total", 2); }, kEventMs));
 }
 
 }  // namespace

@@ -21,7 +21,9 @@
 // socket is corked over both); "flood-close" sends one binary message of 1 MiB (kPattern) and
 // closes with 4001 "flood-done"; "flood-end" sends that message and then ends its TCP
 // connection without a close frame; "tick" sends "tick" every 100 ms ("tick id=N n=K"); "mute"
-// echoes nothing; "firehose" sends binary messages of 64 KiB, each once the previous one was
+// echoes nothing; "bare101" answers the upgrade "101" with neither Upgrade nor Connection;
+// "any101" accepts any Upgrade protocol (101 with the request's Upgrade value) and then echoes
+// raw bytes; "firehose" sends binary messages of 64 KiB, each once the previous one was
 // handed to the kernel, 128 MiB in all ("firehose id=N mib=M" at each MiB), then closes with 4002
 // "firehose-done". Binary messages are logged with their sha1.
 //
@@ -147,7 +149,7 @@ function runServer(opts) {
                            : http.createServer(handler);
   server.keepAliveTimeout = 60000;
   const wss = new WebSocket.Server({
-    server,
+    noServer: true,
     // Negotiated only with a client that offers it (ws_peer.js clients do with --deflate).
     perMessageDeflate: { threshold: 0 },
     maxPayload: 64 * 1024 * 1024,
@@ -228,6 +230,29 @@ function runServer(opts) {
     ws.on('close', (code, reason) => say('close id=' + id + ' code=' + code + ' reason=' +
                                           (reason.toString() || '-')));
     ws.on('error', (err) => say('error id=' + id + ' ' + err.message));
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const segs = segments(req.url);
+    if (segs.includes('bare101') || segs.includes('any101')) {
+      const id = nextId++;
+      say('upgrade id=' + id + ' path=' + req.url + ' headers=' + JSON.stringify(req.headers));
+      socket.once('close', () => say('conn-closed id=' + id));
+      socket.on('error', () => {});
+      if (segs.includes('bare101')) {
+        // A 101 without Upgrade and Connection: the gateway must not switch.
+        socket.end('HTTP/1.1 101 Switching Protocols\r\n\r\n');
+        return;
+      }
+      // Any protocol: 101 with the request's Upgrade, then every byte echoed as it is.
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ' +
+                   req.headers.upgrade + '\r\n\r\n');
+      say('open id=' + id + ' raw');
+      if (head && head.length) socket.write(head);
+      socket.on('data', (d) => socket.write(d));
+      socket.on('end', () => socket.end());
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
   wss.on('error', (err) => say('server-error ' + err.message));
   server.listen(opts.port || 0, '127.0.0.1', () => say('listening ' + server.address().port));
