@@ -46,6 +46,7 @@
 #include <regex>
 #include <sstream>
 
+#include "channels.h"
 #include "harness.h"
 #include "prom_text.h"
 #include "tls_certs.h"
@@ -1263,6 +1264,52 @@ TEST(WebSocketReloadTest, ReloadLeavesOpenTunnels) {
   EXPECT_TRUE(IsGatewayError(HttpGet(s.port(), "/ws/after-reload", UpgradeHeaders()), 404));
   EXPECT_TRUE(RunClient(s.Url("/moved/x"), "close-client"));
   EXPECT_GE(s.ws().UpgradeId("/ws/x"), 0) << s.ws().Output();
+}
+
+// A channel with balance_strategy wlc over two origins: with one tunnel held, ordinary requests
+// go to the other member; four tunnels opened one after the other and held are spread 2 + 2.
+// Catches: a member's WLC count that drops
+// at the upgrade (all tunnels would pile on the first member).
+TEST(WebSocketChannelTest, WlcCountsTunnels) {
+  WsServer a;
+  WsServer b;
+  ASSERT_TRUE(a.Start());
+  ASSERT_TRUE(b.Start());
+  Gateway gw;
+  ConfigSpec spec;
+  spec.apis = {ChannelApi("pair", "/ws", "pair", R"("retry_count":0)")};
+  spec.extra = ChannelsMember({{.name = "pair",
+                                .strategy = "wlc",
+                                .members = {{.host = "127.0.0.1", .port = a.port()},
+                                            {.host = "127.0.0.1", .port = b.port()}}}});
+  ASSERT_TRUE(gw.Start(BuildConfig(spec), {.shards = 1}));
+  const std::string url = "ws://127.0.0.1:" + std::to_string(gw.port()) + "/ws/wlc";
+  std::vector<std::unique_ptr<Process>> held;
+  // One tunnel held: four ordinary requests one after the other all go to the other member
+  // (ties would alternate between the two).
+  held.push_back(std::make_unique<Process>());
+  ASSERT_TRUE(SpawnClient(held.back().get(), url, "many", {"1", "--hold"}));
+  ASSERT_TRUE(held.back()->WaitFor(Process::kStdout, "holding n=1", 10000))
+      << held.back()->Output(Process::kStdout);
+  WsServer& busy = a.Count("open id=") == 1 ? a : b;
+  WsServer& free = a.Count("open id=") == 1 ? b : a;
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(HasStatus(HttpGet(gw.port(), "/ws/plain-wlc"), 200));
+  }
+  EXPECT_TRUE(PollUntil([&] { return free.Count("path=/ws/plain-wlc ") == 4; }, kEventMs))
+      << "with the tunnel's member:\n"
+      << busy.Output() << "the other:\n"
+      << free.Output();
+  EXPECT_EQ(busy.Count("path=/ws/plain-wlc "), 0u);
+  // Three more tunnels, one after the other: 2 + 2 in all.
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<Process>());
+    ASSERT_TRUE(SpawnClient(held.back().get(), url, "many", {"1", "--hold"}));
+    ASSERT_TRUE(held.back()->WaitFor(Process::kStdout, "holding n=1", 10000))
+        << held.back()->Output(Process::kStdout);
+  }
+  EXPECT_EQ(a.Count("open id="), 2u) << "a:\n" << a.Output() << "b:\n" << b.Output();
+  EXPECT_EQ(b.Count("open id="), 2u) << "a:\n" << a.Output() << "b:\n" << b.Output();
 }
 
 // max_connections 2 counts tunnels: with two tunnels open a third connection is closed
