@@ -1415,8 +1415,6 @@ TEST(WebSocketTlsTest, WssThroughTlsListener) {
   EXPECT_TRUE(s.ws().WaitFor("type=binary bytes=1048576 sha1=")) << s.ws().Output();
 }
 
-// FAILS against 24df138 at its third tunnel (the backend TLS resumption bug described at
-// EveryTunnelToATlsOriginOpens below), not because of the tunnel itself.
 // A TLS origin (node https + ws with the test certificate, req_protocol https, client_ssl.ca):
 // the tunnel runs over the gateway's TLS client connection (echo, the origin's close, a message
 // in the 101's TLS record, 1 MiB before the origin's FIN, a vanishing client). Catches: the tunnel
@@ -1441,15 +1439,10 @@ TEST(WebSocketTlsTest, TlsBackend) {
 // handshake per tunnel, most of them resuming a session: six tunnels in a row must all open.
 // Catches: backend TLS session resumption that fails on some handshakes.
 //
-// FAILS against 24df138 (a ringway bug outside the tunnel code, found by this test): with
-// Node's TLS server (its bundled OpenSSL 3) as the origin, the backend handshakes go full,
-// resumed, FAILED, full, resumed, FAILED, ...: on the third, ringway offers a TLS 1.3 PSK whose
-// binder does not verify (node: ERR_SSL_BINDER_DOES_NOT_VERIFY "tls_psk_do_binder: binder does
-// not verify"; ringway: "backend TLS handshake failed: received alert fatal error (alert from
-// the peer: illegal_parameter) [-313]", 502 RW.5260). Ordinary requests fail the same way
-// whenever the origin closes its connections (Connection: close), so every third request is a
-// 502; with tickets disabled on the origin (SSL_OP_NO_TICKET) or TLS 1.2 all succeed. Likely the
-// ticket received on a resumed connection is stored with the wrong resumption secret.
+// Found a bug outside the tunnel code: with Node's TLS server (OpenSSL 3) as the origin the
+// handshakes went full, resumed, FAILED (a TLS 1.3 PSK binder that does not verify: the
+// origin's illegal_parameter alert, 502 RW.5260), ...: the session saved from a resumed
+// connection. Fixed in upstream_tls_keep_session (a resumed connection keeps its session).
 TEST(WebSocketTlsTest, EveryTunnelToATlsOriginOpens) {
   const TestPki* pki = nullptr;
   ASSERT_TRUE(SharedPki(&pki));
