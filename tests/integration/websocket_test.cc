@@ -446,6 +446,21 @@ class RawWs {
   return ::testing::AssertionSuccess();
 }
 
+// The next frame is `want` (opcode `want_op`; 0: any), then the closing handshake completes.
+::testing::AssertionResult RawFrameThenClose(RawWs& ws, std::string_view want,
+                                             uint8_t want_op = 0) {
+  uint8_t op = 0;
+  std::string payload;
+  if (!ws.ReadFrame(&op, &payload)) {
+    return ::testing::AssertionFailure() << "no frame (want \"" << want << "\")";
+  }
+  if ((want_op != 0 && op != want_op) || payload != want) {
+    return ::testing::AssertionFailure()
+           << "frame opcode " << int(op) << " \"" << payload << "\", want \"" << want << "\"";
+  }
+  return RawCloseHandshake(ws);
+}
+
 // ---- the gateway in front of the peers ----
 
 struct WsStackOptions {
@@ -670,12 +685,7 @@ TEST_F(WebSocketTest, RelaysThe101AndTheFrames) {
   ASSERT_GE(id, 0) << ws().Output();
   EXPECT_EQ(JsonString(ws().UpgradeHeaders(id), "/sec-websocket-key"), std::string(kWsKey));
   ASSERT_TRUE(raw.SendFrame(0x2, "\x01\x02\x03 binary \r\n\r\n HTTP/1.1"));
-  uint8_t op = 0;
-  std::string payload;
-  ASSERT_TRUE(raw.ReadFrame(&op, &payload));
-  EXPECT_EQ(op, 0x2);
-  EXPECT_EQ(payload, "\x01\x02\x03 binary \r\n\r\n HTTP/1.1");
-  EXPECT_TRUE(RawCloseHandshake(raw));
+  EXPECT_TRUE(RawFrameThenClose(raw, "\x01\x02\x03 binary \r\n\r\n HTTP/1.1", 0x2));
 }
 
 // permessage-deflate offered by the client and accepted by the origin: Sec-WebSocket-Extensions
@@ -700,11 +710,7 @@ TEST_F(WebSocketTest, ConnectionTokenListAndCaseAreAnUpgrade) {
   ASSERT_TRUE(raw.Handshake("/ws/token-list", {}, {}, "keep-alive, Upgrade", "WebSocket"));
   ASSERT_EQ(raw.status(), 101) << raw.Describe();
   ASSERT_TRUE(raw.SendFrame(0x1, "tokens"));
-  uint8_t op = 0;
-  std::string payload;
-  ASSERT_TRUE(raw.ReadFrame(&op, &payload));
-  EXPECT_EQ(payload, "tokens");
-  EXPECT_TRUE(RawCloseHandshake(raw));
+  EXPECT_TRUE(RawFrameThenClose(raw, "tokens"));
 }
 
 // An upgrade on a client connection that already served two ordinary requests (keep-alive):
@@ -759,11 +765,7 @@ TEST_F(WebSocketTest, AuthenticatedLikeAnyRequest) {
   ASSERT_TRUE(raw.Handshake("/wsauth/signed", signed_headers));
   ASSERT_EQ(raw.status(), 101) << raw.Describe() << "\nsigned with:\n" << sign.out;
   ASSERT_TRUE(raw.SendFrame(0x1, "signed"));
-  uint8_t op = 0;
-  std::string payload;
-  ASSERT_TRUE(raw.ReadFrame(&op, &payload));
-  EXPECT_EQ(payload, "signed");
-  EXPECT_TRUE(RawCloseHandshake(raw));
+  EXPECT_TRUE(RawFrameThenClose(raw, "signed"));
 }
 
 // A ping is answered by the origin's pong with the same payload. Catches: control frames
@@ -777,12 +779,7 @@ TEST_F(WebSocketTest, MessageInTheSameWriteAsThe101IsRelayed) {
   RawWs raw(port());
   ASSERT_TRUE(raw.Handshake("/ws/greet"));
   ASSERT_EQ(raw.status(), 101) << raw.Describe();
-  uint8_t op = 0;
-  std::string payload;
-  ASSERT_TRUE(raw.ReadFrame(&op, &payload)) << "the origin's greeting did not arrive";
-  EXPECT_EQ(op, 0x1);
-  EXPECT_EQ(payload, "greeting");
-  EXPECT_TRUE(RawCloseHandshake(raw));
+  EXPECT_TRUE(RawFrameThenClose(raw, "greeting", 0x1)) << "the origin's greeting";
 }
 
 // A frame sent right behind the upgrade request, in the same write, before the 101 came back:
@@ -793,12 +790,7 @@ TEST_F(WebSocketTest, FrameSentBeforeThe101IsTunnelled) {
   RawWs raw(port());
   ASSERT_TRUE(raw.Handshake("/ws/early", {}, RawWs::Frame(0x1, "early bird")));
   ASSERT_EQ(raw.status(), 101) << raw.Describe();
-  uint8_t op = 0;
-  std::string payload;
-  ASSERT_TRUE(raw.ReadFrame(&op, &payload)) << "no echo of the early frame";
-  EXPECT_EQ(op, 0x1);
-  EXPECT_EQ(payload, "early bird");
-  EXPECT_TRUE(RawCloseHandshake(raw));
+  EXPECT_TRUE(RawFrameThenClose(raw, "early bird", 0x1)) << "the echo of the early frame";
 }
 
 // What one side sent just before it closed reaches the other side in full before the tunnel
