@@ -1,5 +1,8 @@
 #include "core/buf_pool.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -48,11 +51,14 @@ void BufPool::get(IoBuf& buf, uint32_t cap) {
   if (!c.free.empty()) {
     buf.data = c.free.back();
     c.free.pop_back();
+    c.low = std::min(c.low, c.free.size());
+    c.released = std::min(c.released, c.free.size());
     cached_bytes_ -= size;
     return;
   }
 #endif
-  buf.data = static_cast<char*>(std::malloc(size));
+  // Page-aligned (size is a multiple of 4 KiB), so trim() can drop whole buffers.
+  buf.data = static_cast<char*>(std::aligned_alloc(4096, size));
   if (buf.data == nullptr) {
     std::abort();  // out of memory is fatal on the data plane
   }
@@ -73,6 +79,18 @@ void BufPool::put(IoBuf& buf) {
   std::free(buf.data);
 #endif
   buf = IoBuf{};
+}
+
+void BufPool::trim() {
+  for (Class& c : classes_) {
+    for (size_t i = c.released; i < c.low; ++i) {
+      // Not on the request path (once a second at most), and IORING_OP_MADVISE would run
+      // later on an io-wq worker, racing a get() that hands the buffer out meanwhile.
+      madvise(c.free[i], c.size, MADV_DONTNEED);
+    }
+    c.released = std::max(c.released, c.low);
+    c.low = c.free.size();
+  }
 }
 
 }  // namespace ringway::core

@@ -36,11 +36,17 @@ class BufPool {
   // Returns the memory; buf becomes empty and unallocated.
   void put(IoBuf& buf);
   size_t cached_bytes() const { return cached_bytes_; }
+  // Called at a fixed interval (a second): gives the pages of cached buffers that no get()
+  // needed since the previous call back to the kernel (MADV_DONTNEED: they stay cached and
+  // are zero-filled on next use), so the memory of a burst does not stay resident.
+  void trim();
 
  private:
   struct Class {
     uint32_t size;
-    std::vector<char*> free;
+    std::vector<char*> free;  // the most recently put last
+    size_t low = 0;           // fewest cached since the last trim()
+    size_t released = 0;      // the first `released` have no pages
   };
   Class& class_for(uint32_t size);
   std::vector<Class> classes_;

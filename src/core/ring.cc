@@ -2,7 +2,9 @@
 
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -145,14 +147,17 @@ io_uring_sqe* Ring::set_slot(int fd, int* value) {
   return s;
 }
 
-BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size, uint32_t headroom)
+BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size, uint32_t headroom,
+                 uint32_t depth)
     : ring_(ring),
       group_(group),
       count_(count),
       size_(size),
       headroom_(headroom),
       stride_(static_cast<size_t>(size) + headroom),
-      mask_(count - 1) {
+      mask_(count - 1),
+      depth_(depth == 0 || depth > count ? count : depth),
+      first_depth_(depth_) {
   if (count == 0 || (count & (count - 1)) != 0 || count > 32768) {
     throw std::runtime_error("buffer ring size must be a power of two <= 32768");
   }
@@ -179,11 +184,11 @@ BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size, uint
   if (base_ == MAP_FAILED) {
     throw std::runtime_error("mmap buffers failed");
   }
-  for (uint32_t i = 0; i < count; ++i) {
-    io_uring_buf_ring_add(br_, buf(static_cast<uint16_t>(i)), size, static_cast<uint16_t>(i), mask_,
-                          static_cast<int>(i));
+  stack_.reserve(count);
+  for (uint32_t i = count; i-- > 0;) {
+    stack_.push_back(static_cast<uint16_t>(i));  // buffer 0 on top
   }
-  io_uring_buf_ring_advance(br_, static_cast<int>(count));
+  flush();
 }
 
 BufRing::~BufRing() {
@@ -192,11 +197,51 @@ BufRing::~BufRing() {
   munmap(base_, count_ * stride_);
 }
 
-void BufRing::recycle(uint16_t id) {
+void BufRing::recycle(uint16_t id) { stack_.push_back(id); }
+
+void BufRing::grow() {
+  depth_ = std::min(count_, depth_ + 1);
+  grew_ = true;
+}
+
+void BufRing::trim() {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  // The bottom (count - used) were never out: they have no pages to give back.
+  for (size_t i = std::max<size_t>(released_, count_ - used_); i < low_; ++i) {
+    // Whole pages inside this buffer and its headroom only: neighbours stay intact.
+    auto from = reinterpret_cast<uintptr_t>(base_ + static_cast<size_t>(stack_[i]) * stride_);
+    uintptr_t to = from + stride_;
+    from = (from + page - 1) & ~(page - 1);
+    to &= ~(page - 1);
+    if (to > from) {
+      // A direct call, not IORING_OP_MADVISE: that one always runs on an io-wq worker,
+      // later, and could zero a buffer the next flush() has posted again meanwhile.
+      madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+    }
+  }
+  released_ = std::max(released_, low_);
+  if (!grew_) {
+    depth_ = std::max(first_depth_, depth_ - std::max<uint32_t>(1, depth_ / 8));
+  }
+  grew_ = false;
+  low_ = stack_.size();
+}
+
+void BufRing::post(uint16_t id) {
   io_uring_buf_ring_add(br_, buf(id), size_, id, mask_, pending_++);
 }
 
 void BufRing::flush() {
+  // Out = count - stacked. The bottom (count - used_) of the stack have never been out.
+  while (!stack_.empty() && count_ - stack_.size() < depth_) {
+    if (stack_.size() == count_ - used_) {
+      ++used_;
+    }
+    post(stack_.back());
+    stack_.pop_back();
+  }
+  low_ = std::min(low_, stack_.size());
+  released_ = std::min(released_, stack_.size());
   if (pending_ != 0) {
     io_uring_buf_ring_advance(br_, pending_);
     pending_ = 0;

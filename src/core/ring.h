@@ -78,11 +78,22 @@ class Ring {
 // Provided buffers registered as a buffer ring (liburing 2.3 has no setup helper: the
 // page-aligned ring memory is allocated here and registered with
 // io_uring_register_buf_ring).
+//
+// Sized by use, not by the worst case: of `count` buffers, only `depth` are out (in the
+// kernel's ring or held by the owner) at first; the rest wait on a stack. A recycled buffer
+// goes on top of that stack and flush() refills the ring from the top, so the same few
+// warm buffers circle and a buffer the kernel never needed is never touched (its pages
+// never count towards RSS). The kernel consumes a ring in order, so posting all `count`
+// would cycle through every buffer and touch them all. When a receive finds the ring empty
+// (-ENOBUFS) the owner calls grow(), once per starved receive: `depth` follows the peak
+// demand (buffers held plus receives completing in one loop turn), up to `count`.
 class BufRing {
  public:
   // `headroom` bytes before each buffer are left out of what the kernel may fill: the
   // owner may write there to prepend bytes to a received buffer without moving it.
-  BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size, uint32_t headroom = 0);
+  // `depth` 0 means `count` (every buffer posted at once).
+  BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size, uint32_t headroom = 0,
+          uint32_t depth = 0);
   ~BufRing();
   BufRing(const BufRing&) = delete;
   BufRing& operator=(const BufRing&) = delete;
@@ -90,12 +101,28 @@ class BufRing {
   uint16_t group() const { return group_; }
   uint32_t buf_size() const { return size_; }
   uint32_t headroom() const { return headroom_; }
+  uint32_t count() const { return count_; }
+  // Buffers the ring may have out (posted or held) now.
+  uint32_t depth() const { return depth_; }
+  // Buffers ever handed to the kernel: those whose pages may be resident.
+  uint32_t used() const { return used_; }
   char* buf(uint16_t id) { return base_ + static_cast<size_t>(id) * stride_ + headroom_; }
-  // Gives buffer `id` back to the kernel; made visible by flush().
+  // Gives buffer `id` back; the next flush() may post it again.
   void recycle(uint16_t id);
+  // A receive found no buffer: allow one more out (at most `count`).
+  void grow();
+  // Posts stacked buffers (most recently recycled first) until `depth` are out, and makes
+  // them visible to the kernel.
   void flush();
+  // Called at a fixed interval (a second): gives the pages of buffers that stayed on the
+  // stack since the previous call back to the kernel (MADV_DONTNEED; they are still the
+  // ring's, zero-filled on next use), and when no receive starved in the interval lowers
+  // `depth` by an eighth (not below the first depth), so memory follows a burst back down.
+  void trim();
 
  private:
+  void post(uint16_t id);
+
   Ring& ring_;
   io_uring_buf_ring* br_ = nullptr;
   char* base_ = nullptr;
@@ -106,7 +133,14 @@ class BufRing {
   uint32_t headroom_;
   size_t stride_;
   uint32_t mask_;
+  uint32_t depth_;
+  uint32_t first_depth_;
+  uint32_t used_ = 0;
+  bool grew_ = false;    // grow() since the last trim()
+  size_t low_ = 0;       // fewest buffers stacked since the last trim()
+  size_t released_ = 0;  // the bottom `released_` stacked buffers have no pages
   int pending_ = 0;
+  std::vector<uint16_t> stack_;  // buffers not out, the most recently recycled last
 };
 
 }  // namespace ringway::core

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "http/text.h"
 
@@ -169,7 +170,7 @@ int ParserCore::OnSpan(int kind, const char* at, size_t len) {
         if (header_count_ >= cap) {
           return Fail(Fault::kTooManyHeaders);
         }
-        headers_[header_count_] = Header{};
+        new (&headers_[header_count_]) Header{};
       }
       return Extend(kind, at, len, &headers_[header_count_].name);
     default:

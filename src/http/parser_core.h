@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 
 #include "http/errors.h"
 #include "ringway/http.h"
@@ -91,7 +92,7 @@ class ParserCore {
   const ParserLimits& limits() const { return limits_; }
   const HeadFacts& facts() const { return facts_; }
   std::string_view start_text() const { return start_text_; }  // target or reason
-  const Header* headers() const { return headers_.data(); }
+  const Header* headers() const { return headers_; }
   uint32_t header_count() const { return header_count_; }
   // Fills the fields RequestHead and ResponseHead share from the parsed head: version,
   // headers, content_length (-1: no Content-Length) and chunked.
@@ -131,7 +132,12 @@ class ParserCore {
   ParserLimits limits_;
   HeadFacts facts_;
   std::string_view start_text_;
-  std::array<Header, kMaxHeadersCap> headers_;
+  // Raw storage, not std::array<Header>: constructing 256 string_view pairs would write (and
+  // make resident) 8 KiB per parser up front, for heads that have a dozen headers; each
+  // slot is constructed when its header starts (Header is trivially destructible).
+  alignas(Header) unsigned char header_store_[kMaxHeadersCap * sizeof(Header)];
+  Header* headers_ = reinterpret_cast<Header*>(header_store_);
+  static_assert(std::is_trivially_destructible_v<Header>);
   uint32_t header_count_ = 0;
   Side side_;
   BodySink sink_;

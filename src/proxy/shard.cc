@@ -23,6 +23,9 @@ namespace {
 constexpr unsigned kMaxBatch = 32;
 constexpr uint32_t kBatchWaitUs = 10;
 constexpr uint64_t kMaxWaitMs = 100;  // bounds how late a shard sees a reload or drain
+// How often buffers left unused are given back (BufPool::trim, BufRing::trim): a burst's
+// memory is released about a second after it ended, and steady load keeps what it uses.
+constexpr uint64_t kTrimIntervalMs = 1000;
 }  // namespace
 
 Shard::Shard(uint32_t id, ShardContext* ctx, std::vector<int> listen_fds)
@@ -90,6 +93,12 @@ void Shard::run() noexcept {
     rearm_starved();
     k_.bufs_.flush();
     k_.up_bufs_.flush();
+    if (k_.now_ms_ >= next_trim_ms_) {  // the loop turns at least every kMaxWaitMs
+      k_.pool_.trim();
+      k_.bufs_.trim();
+      k_.up_bufs_.trim();
+      next_trim_ms_ = k_.now_ms_ + kTrimIntervalMs;
+    }
     k_.alog_.tick(k_.ring_, k_.now_ms_, k_.draining_);
   }
   finish_access_log();
@@ -169,6 +178,9 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
       return;
     case Op::kClientRecv:
     case Op::kClientSend: {
+      if (res == -ENOBUFS) {
+        k_.bufs_.grow();  // op is a receive: only receives select buffers
+      }
       ClientConn* c = k_.clients_.get(slot);
       if (c == nullptr || k_.clients_.gen(slot) != gen) {
         k_.take_received(k_.bufs_, nullptr, res,
@@ -187,6 +199,9 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
     case Op::kUpConnect:
     case Op::kUpSend:
     case Op::kUpRecv: {
+      if (res == -ENOBUFS) {
+        k_.up_bufs_.grow();
+      }
       UpstreamConn* u = k_.upstreams_.get(slot);
       if (u == nullptr || k_.upstreams_.gen(slot) != gen) {
         k_.take_received(k_.up_bufs_, nullptr, res, flags);

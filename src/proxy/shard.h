@@ -59,10 +59,11 @@ class Shard {
   std::vector<AcceptState> accepts_;  // sized once: timers point into it
   uint32_t listeners_open_;
   SteadyClock clock_;
-  unsigned batch_ = 1;       // completions the loop waits for (see kMaxBatch)
-  unsigned accepted_ = 0;    // connections accepted in this turn of the loop
-  uint64_t wake_value_ = 0;  // eventfd read target
-  uint64_t turns_ = 0;       // loop turns so far (published in ShardContext::loop_turns)
+  unsigned batch_ = 1;         // completions the loop waits for (see kMaxBatch)
+  unsigned accepted_ = 0;      // connections accepted in this turn of the loop
+  uint64_t wake_value_ = 0;    // eventfd read target
+  uint64_t turns_ = 0;         // loop turns so far (published in ShardContext::loop_turns)
+  uint64_t next_trim_ms_ = 0;  // when idle buffer memory is next given back (trim_memory)
   ShardCore k_;
   ClientSide client_;
   Forwarder fwd_;

@@ -18,6 +18,10 @@ using core::Op;
 namespace {
 constexpr uint32_t kRingEntries = 2048;
 constexpr uint32_t kRecvBufs = 1024;
+// Buffers each ring starts with out; -ENOBUFS doubles them (BufRing::grow), so a shard
+// touches only as many receive buffers as its load needed at once.
+constexpr uint32_t kRecvBufsFirst = 32;
+constexpr uint32_t kUpRecvBufsFirst = 16;
 constexpr uint32_t kMaxUpstreamsPerShard = 65536;
 // Fixed-file slots per shard (fd numbers above use plain fds): 8 bytes of kernel memory each.
 constexpr unsigned kFixedFileSlots = 1u << 17;
@@ -47,8 +51,8 @@ ShardCore::ShardCore(uint32_t id, ShardContext* ctx, uint64_t now_ms)
       now_ms_(now_ms),
       alog_(id, ctx),
       ring_(kRingEntries),
-      bufs_(ring_, 0, kRecvBufs, kRecvBufSize),
-      up_bufs_(ring_, 1, kUpRecvBufs, kUpRecvBufSize, kUpHeadroom),
+      bufs_(ring_, 0, kRecvBufs, kRecvBufSize, 0, kRecvBufsFirst),
+      up_bufs_(ring_, 1, kUpRecvBufs, kUpRecvBufSize, kUpHeadroom, kUpRecvBufsFirst),
       lead_msgs_(kUpRecvBufs),
       timers_(now_ms_),
       clients_(std::max<uint32_t>(ctx->max_connections, 1)),

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -232,6 +233,48 @@ TEST(BufPool, ReusesBuffersOfTheSameClassAndCompacts) {
   pool.put(c);
 }
 
+// Whether the page holding `p` is resident (mincore).
+bool Resident(const void* p) {
+  auto page = reinterpret_cast<uintptr_t>(p) & ~static_cast<uintptr_t>(4095);
+  unsigned char v = 0;
+  return mincore(reinterpret_cast<void*>(page), 4096, &v) == 0 && (v & 1) != 0;
+}
+
+#ifndef RINGWAY_PLAIN_POOLS
+// A cached buffer no get() needed for a whole trim interval loses its pages (and reads as
+// zeros when used again); one that was handed out in the interval keeps them.
+TEST(BufPool, TrimReleasesBuffersIdleForAWholeInterval) {
+  BufPool pool;
+  IoBuf a, b;
+  pool.get(a, 16384);
+  pool.get(b, 16384);
+  std::memset(a.data, 'a', a.cap);
+  std::memset(b.data, 'b', b.cap);
+  char* pa = a.data;
+  char* pb = b.data;
+  pool.put(a);  // the bottom of the cache
+  pool.put(b);
+  pool.trim();  // starts the first interval: nothing was idle for a whole one yet
+  EXPECT_TRUE(Resident(pa));
+  IoBuf c;
+  pool.get(c, 16384);  // takes pb, the most recently cached
+  EXPECT_EQ(c.data, pb);
+  pool.put(c);
+  pool.trim();
+  EXPECT_FALSE(Resident(pa));  // idle all interval
+  EXPECT_TRUE(Resident(pb));   // used in it
+  pool.trim();
+  EXPECT_FALSE(Resident(pb));  // idle for the interval after
+  IoBuf d;
+  pool.get(d, 16384);
+  pool.get(c, 16384);
+  EXPECT_EQ(c.data[0], 0);  // pages given back read as zeros
+  EXPECT_EQ(d.data[100], 0);
+  pool.put(c);
+  pool.put(d);
+}
+#endif
+
 struct Obj {
   uint64_t generation = 0;
   int value = 0;
@@ -303,6 +346,122 @@ TEST(BufRing, ReceivesLeaveTheHeadroomUntouched) {
   if (id + 1 < 4) {  // the next buffer's headroom follows this buffer's last byte
     EXPECT_EQ(bufs.buf(static_cast<uint16_t>(id + 1)) - bufs.buf(id), 8192 + 512);
   }
+  close(sv[0]);
+  close(sv[1]);
+}
+
+// One buffer-select receive of whatever is queued on `fd`: the CQE's result, and the buffer
+// id in *id (-1 without a buffer).
+int recv_selected(Ring& ring, BufRing& bufs, int fd, int* id) {
+  io_uring_sqe* s = ring.sqe();
+  io_uring_prep_recv(s, fd, nullptr, 65536, 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = bufs.group();
+  ring.submit_and_wait_batch(10000, 1, 0);
+  io_uring_cqe* cqe = nullptr;
+  if (io_uring_peek_cqe(ring.raw(), &cqe) != 0) {
+    return INT_MIN;
+  }
+  int res = cqe->res;
+  *id = (cqe->flags & IORING_CQE_F_BUFFER) ? static_cast<int>(cqe->flags >> IORING_CQE_BUFFER_SHIFT)
+                                           : -1;
+  io_uring_cqe_seen(ring.raw(), cqe);
+  return res;
+}
+
+// A ring sized by use: it starts with `depth` buffers out, reuses the most recently
+// recycled ones (so buffers it never needed stay untouched), and grows on -ENOBUFS.
+TEST(BufRing, PostsOnlyItsDepthAndReusesWarmBuffers) {
+  ringway::core::Ring ring(64);
+  ringway::core::BufRing bufs(ring, 4, 8, 4096, 0, 2);
+  EXPECT_EQ(bufs.depth(), 2u);
+  EXPECT_EQ(bufs.used(), 2u);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  int id = -1;
+  // A hundred receives, each buffer recycled: only the first two buffers ever circle.
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(write(sv[1], "abc", 3), 3);
+    ASSERT_EQ(recv_selected(ring, bufs, sv[0], &id), 3);
+    ASSERT_TRUE(id == 0 || id == 1) << id;
+    bufs.recycle(static_cast<uint16_t>(id));
+    bufs.flush();
+  }
+  EXPECT_EQ(bufs.used(), 2u);
+  // Two held: the third receive finds the ring empty.
+  std::vector<uint16_t> held;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(write(sv[1], "abc", 3), 3);
+    ASSERT_EQ(recv_selected(ring, bufs, sv[0], &id), 3);
+    held.push_back(static_cast<uint16_t>(id));
+  }
+  ASSERT_EQ(write(sv[1], "abc", 3), 3);
+  EXPECT_EQ(recv_selected(ring, bufs, sv[0], &id), -ENOBUFS);
+  bufs.grow();
+  bufs.grow();  // one per starved receive
+  EXPECT_EQ(bufs.depth(), 4u);
+  bufs.flush();
+  EXPECT_EQ(recv_selected(ring, bufs, sv[0], &id), 3);
+  EXPECT_GE(id, 2);
+  EXPECT_EQ(bufs.used(), 4u);
+  for (int i = 0; i < 9; ++i) {
+    bufs.grow();
+    bufs.flush();
+  }
+  EXPECT_EQ(bufs.depth(), 8u);  // never beyond count
+  close(sv[0]);
+  close(sv[1]);
+}
+
+// trim(): depth falls back by an eighth per interval without starved receives (not below
+// the first depth), and buffers left on the stack for a whole interval lose their pages.
+TEST(BufRing, TrimReleasesIdleBuffersAndLowersTheDepth) {
+  ringway::core::Ring ring(64);
+  ringway::core::BufRing bufs(ring, 5, 32, 4096, 0, 4);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  int id = -1;
+  std::vector<uint16_t> held;
+  for (int i = 0; i < 16; ++i) {  // 16 held at once: depth follows, 16 buffers touched
+    ASSERT_EQ(write(sv[1], "abc", 3), 3);
+    int res = recv_selected(ring, bufs, sv[0], &id);
+    if (res == -ENOBUFS) {
+      bufs.grow();
+      bufs.flush();
+      res = recv_selected(ring, bufs, sv[0], &id);
+    }
+    ASSERT_EQ(res, 3);
+    held.push_back(static_cast<uint16_t>(id));
+  }
+  EXPECT_EQ(bufs.depth(), 16u);
+  EXPECT_EQ(bufs.used(), 16u);
+  for (uint16_t h : held) {
+    ASSERT_TRUE(Resident(bufs.buf(h)));
+    bufs.recycle(h);
+  }
+  bufs.flush();  // all 16 posted again: depth is 16
+  bufs.trim();   // grew in this interval: depth stays
+  EXPECT_EQ(bufs.depth(), 16u);
+  bufs.trim();  // no starved receive: depth 14
+  EXPECT_EQ(bufs.depth(), 14u);
+  // Receives now leave the two buffers beyond the depth on the stack...
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_EQ(write(sv[1], "abc", 3), 3);
+    ASSERT_EQ(recv_selected(ring, bufs, sv[0], &id), 3);
+    bufs.recycle(static_cast<uint16_t>(id));
+    bufs.flush();
+  }
+  bufs.trim();
+  bufs.trim();  // ...where they stay a whole interval and lose their pages
+  int resident = 0;
+  for (uint16_t h : held) {
+    resident += Resident(bufs.buf(h)) ? 1 : 0;
+  }
+  EXPECT_EQ(resident, 14);
+  for (int i = 0; i < 40; ++i) {
+    bufs.trim();
+  }
+  EXPECT_EQ(bufs.depth(), 4u);
   close(sv[0]);
   close(sv[1]);
 }
