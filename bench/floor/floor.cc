@@ -15,7 +15,8 @@
 // real proxy cannot skip those; the gap between it and the floor is their price.
 //
 // Only loopback addresses are accepted (127.0.0.0/8, ::1, localhost): it is a benchmark
-// tool. Prints "listening PORT" on stdout once listening; SIGINT/SIGTERM end it (exit 0).
+// tool. Prints "listening PORT" on stdout once listening; SIGINT/SIGTERM end it (exit 0)
+// after one line of counters on stderr.
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -235,6 +236,8 @@ int Port(int fd) {
                                     : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
 }
 
+unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
+
 int Run(Options opt) {
   FitFdLimit(&opt);
   const int lfd = Listen(opt);
@@ -251,6 +254,13 @@ int Run(Options opt) {
     printf("listening %d\n", Port(lfd));
     fflush(stdout);
     relay.run(&g_stop);
+    const RelayCounters& c = relay.counters();
+    fprintf(
+        stderr,
+        "ringway-floor: clients %llu refused %llu from_clients %llu from_backend %llu pauses %llu "
+        "out_of_buffers %llu connect_failures %llu\n",
+        U(c.clients), U(c.refused), U(c.bytes[0]), U(c.bytes[1]), U(c.pauses), U(c.out_of_bufs),
+        U(c.connect_fail));
   } catch (const std::exception& e) {
     fprintf(stderr, "ringway-floor: %s\n", e.what());
     return 1;

@@ -200,9 +200,11 @@ void Relay::on_accept(int res, uint32_t flags) {
   }
   if (clients_ >= config_.max_conns) {
     queue_close(res);
+    ++counters_.refused;
     return;
   }
   ++clients_;
+  ++counters_.clients;
   NoDelay(res);
   if (!pool_.empty()) {
     const uint32_t slot = pool_.back();
@@ -285,6 +287,7 @@ void Relay::on_connect_failed(uint32_t slot, int res) {
     p = Pair{.gen = p.gen + 1};
     free_.push_back(slot);
   }
+  ++counters_.connect_fail;
   if (!backend_down_) {
     fprintf(stderr, "ringway-floor: backend connect failed: %s\n", strerror(-res));
     backend_down_ = true;
@@ -336,6 +339,7 @@ void Relay::on_recv(uint32_t slot, int dir, int res, uint32_t flags) {
     const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
     if (res > 0) {
       enqueue(slot, dir, bid, static_cast<uint32_t>(res));
+      counters_.bytes[dir] += static_cast<uint32_t>(res);
     } else {
       recycle(bid);
     }
@@ -354,6 +358,7 @@ void Relay::on_recv_end(uint32_t slot, int dir, int res) {
   f.recv = RecvState::kIdle;
   if (res == -ENOBUFS) {
     rearm_.push_back(Rearm{slot, p.gen, static_cast<uint8_t>(dir)});
+    ++counters_.out_of_bufs;
     return;
   }
   if (res > 0 || res == -ECANCELED || res == -EINTR) {
@@ -395,6 +400,7 @@ void Relay::pause_recv(uint32_t slot, int dir) {
   io_uring_prep_cancel64(s, Encode(kRecv0 + static_cast<uint64_t>(dir), slot, p.gen), 0);
   io_uring_sqe_set_data64(s, Encode(kIgnore, 0, 0));
   p.flow[dir].recv = RecvState::kCanceling;
+  ++counters_.pauses;
 }
 
 // Arms the receive of a flow that wants more bytes: open, not at EOF, queue not full.

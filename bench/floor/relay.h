@@ -29,6 +29,17 @@ struct RelayConfig {
   uint32_t max_conns = 20000;  // client connections at once; more are accepted and closed
 };
 
+// What happened, printed on stderr at exit (a bench run can tell a clean run from one
+// that ran out of buffers or refused clients).
+struct RelayCounters {
+  uint64_t clients = 0;       // paired or waiting clients accepted
+  uint64_t refused = 0;       // clients beyond --max-conns, closed at once
+  uint64_t bytes[2] = {};     // received from clients / from the backend
+  uint64_t pauses = 0;        // receives paused at kHighWater (a slow peer)
+  uint64_t out_of_bufs = 0;   // receives that ended with -ENOBUFS (buffer ring empty)
+  uint64_t connect_fail = 0;  // backend connects that failed
+};
+
 class Relay {
  public:
   // Allocates every table and sets up the rings. Throws std::runtime_error (start-up only).
@@ -39,6 +50,7 @@ class Relay {
 
   // Relays until *stop becomes non-zero (a signal handler sets it).
   void run(const volatile sig_atomic_t* stop) noexcept;
+  const RelayCounters& counters() const { return counters_; }
 
  private:
   static constexpr uint16_t kNoBuf = 0xffff;
@@ -106,20 +118,21 @@ class Relay {
   std::unique_ptr<core::Ring> ring_;
   std::unique_ptr<core::BufRing> bufs_;
   std::vector<Pair> pairs_;
-  std::vector<uint32_t> free_;      // free slots (a stack)
-  std::vector<uint32_t> pool_;      // pooled slots: backend connected, no client yet
-  std::vector<int> waiting_;        // accepted clients waiting for a backend (a ring)
-  uint32_t waiting_head_ = 0;       // index of the oldest waiting client
-  uint32_t waiting_count_ = 0;      // accepted clients waiting
-  std::vector<Rearm> rearm_;        // receives to re-arm once buffers are back (-ENOBUFS)
-  std::vector<uint16_t> next_;      // per buffer: the next buffer of its flow's queue
-  std::vector<uint32_t> len_;       // per buffer: bytes received into it
-  uint32_t held_ = 0;               // buffers out of the buffer ring
-  uint32_t clients_ = 0;            // accepted clients not closed yet (paired or waiting)
-  uint32_t connecting_ = 0;         // backend connects in flight
-  bool accept_armed_ = false;       // the multishot accept is in flight
-  bool backoff_ = false;            // a connect failed: no new connect until the timer fires
-  bool backend_down_ = false;       // reported on stderr once per outage
+  std::vector<uint32_t> free_;  // free slots (a stack)
+  std::vector<uint32_t> pool_;  // pooled slots: backend connected, no client yet
+  std::vector<int> waiting_;    // accepted clients waiting for a backend (a ring)
+  uint32_t waiting_head_ = 0;   // index of the oldest waiting client
+  uint32_t waiting_count_ = 0;  // accepted clients waiting
+  std::vector<Rearm> rearm_;    // receives to re-arm once buffers are back (-ENOBUFS)
+  std::vector<uint16_t> next_;  // per buffer: the next buffer of its flow's queue
+  std::vector<uint32_t> len_;   // per buffer: bytes received into it
+  uint32_t held_ = 0;           // buffers out of the buffer ring
+  uint32_t clients_ = 0;        // accepted clients not closed yet (paired or waiting)
+  uint32_t connecting_ = 0;     // backend connects in flight
+  bool accept_armed_ = false;   // the multishot accept is in flight
+  bool backoff_ = false;        // a connect failed: no new connect until the timer fires
+  bool backend_down_ = false;   // reported on stderr once per outage
+  RelayCounters counters_;
   __kernel_timespec connect_ts_{};  // link timeout of each connect (read at submit)
   __kernel_timespec backoff_ts_{};  // pause after a failed connect
 };

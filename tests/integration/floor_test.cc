@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -208,6 +209,43 @@ TEST_F(FloorTest, SlowReaderGetsEveryByteInOrder) {
   ASSERT_TRUE(HasStatus(r, 200));
   EXPECT_EQ(r->body_bytes, kSize);
   EXPECT_TRUE(in_order) << "bytes arrived out of order or changed";
+}
+
+// Many slow readers at once hold more buffers than the shared buffer ring has: receives
+// end with -ENOBUFS and must be re-armed once buffers come back. Every client still gets
+// its whole response, in order; the exit line shows the buffer ring did run dry.
+TEST_F(FloorTest, ManySlowReadersShareTheBuffersAndAllFinish) {
+  ASSERT_TRUE(floor_.Start(backend_, {"--spare", "8"}));
+  constexpr int kClients = 96;
+  constexpr uint64_t kSize = 3ull << 20;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<Client>(floor_.port(), 20000));
+    clients.back()->SetRecvBuffer(4096);
+    clients.back()->SetMaxSegment(1024);  // the floor's socket to it then buffers little
+    ASSERT_TRUE(clients.back()->Connect());
+    ASSERT_TRUE(clients.back()->Send(BuildRequest("GET", "/bytes/" + std::to_string(kSize))));
+  }
+  EXPECT_TRUE(PollUntil([&] { return MaxSendQueue(backend_.port()) > (256u << 10); }, 10000))
+      << "the backend never had to wait: nothing held the transfers back";
+  for (int i = 0; i < kClients; ++i) {
+    uint64_t offset = 0;
+    bool in_order = true;
+    const BodySink sink = [&](std::string_view data) {
+      in_order = in_order && MatchesPattern(offset, data);
+      offset += data.size();
+    };
+    const std::optional<Response> r = clients[i]->Read(false, &sink);
+    ASSERT_TRUE(HasStatus(r, 200)) << "client " << i;
+    EXPECT_EQ(r->body_bytes, kSize) << "client " << i;
+    EXPECT_TRUE(in_order) << "client " << i << ": bytes out of order or changed";
+  }
+  floor_.proc().Signal(SIGTERM);
+  ASSERT_EQ(floor_.proc().WaitExit(5000), 0);
+  const std::string err = floor_.proc().Output(Process::kStderr);
+  EXPECT_EQ(err.find("out_of_buffers 0 "), std::string::npos)
+      << "the buffer ring never ran dry: the -ENOBUFS path was not exercised\n"
+      << err;
 }
 
 // ringway-load, 64 connections, 20000 requests: every request answered, no error.
