@@ -21,6 +21,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -50,17 +51,16 @@ constexpr uint32_t kMaxConns = 1'000'000;
 constexpr uint32_t kMaxSpare = 10'000;
 constexpr rlim_t kSpareFds = 64;  // listener, ring, stdio and slack
 
-volatile sig_atomic_t g_stop = 0;
-
-void OnSignal(int) { g_stop = 1; }
-
-// No SA_RESTART: the loop's wait returns at once when a signal arrives.
-void InstallSignals() {
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+// SIGINT and SIGTERM are blocked and read from a signalfd through the ring: a stop request
+// is then a completion like any other, with no race against the loop's wait.
+int SignalFd() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  return signalfd(-1, &mask, SFD_CLOEXEC);
 }
 
 struct Options {
@@ -239,12 +239,18 @@ int Port(int fd) {
 unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
 
 int Run(Options opt) {
+  const int sfd = SignalFd();
+  if (sfd < 0) {
+    fprintf(stderr, "ringway-floor: signalfd: %s\n", strerror(errno));
+    return 1;
+  }
   FitFdLimit(&opt);
   const int lfd = Listen(opt);
   if (lfd < 0) {
     return 1;
   }
   RelayConfig config{.listen_fd = lfd,
+                     .signal_fd = sfd,
                      .backend = opt.backend,
                      .backend_len = opt.backend_len,
                      .spare = opt.spare,
@@ -253,7 +259,7 @@ int Run(Options opt) {
     Relay relay(config);
     printf("listening %d\n", Port(lfd));
     fflush(stdout);
-    relay.run(&g_stop);
+    relay.run();
     const RelayCounters& c = relay.counters();
     fprintf(
         stderr,
@@ -278,6 +284,5 @@ int main(int argc, char** argv) {
   if (rc >= 0) {
     return rc;
   }
-  InstallSignals();
   return Run(opt);
 }

@@ -23,7 +23,6 @@ constexpr uint16_t kLowWater = 4;
 constexpr uint32_t kMaxConnecting = 256;  // backend connects in flight at once
 constexpr long long kConnectTimeoutNs = 2'000'000'000;
 constexpr long long kBackoffNs = 100'000'000;
-constexpr uint64_t kWaitMs = 500;  // loop wake-up to notice a stop request
 
 // user_data: op (4 bits) | generation (20) | slot (24) | buffer id (16). Only these helpers
 // know the layout. A completion whose generation is not its slot's current one belongs to
@@ -34,6 +33,7 @@ enum Op : uint64_t {
   kAccept,
   kConnect,
   kTimer,
+  kSignal,
   kRecv0,  // receive on the client socket (flow 0); kRecv0 + 1: on the backend socket
   kRecv1,
   kSend0,  // send of flow 0 (to the backend); kSend0 + 1: flow 1, to the client
@@ -80,6 +80,9 @@ Relay::Relay(const RelayConfig& config)
   }
   ring_ = std::make_unique<core::Ring>(kRingEntries);
   bufs_ = std::make_unique<core::BufRing>(*ring_, kBufGroup, kBufCount, kBufSize);
+  // Fixed files spare every operation the file lookup and reference count (ringway does
+  // the same); when the kernel refuses, fix() fixes nothing and plain fds are used.
+  ring_->register_fd_table(2 * slots_ + 128);
   free_.reserve(slots_);
   for (uint32_t i = slots_; i > 0; --i) {
     free_.push_back(i - 1);
@@ -104,11 +107,14 @@ Relay::~Relay() {
   close(config_.listen_fd);
 }
 
-void Relay::run(const volatile sig_atomic_t* stop) noexcept {
+// The wait has no timeout: a stop request arrives as a completion (the signalfd read),
+// and a timer would cost an hrtimer set-up and cancel on every wait.
+void Relay::run() noexcept {
   arm_accept();
+  arm_signal();
   refill();
-  while (*stop == 0) {
-    ring_->submit_and_wait(kWaitMs);
+  while (!stop_) {
+    io_uring_submit_and_wait(ring_->raw(), 1);  // -EINTR and the like: just reap and loop
     reap();
     after_batch();
   }
@@ -150,6 +156,13 @@ void Relay::dispatch(uint64_t ud, int res, uint32_t flags) {
     case kTimer:
       on_timer();
       break;
+    case kSignal:
+      if (res > 0) {
+        stop_ = true;
+      } else {
+        arm_signal();
+      }
+      break;
     case kRecv0:
     case kRecv1:
       on_recv(slot, static_cast<int>(op - kRecv0), res, flags);
@@ -189,6 +202,12 @@ void Relay::arm_accept() {
   accept_armed_ = true;
 }
 
+void Relay::arm_signal() {
+  io_uring_sqe* s = ring_->sqe();
+  io_uring_prep_read(s, config_.signal_fd, &siginfo_, sizeof(siginfo_), 0);
+  io_uring_sqe_set_data64(s, Encode(kSignal, 0, 0));
+}
+
 // A client beyond --max-conns is accepted and closed at once; otherwise it takes a pooled
 // backend connection, or waits in waiting_ for the next connect to complete.
 void Relay::on_accept(int res, uint32_t flags) {
@@ -199,7 +218,7 @@ void Relay::on_accept(int res, uint32_t flags) {
     return;
   }
   if (clients_ >= config_.max_conns) {
-    queue_close(res);
+    queue_close(res, false);
     ++counters_.refused;
     return;
   }
@@ -240,11 +259,13 @@ void Relay::start_connect() {
   Pair& p = pairs_[slot];
   p.state = PairState::kConnecting;
   p.fd[1] = fd;
+  p.fixed[1] = ring_->fix(fd);
   ++connecting_;
   ring_->reserve(2);
   io_uring_sqe* s = ring_->sqe();
   io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&config_.backend),
                         config_.backend_len);
+  core::Ring::use_fixed(s, p.fixed[1]);
   io_uring_sqe_set_data64(s, Encode(kConnect, slot, p.gen));
   s->flags |= IOSQE_IO_LINK;
   io_uring_sqe* t = ring_->sqe();
@@ -283,7 +304,7 @@ void Relay::on_connect(uint32_t slot, int res) {
 void Relay::on_connect_failed(uint32_t slot, int res) {
   if (slot != kMaxSlots) {
     Pair& p = pairs_[slot];
-    close_now(p.fd[1]);
+    queue_close(p.fd[1], p.fixed[1]);  // through the ring: its fixed slot goes too
     p = Pair{.gen = p.gen + 1};
     free_.push_back(slot);
   }
@@ -317,6 +338,7 @@ void Relay::attach(uint32_t slot, int client_fd) {
   Pair& p = pairs_[slot];
   p.state = PairState::kPaired;
   p.fd[0] = client_fd;
+  p.fixed[0] = ring_->fix(client_fd);
   arm_recv(slot, 0);
   if (p.flow[1].queued > 0 && !p.flow[1].sending) {
     send_head(slot, 1);
@@ -327,6 +349,7 @@ void Relay::arm_recv(uint32_t slot, int dir) {
   Pair& p = pairs_[slot];
   io_uring_sqe* s = ring_->sqe();
   io_uring_prep_recv_multishot(s, p.fd[dir], nullptr, 0, 0);
+  core::Ring::use_fixed(s, p.fixed[dir]);
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = kBufGroup;
   io_uring_sqe_set_data64(s, Encode(kRecv0 + static_cast<uint64_t>(dir), slot, p.gen));
@@ -421,6 +444,7 @@ void Relay::send_head(uint32_t slot, int dir) {
   io_uring_sqe* s = ring_->sqe();
   io_uring_prep_send(s, p.fd[1 - dir], bufs_->buf(f.head) + f.sent, len_[f.head] - f.sent,
                      MSG_NOSIGNAL);
+  core::Ring::use_fixed(s, p.fixed[1 - dir]);
   io_uring_sqe_set_data64(s, Encode(kSend0 + static_cast<uint64_t>(dir), slot, p.gen, f.head));
   f.sending = true;
 }
@@ -468,9 +492,9 @@ void Relay::close_pair(uint32_t slot) {
   Pair& p = pairs_[slot];
   release_queue(p.flow[0]);
   release_queue(p.flow[1]);
-  for (int fd : p.fd) {
-    if (fd >= 0) {
-      queue_close(fd);
+  for (int i = 0; i < 2; ++i) {
+    if (p.fd[i] >= 0) {
+      queue_close(p.fd[i], p.fixed[i]);
     }
   }
   if (p.state == PairState::kPooled) {
@@ -497,20 +521,25 @@ void Relay::release_queue(Flow& f) {
 }
 
 // Shutdown first: it ends a multishot receive still holding the socket (a close alone
-// would leave the socket open behind it) and sends the FIN. Hard-linked, so the close
-// runs even when the shutdown fails (a peer already gone).
-void Relay::queue_close(int fd) {
-  ring_->reserve(2);
+// would leave the socket open behind it) and sends the FIN. Then the fixed slot is
+// cleared (it holds a reference too) and the fd closed. Hard-linked, so each step runs
+// even when the one before fails (a peer already gone, a connect that never completed).
+void Relay::queue_close(int fd, bool fixed) {
+  ring_->reserve(fixed ? 3 : 2);
   io_uring_sqe* s = ring_->sqe();
   io_uring_prep_shutdown(s, fd, SHUT_RDWR);
+  core::Ring::use_fixed(s, fixed);
   io_uring_sqe_set_data64(s, Encode(kIgnore, 0, 0));
   s->flags |= IOSQE_IO_HARDLINK;
+  if (fixed) {
+    ring_->unfix(fd)->flags |= IOSQE_IO_HARDLINK;
+  }
   io_uring_sqe* c = ring_->sqe();
   io_uring_prep_close(c, fd);
   io_uring_sqe_set_data64(c, Encode(kIgnore, 0, 0));
 }
 
-// For sockets with no operation in flight (failed connects, clients never paired).
+// For sockets with no operation in flight and no fixed slot (clients never paired).
 void Relay::close_now(int fd) { close(fd); }
 
 void Relay::recycle(uint16_t bid) {

@@ -6,13 +6,19 @@
 // ring when its send has completed. Backend connections are opened ahead of need (the
 // pool) so an accepted client is paired at once.
 //
+// Limitation: a buffer stays out of the shared buffer ring until its bytes are sent, so a
+// client that stops reading holds up to about kHighWater buffers; kBufCount / kHighWater
+// (64) such clients can leave none for the others until they read again. Good enough for
+// a benchmark target whose clients read everything; a production relay would copy out or
+// budget buffers per connection.
+//
 // Thread affinity: everything runs on the thread that calls run() (the ring is
 // SINGLE_ISSUER); the constructor must run on that thread too.
 #pragma once
 
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 
-#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -23,6 +29,7 @@ namespace ringway::floor {
 
 struct RelayConfig {
   int listen_fd = -1;        // bound and listening; the relay owns it from then on
+  int signal_fd = -1;        // a signalfd for SIGINT and SIGTERM (owned by the caller)
   sockaddr_storage backend;  // a loopback address (checked by the caller)
   socklen_t backend_len = 0;
   uint32_t spare = 64;         // pre-opened backend connections kept ready
@@ -48,8 +55,8 @@ class Relay {
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
 
-  // Relays until *stop becomes non-zero (a signal handler sets it).
-  void run(const volatile sig_atomic_t* stop) noexcept;
+  // Relays until a signal arrives on config.signal_fd.
+  void run() noexcept;
   const RelayCounters& counters() const { return counters_; }
 
  private:
@@ -73,6 +80,7 @@ class Relay {
   // Socket 0 is the client, socket 1 the backend; flow d carries bytes from socket d.
   struct Pair {
     int fd[2] = {-1, -1};
+    bool fixed[2] = {false, false};  // fd[i] is in the ring's fixed-file table
     uint32_t gen = 0;
     uint32_t pool_pos = 0;  // index in pool_ while kPooled
     PairState state = PairState::kFree;
@@ -89,6 +97,7 @@ class Relay {
   void after_batch();
 
   void arm_accept();
+  void arm_signal();
   void on_accept(int res, uint32_t flags);
   void refill();
   void start_connect();
@@ -108,7 +117,7 @@ class Relay {
 
   void close_pair(uint32_t slot);
   void release_queue(Flow& f);
-  void queue_close(int fd);
+  void queue_close(int fd, bool fixed);
   void close_now(int fd);
   void recycle(uint16_t bid);
   void pool_remove(uint32_t slot);
@@ -129,10 +138,12 @@ class Relay {
   uint32_t held_ = 0;           // buffers out of the buffer ring
   uint32_t clients_ = 0;        // accepted clients not closed yet (paired or waiting)
   uint32_t connecting_ = 0;     // backend connects in flight
+  bool stop_ = false;           // a signal arrived
   bool accept_armed_ = false;   // the multishot accept is in flight
   bool backoff_ = false;        // a connect failed: no new connect until the timer fires
   bool backend_down_ = false;   // reported on stderr once per outage
   RelayCounters counters_;
+  signalfd_siginfo siginfo_{};      // the signalfd read's destination
   __kernel_timespec connect_ts_{};  // link timeout of each connect (read at submit)
   __kernel_timespec backoff_ts_{};  // pause after a failed connect
 };
