@@ -326,6 +326,46 @@ TEST_F(FloorTest, ClientCloseClosesItsBackendConnection) {
       << "the backend still has " << CountSockets(port, true, "01") << " open connections";
 }
 
+// --max-conns: clients beyond it are accepted and closed at once; the ones within keep
+// working.
+TEST_F(FloorTest, ClientsBeyondMaxConnsAreClosed) {
+  ASSERT_TRUE(floor_.Start(backend_, {"--max-conns", "2", "--spare", "2"}));
+  Client a(floor_.port());
+  Client b(floor_.port());
+  ASSERT_TRUE(HasStatus(a.Get("/a"), 200));
+  ASSERT_TRUE(HasStatus(b.Get("/b"), 200));
+  Client c(floor_.port());
+  ASSERT_TRUE(c.Connect());
+  EXPECT_TRUE(c.WaitClosed(5000)) << "a third client was served with --max-conns 2";
+  EXPECT_TRUE(HasStatus(a.Get("/a2"), 200));
+  b.Close();
+  // b's slot is free again (the close is noticed asynchronously: retry until served).
+  EXPECT_TRUE(PollUntil([&] { return HasStatus(HttpGet(floor_.port(), "/d"), 200); }, 5000));
+}
+
+// A backend that accepts nothing: a client waits for one connect attempt, then is closed
+// (it does not hang), and the failure is said once on stderr.
+TEST_F(FloorTest, BackendDownClosesWaitingClients) {
+  Backend down;
+  ASSERT_TRUE(down.Start());
+  const int port = down.port();
+  down.Kill();
+  Process proc;
+  std::string error;
+  ASSERT_TRUE(proc.Spawn({EnvBin("RINGWAY_FLOOR_BIN"), "--listen", "127.0.0.1:0", "--backend",
+                          "127.0.0.1:" + std::to_string(port)},
+                         &error))
+      << error;
+  ASSERT_TRUE(proc.WaitFor(Process::kStdout, "\n", 5000)) << proc.Output(Process::kStderr);
+  const std::string out = proc.Output(Process::kStdout);
+  Client client(std::stoi(out.substr(out.find(' ') + 1)));
+  ASSERT_TRUE(client.Connect());
+  ASSERT_TRUE(client.Send(BuildRequest("GET", "/x")));
+  EXPECT_TRUE(client.WaitClosed(5000));
+  EXPECT_EQ(proc.Count(Process::kStderr, "backend connect failed: Connection refused"), 1u)
+      << proc.Output(Process::kStderr);
+}
+
 // Off-loopback addresses and bad options: exit 2 with the reason, nothing started.
 TEST_F(FloorTest, RefusesOffLoopbackAddressesAndBadOptions) {
   const std::string bin = EnvBin("RINGWAY_FLOOR_BIN");
