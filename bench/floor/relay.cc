@@ -16,6 +16,10 @@ constexpr uint32_t kRingEntries = 4096;  // SQ entries; core::Ring makes the CQ 
 constexpr uint16_t kBufGroup = 0;
 constexpr uint32_t kBufCount = 1024;  // shared by all receives (power of two)
 constexpr uint32_t kBufSize = 16384;
+// Buffers out at first; each -ENOBUFS allows one more (core::BufRing::grow). Recycled
+// buffers are posted again most recent first, so a light load circles a few warm buffers
+// instead of cycling through all 16 MiB (ringway's shards do the same).
+constexpr uint32_t kBufFirst = 32;
 // A flow holding this many buffers unsent pauses its receive (so one fast sender facing a
 // slow receiver cannot take every buffer); it resumes once the queue is down to kLowWater.
 constexpr uint16_t kHighWater = 16;
@@ -79,7 +83,7 @@ Relay::Relay(const RelayConfig& config)
     throw std::runtime_error("too many connections for the user_data slot field");
   }
   ring_ = std::make_unique<core::Ring>(kRingEntries);
-  bufs_ = std::make_unique<core::BufRing>(*ring_, kBufGroup, kBufCount, kBufSize);
+  bufs_ = std::make_unique<core::BufRing>(*ring_, kBufGroup, kBufCount, kBufSize, 0, kBufFirst);
   // Fixed files spare every operation the file lookup and reference count (ringway does
   // the same); when the kernel refuses, fix() fixes nothing and plain fds are used.
   ring_->register_fd_table(2 * slots_ + 128);
@@ -176,15 +180,15 @@ void Relay::dispatch(uint64_t ud, int res, uint32_t flags) {
   }
 }
 
-// Buffers returned during the batch become visible to the kernel here, and only then can
-// a receive that ran dry (-ENOBUFS) be re-armed: re-arming on an empty buffer ring fails
-// at once, which would spin.
+// Buffers returned during the batch (and one more per starved receive: grow()) become
+// visible to the kernel here, and only then can a receive that ran dry (-ENOBUFS) be
+// re-armed: re-arming on an empty buffer ring fails at once, which would spin.
 void Relay::after_batch() {
   bufs_->flush();
   if (!accept_armed_) {
     arm_accept();
   }
-  if (rearm_.empty() || held_ >= kBufCount) {
+  if (rearm_.empty() || held_ >= bufs_->depth()) {
     return;
   }
   for (const Rearm& r : rearm_) {
@@ -381,6 +385,7 @@ void Relay::on_recv_end(uint32_t slot, int dir, int res) {
   f.recv = RecvState::kIdle;
   if (res == -ENOBUFS) {
     rearm_.push_back(Rearm{slot, p.gen, static_cast<uint8_t>(dir)});
+    bufs_->grow();
     ++counters_.out_of_bufs;
     return;
   }

@@ -43,7 +43,8 @@ struct RelayCounters {
   uint64_t refused = 0;       // clients beyond --max-conns, closed at once
   uint64_t bytes[2] = {};     // received from clients / from the backend
   uint64_t pauses = 0;        // receives paused at kHighWater (a slow peer)
-  uint64_t out_of_bufs = 0;   // receives that ended with -ENOBUFS (buffer ring empty)
+  uint64_t out_of_bufs = 0;   // receives that ended with -ENOBUFS (each lets one more
+                              // buffer out, up to all 1024)
   uint64_t connect_fail = 0;  // backend connects that failed
 };
 
