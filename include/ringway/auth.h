@@ -71,18 +71,20 @@ struct RequestView {
 // Incremental SHA-256, for a body hashed as it arrives. No allocation.
 class Sha256 {
  public:
-  Sha256();
-  ~Sha256();
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
+  Sha256() { reset(); }
   // Starts a new digest (hex() leaves the object ready for reuse too).
   void reset();
   void update(const void* p, size_t n);
-  // Writes the 64 lower-case hex digits of the digest (no NUL); call once, last.
+  // Writes the 32-byte digest and starts a new one.
+  void digest(unsigned char out[32]);
+  // Writes the 64 lower-case hex digits of the digest (no NUL) and starts a new one.
   void hex(char out[64]);
 
  private:
-  alignas(16) unsigned char state_[256];  // wolfSSL's wc_Sha256 (checked in sha256.cc)
+  uint32_t h_[8];
+  uint64_t total_ = 0;          // bytes hashed so far
+  uint32_t used_ = 0;           // bytes waiting in buf_
+  unsigned char buf_[64] = {};  // a partial block
 };
 
 // The payload hash that disables body verification (sent as X-Sdk-Content-Sha256).

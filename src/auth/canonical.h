@@ -41,8 +41,8 @@ void CanonicalUri(std::string_view raw_path, Writer* w);
 // kMaxQueryParams parameters.
 bool CanonicalQuery(std::string_view raw_query, Writer* w);
 
-// Hex digests (64 lower-case digits, no NUL). HmacSha256Hex: false when wolfSSL failed
-// (`out` then holds no usable signature). HmacSha256HexParts: the HMAC of the concatenation
+// Hex digests (64 lower-case digits, no NUL). HmacSha256Hex: always true (the bool is kept
+// for callers written when wolfSSL could fail). HmacSha256HexParts: the HMAC of the concatenation
 // of parts[0..n), without copying them together. Shared with src/cascade. Any thread; no
 // allocation.
 void Sha256Hex(std::string_view data, char out[64]);

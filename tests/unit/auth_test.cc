@@ -4,12 +4,14 @@
 // the wire (app key AK1, secret SK1), the Sign vectors AKSKSigner.sign's output (AK2, SK2).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "auth/canonical.h"
+#include "auth/sha256_block.h"
 #include "ringway/auth.h"
 
 namespace ringway::auth {
@@ -340,6 +342,66 @@ TEST(AuthSha256, IncrementalEqualsOneShot) {
   h.hex(a);
   EXPECT_EQ(std::string_view(a, 64),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+std::string Sha256Of(const std::string& data, size_t piece) {
+  Sha256 h;
+  for (size_t i = 0; i < data.size(); i += piece) {
+    h.update(data.data() + i, std::min(piece, data.size() - i));
+  }
+  char out[64];
+  h.hex(out);
+  return std::string(out, 64);
+}
+
+// FIPS 180-4 examples (two blocks with the padding in the second; a million bytes), fed in
+// pieces that straddle block boundaries every way.
+TEST(AuthSha256, NistVectorsInAnyPieces) {
+  const std::string two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  const std::string million(1000000, 'a');
+  for (size_t piece : {1, 3, 55, 56, 63, 64, 65, 1000, 1000000}) {
+    EXPECT_EQ(Sha256Of(two, piece),
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        << piece;
+    EXPECT_EQ(Sha256Of(million, piece),
+              "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        << piece;
+  }
+}
+
+// The SHA-extension and portable block functions agree on every state they are given.
+TEST(AuthSha256, ShaExtensionsMatchPortable) {
+  if (!internal::Sha256HasShaNi()) {
+    GTEST_SKIP() << "this CPU has no SHA extensions";
+  }
+  unsigned char data[64 * 7];
+  uint32_t seed = 12345;
+  for (unsigned char& c : data) {
+    seed = seed * 1103515245 + 12345;
+    c = static_cast<unsigned char>(seed >> 16);
+  }
+  for (size_t blocks = 1; blocks <= 7; ++blocks) {
+    uint32_t a[8], b[8];
+    for (int i = 0; i < 8; ++i) {
+      a[i] = b[i] = 0x01234567u * static_cast<uint32_t>(i + blocks);
+    }
+    internal::Sha256BlocksPortable(a, data, blocks);
+    internal::Sha256BlocksShaNi(b, data, blocks);
+    EXPECT_EQ(std::vector<uint32_t>(a, a + 8), std::vector<uint32_t>(b, b + 8)) << blocks;
+  }
+}
+
+// RFC 4231 cases 2 (a short key) and 6 (a key longer than a block, hashed first).
+TEST(AuthHmac, Rfc4231Vectors) {
+  char out[64];
+  ASSERT_TRUE(internal::HmacSha256Hex("Jefe", "what do ya want for nothing?", out));
+  EXPECT_EQ(std::string(out, 64),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  const std::string key(131, '\xaa');
+  ASSERT_TRUE(
+      internal::HmacSha256Hex(key, "Test Using Larger Than Block-Size Key - Hash Key First", out));
+  EXPECT_EQ(std::string(out, 64),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
 std::string_view Value(const std::vector<std::pair<std::string, std::string>>& hs,
