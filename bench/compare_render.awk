@@ -1,5 +1,5 @@
 # bench/compare's report: reads the runs ("scenario target run rps p50_us p99_us cpu_us
-# rss_kib errors cores"), the idle figures ("target rss_before held open", plain and TLS),
+# rss_kib errors cores load_busy_pct"), the idle figures ("target rss_before held open", plain and TLS),
 # the validation runs ("target scenario tool run rps"), the failures ("scope target reason":
 # scope * for every row, tls for the tls-* rows, or one scenario) and the negotiated TLS
 # parameters ("target protocol cipher group resumes"); prints medians as the table
@@ -8,7 +8,7 @@
 BEGIN {
   ns = split(order, scen, " ")
   for (i = 1; i <= ns; i++) inorder[scen[i]] = 1
-  nt = split("direct ringway nginx haproxy", tgt, " ")
+  nt = split("direct ringway ringway2 floor nginx haproxy", tgt, " ")
   split(tgts, sel, " ")
   for (i in sel) selected[sel[i]] = 1
   nc = split(caps, capv, " ")
@@ -21,10 +21,10 @@ BEGIN {
 {  # one run: collect each figure; errors are summed over the runs
   k = $1 SUBSEP $2
   have[k] = 1
-  for (f = 4; f <= 10; f++) {
+  for (f = 4; f <= 11; f++) {
     if (f == 9) continue
     n[k, f]++
-    vals[k SUBSEP f, n[k, f]] = (f == 10 && NF < 10) ? "-" : $f
+    vals[k SUBSEP f, n[k, f]] = (f >= 10 && NF < f) ? "-" : $f
   }
   err[k] += $9
 }
@@ -34,6 +34,7 @@ END {
     rps[k] = median(k SUBSEP 4, n[k, 4]); p50[k] = median(k SUBSEP 5, n[k, 5])
     p99[k] = median(k SUBSEP 6, n[k, 6]); cpu[k] = median(k SUBSEP 7, n[k, 7])
     rss[k] = median(k SUBSEP 8, n[k, 8]); cores[k] = median(k SUBSEP 10, n[k, 10])
+    lbusy[k] = maxof(k SUBSEP 11, n[k, 11])
   }
   while ((getline line < idlefile) > 0) {
     split(line, a, " ")
@@ -70,6 +71,23 @@ END {
   for (i = 1; i <= ns; i++) if (scen[i] ~ /^tls-/) tls = 1
   if (mode == "json") json(); else table()
 }
+
+# Whether target t is measured in scenario s (bench/compare's applies()).
+function applies(s, t) {
+  if (s ~ /^tls-/) return t == "ringway" || t == "nginx" || t == "haproxy"
+  if (s ~ /^feat-/) return t == "ringway"
+  return 1
+}
+
+# The highest of vals[key, 1..c] ("-" if none): a row is rig-bound if any run was.
+function maxof(key, c,   i, m) {
+  if (c == 0 || vals[key, 1] == "-") return "-"
+  m = vals[key, 1] + 0
+  for (i = 2; i <= c; i++) if (vals[key, i] + 0 > m) m = vals[key, i] + 0
+  return m
+}
+# Over 80% busy, the load CPU (load generator + backend) may be what limits req/s.
+function rig_bound(k) { return lbusy[k] != "-" && lbusy[k] + 0 > 80 }
 
 function ratio(a, b) { return (a == "-" || b == "-" || a == "" || b == "" || b + 0 == 0) ? "-" \
   : sprintf("%.2f", a / b) }
@@ -121,11 +139,18 @@ function ratios_line(s,   r) {
                    "(best of nginx and haproxy)", ratio(rps[r], best_peer_hi(rps, s)),
                    ratio(cpu[r], best_peer(cpu, s)), ratio(p50[r], best_peer(p50, s)),
                    ratio(p99[r], best_peer(p99, s)), ratio(rss[r], best_peer(rss, s)))
+  if (s ~ /^feat-/)
+    return sprintf("against ringway's ka-13B of this run: req/s %s  cpu us/req %s  p99 %s",
+                   ratio(rps[r], rps["ka-13B" SUBSEP "ringway"]),
+                   ratio(cpu[r], cpu["ka-13B" SUBSEP "ringway"]),
+                   ratio(p99[r], p99["ka-13B" SUBSEP "ringway"]))
   return sprintf("ringway/nginx %s  ringway/haproxy %s  ringway/direct %s  " \
-                 "cpu ringway/best-peer %s  p99 ringway/best-peer %s",
+                 "cpu ringway/best-peer %s  p99 ringway/best-peer %s\n%-13s " \
+                 "cpu ringway/floor %s  req/s ringway2/ringway %s",
                  ratio(rps[r], rps[s SUBSEP "nginx"]), ratio(rps[r], rps[s SUBSEP "haproxy"]),
                  ratio(rps[r], rps[s SUBSEP "direct"]), ratio(cpu[r], best_peer(cpu, s)),
-                 ratio(p99[r], best_peer(p99, s)))
+                 ratio(p99[r], best_peer(p99, s)), "", ratio(cpu[r], cpu[s SUBSEP "floor"]),
+                 ratio(rps[s SUBSEP "ringway2"], rps[r]))
 }
 
 # pre cap post when scenario s ran capped, else "".
@@ -173,7 +198,9 @@ function bar(s, name, r, b, who, fmt) {
 function table(   i, j, k, t, first, w) {
   printf "ringway vs NGINX vs HAProxy vs direct: median of %d runs of %d s, interleaved;\n",
          runs, dur
-  printf "proxy under test on CPU %d, load generator + backend on CPU %d\n", pcpu, lcpu
+  printf "proxy under test on CPU %d, load generator + backend on CPU %d (ringway2: shards on " \
+         "CPUs %d and %d);\nfloor: bench/floor, a bare io_uring relay (no HTTP); load%%: the load " \
+         "CPU's busiest run, over 80 = rig-bound\n", pcpu, lcpu, pcpu, lcpu
   printf "%s\n", capinfo
   if (tls) {
     printf "TLS: ECDSA P-256 certificate; nginx and haproxy pinned to TLS 1.3, " \
@@ -189,23 +216,24 @@ function table(   i, j, k, t, first, w) {
     }
   }
   printf "machine: %s\n\n", machine
-  printf "%-13s %-8s %10s %8s %8s %11s %6s %8s %7s\n", "scenario", "target", "req/s", "p50 ms",
-         "p99 ms", "cpu us/req", "CPU", "RSS MiB", "errors"
+  printf "%-13s %-8s %10s %8s %8s %11s %6s %8s %7s %6s\n", "scenario", "target", "req/s",
+         "p50 ms", "p99 ms", "cpu us/req", "CPU", "RSS MiB", "errors", "load%"
   for (i = 1; i <= ns; i++) {
     first = 1
     for (j = 1; j <= nt; j++) {
       k = scen[i] SUBSEP tgt[j]
       if (!(k in have)) {
-        if (!(tgt[j] in selected) || (scen[i] ~ /^tls-/ && tgt[j] == "direct")) continue
+        if (!(tgt[j] in selected) || !applies(scen[i], tgt[j])) continue
         w = why(scen[i], tgt[j])
         printf "%-13s %-8s FAILED: %s\n", (first ? scen[i] : ""), tgt[j],
                (w == "" ? "no result" : w)
         first = 0
         continue
       }
-      printf "%-13s %-8s %10.0f %8.3f %8.3f %11s %6s %8s %7d\n", (first ? scen[i] : ""),
+      printf "%-13s %-8s %10.0f %8.3f %8.3f %11s %6s %8s %7d %6s%s\n", (first ? scen[i] : ""),
              tgt[j], rps[k], p50[k] / 1000, p99[k] / 1000, cpu[k],
-             (cores[k] == "-" ? "-" : sprintf("%.2f", cores[k])), mib(rss[k]), err[k]
+             (cores[k] == "-" ? "-" : sprintf("%.2f", cores[k])), mib(rss[k]), err[k], lbusy[k],
+             (rig_bound(k) ? "  rig-bound" : "")
       if ((scen[i] SUBSEP tgt[j]) in fail)
         printf "%-13s   (%d run(s) of %s failed: %s)\n", "", nfail[scen[i], tgt[j]], tgt[j],
                fail[scen[i], tgt[j]]
@@ -273,10 +301,11 @@ function json(   i, j, k, t, sep, a) {
     if (!(k in have)) continue
     printf "%s{\"scenario\":\"%s\",\"target\":\"%s\",\"rps\":%s,\"p50_us\":%s,\"p99_us\":%s," \
            "\"cpu_us_per_req\":%s,\"cpus_used\":%s,\"cpu_cap\":%s,\"rss_kib\":%s," \
-           "\"errors\":%d}", sep, scen[i], tgt[j], num(rps[k]), num(p50[k]), num(p99[k]),
+           "\"errors\":%d,\"load_cpu_busy_pct\":%s,\"rig_bound\":%s}", sep, scen[i], tgt[j],
+           num(rps[k]), num(p50[k]), num(p99[k]),
            num(cpu[k]), (tgt[j] == "direct" ? "null" : num(cores[k])),
            (tgt[j] == "direct" ? "null" : num(cap[scen[i]] == "none" ? "" : cap[scen[i]])),
-           num(rss[k]), err[k]
+           num(rss[k]), err[k], num(lbusy[k]), (rig_bound(k) ? "true" : "false")
     sep = ","
   }
   printf "],\"failed\":["
@@ -292,12 +321,17 @@ function json(   i, j, k, t, sep, a) {
     if (!(k in have)) continue
     printf "%s{\"scenario\":\"%s\",\"ringway_nginx\":%s,\"ringway_haproxy\":%s," \
            "\"ringway_direct\":%s,\"rps_ringway_best_peer\":%s,\"cpu_ringway_best_peer\":%s," \
-           "\"p99_ringway_best_peer\":%s}",
+           "\"p99_ringway_best_peer\":%s,\"cpu_ringway_floor\":%s,\"rps_ringway2_ringway\":%s," \
+           "\"rps_vs_ka13B\":%s,\"cpu_vs_ka13B\":%s}",
            sep, scen[i], num(ratio(rps[k], rps[scen[i] SUBSEP "nginx"])),
            num(ratio(rps[k], rps[scen[i] SUBSEP "haproxy"])),
            num(ratio(rps[k], rps[scen[i] SUBSEP "direct"])),
            num(ratio(rps[k], best_peer_hi(rps, scen[i]))),
-           num(ratio(cpu[k], best_peer(cpu, scen[i]))), num(ratio(p99[k], best_peer(p99, scen[i])))
+           num(ratio(cpu[k], best_peer(cpu, scen[i]))), num(ratio(p99[k], best_peer(p99, scen[i]))),
+           num(ratio(cpu[k], cpu[scen[i] SUBSEP "floor"])),
+           num(ratio(rps[scen[i] SUBSEP "ringway2"], rps[k])),
+           num(scen[i] ~ /^feat-/ ? ratio(rps[k], rps["ka-13B" SUBSEP "ringway"]) : "-"),
+           num(scen[i] ~ /^feat-/ ? ratio(cpu[k], cpu["ka-13B" SUBSEP "ringway"]) : "-")
     sep = ","
   }
   printf "],\"idle\":["
