@@ -67,9 +67,15 @@ std::string cpu_list_text(const std::vector<int>& cpus) {
     while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) {
       ++j;
     }
-    out += (out.empty() ? "" : ",") + std::to_string(cpus[i]);
+    // Appended piece by piece: `"," + std::to_string(...)` makes GCC 12 at -O3 warn
+    // -Wrestrict (a false positive) and fails a release build with werror.
+    if (!out.empty()) {
+      out += ',';
+    }
+    out += std::to_string(cpus[i]);
     if (j > i) {
-      out += "-" + std::to_string(cpus[j]);
+      out += '-';
+      out += std::to_string(cpus[j]);
     }
     i = j + 1;
   }
