@@ -67,8 +67,6 @@ std::string cpu_list_text(const std::vector<int>& cpus) {
     while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) {
       ++j;
     }
-    // Appended piece by piece: `"," + std::to_string(...)` makes GCC 12 at -O3 warn
-    // -Wrestrict (a false positive) and fails a release build with werror.
     if (!out.empty()) {
       out += ',';
     }
