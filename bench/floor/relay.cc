@@ -126,15 +126,7 @@ void Relay::run() noexcept {
 
 // Every ready completion, then one advance (the batch retires together).
 void Relay::reap() {
-  io_uring* ring = ring_->raw();
-  io_uring_cqe* cqe = nullptr;
-  unsigned head = 0;
-  unsigned n = 0;
-  io_uring_for_each_cqe(ring, head, cqe) {
-    ++n;
-    dispatch(cqe->user_data, cqe->res, cqe->flags);
-  }
-  io_uring_cq_advance(ring, n);
+  ring_->reap([this](uint64_t ud, int res, uint32_t flags) { dispatch(ud, res, flags); });
 }
 
 void Relay::dispatch(uint64_t ud, int res, uint32_t flags) {

@@ -33,6 +33,20 @@ class Ring {
   void submit_now() { io_uring_submit_and_get_events(&ring_); }
   // Submits queued SQEs and waits for at least one CQE or `timeout_ms`.
   void submit_and_wait(uint64_t timeout_ms);
+  // Calls on_cqe(user_data, res, flags) for every completion ready now, then retires them
+  // all with one advance. Returns how many there were.
+  template <class F>
+  unsigned reap(F&& on_cqe) {
+    io_uring_cqe* cqe = nullptr;
+    unsigned head = 0;
+    unsigned n = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++n;
+      on_cqe(cqe->user_data, cqe->res, cqe->flags);
+    }
+    io_uring_cq_advance(&ring_, n);
+    return n;
+  }
   // Submits queued SQEs and waits for `batch` CQEs for at most `batch_us`; after that,
   // returns as soon as there is at least one, up to `timeout_ms`. With DEFER_TASKRUN the
   // kernel wakes this thread once for the batch rather than once per completion, and each

@@ -136,16 +136,7 @@ void Shard::publish_stats() {
 }
 
 unsigned Shard::reap() {
-  io_uring* r = k_.ring_.raw();
-  io_uring_cqe* cqe;
-  unsigned head;
-  unsigned seen = 0;
-  io_uring_for_each_cqe(r, head, cqe) {
-    dispatch(cqe->user_data, cqe->res, cqe->flags);
-    ++seen;
-  }
-  io_uring_cq_advance(r, seen);
-  return seen;
+  return k_.ring_.reap([this](uint64_t ud, int res, uint32_t flags) { dispatch(ud, res, flags); });
 }
 
 void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
