@@ -185,6 +185,8 @@ BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size, uint
     throw std::runtime_error("mmap buffers failed");
   }
   stack_.reserve(count);
+  held_next_.assign(count, HeldBufs::kNone);
+  held_len_.assign(count, 0);
   for (uint32_t i = count; i-- > 0;) {
     stack_.push_back(static_cast<uint16_t>(i));  // buffer 0 on top
   }
@@ -198,6 +200,47 @@ BufRing::~BufRing() {
 }
 
 void BufRing::recycle(uint16_t id) { stack_.push_back(id); }
+
+void BufRing::hold(HeldBufs& q, uint16_t id, uint32_t len) {
+  held_next_[id] = HeldBufs::kNone;
+  held_len_[id] = len;
+  if (q.empty()) {
+    q.head = id;
+    q.off = 0;
+  } else {
+    held_next_[q.tail] = id;
+  }
+  q.tail = id;
+}
+
+uint32_t BufRing::take(HeldBufs& q, char* dst, uint32_t room) {
+  uint32_t n = 0;
+  while (!q.empty() && n < room) {
+    uint16_t id = q.head;
+    uint32_t k = std::min(room - n, held_len_[id] - q.off);
+    std::memcpy(dst + n, buf(id) + q.off, k);
+    n += k;
+    q.off += k;
+    if (q.off == held_len_[id]) {
+      q.head = held_next_[id];
+      q.off = 0;
+      recycle(id);
+    }
+  }
+  if (q.empty()) {
+    q.tail = HeldBufs::kNone;
+  }
+  return n;
+}
+
+void BufRing::drop(HeldBufs& q) {
+  while (!q.empty()) {
+    uint16_t id = q.head;
+    q.head = held_next_[id];
+    recycle(id);
+  }
+  q = HeldBufs{};
+}
 
 void BufRing::grow() {
   depth_ = std::min(count_, depth_ + 1);

@@ -89,6 +89,19 @@ class Ring {
   int no_fd_ = -1;  // what an unfix() installs
 };
 
+// Received buffers of one BufRing that their owner could not take yet, in arrival order: a
+// multishot receive goes on delivering until its cancel lands, and its bytes must neither be
+// lost nor reordered. The buffers stay out of the ring until taken (BufRing::take) or
+// dropped; the links between them live in the ring (one per buffer), so holding costs no
+// allocation. Owned by one connection.
+struct HeldBufs {
+  static constexpr uint16_t kNone = 0xffff;
+  uint16_t head = kNone;
+  uint16_t tail = kNone;
+  uint32_t off = 0;  // bytes of `head` already taken
+  bool empty() const { return head == kNone; }
+};
+
 // Provided buffers registered as a buffer ring (liburing 2.3 has no setup helper: the
 // page-aligned ring memory is allocated here and registered with
 // io_uring_register_buf_ring).
@@ -128,6 +141,13 @@ class BufRing {
   // Posts stacked buffers (most recently recycled first) until `depth` are out, and makes
   // them visible to the kernel.
   void flush();
+  // Appends buffer `id`, holding `len` received bytes, to `q`.
+  void hold(HeldBufs& q, uint16_t id, uint32_t len);
+  // Copies at most `room` of `q`'s bytes, oldest first, to `dst`; buffers emptied go back to
+  // the ring. Returns the bytes copied.
+  uint32_t take(HeldBufs& q, char* dst, uint32_t room);
+  // Gives all of `q`'s buffers back (their bytes are dropped).
+  void drop(HeldBufs& q);
   // Called at a fixed interval (a second): gives the pages of buffers that stayed on the
   // stack since the previous call back to the kernel (MADV_DONTNEED; they are still the
   // ring's, zero-filled on next use), and when no receive starved in the interval lowers
@@ -155,6 +175,9 @@ class BufRing {
   size_t released_ = 0;  // the bottom `released_` stacked buffers have no pages
   int pending_ = 0;
   std::vector<uint16_t> stack_;  // buffers not out, the most recently recycled last
+  // Held buffers (HeldBufs): the next one of the same queue, and the bytes each holds.
+  std::vector<uint16_t> held_next_;
+  std::vector<uint32_t> held_len_;
 };
 
 }  // namespace ringway::core

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "core/user_data.h"
 #include "proxy/shard.h"
@@ -82,6 +83,7 @@ void ClientSide::client_open(int fd, uint32_t listener) {
   c.inflight = 0;
   c.lent = 0;
   c.recv_armed = c.send_armed = false;
+  c.rx = MultishotRx{};
   c.peer_known = false;
   c.out_pinned = false;
   c.direct_left = 0;
@@ -108,33 +110,68 @@ void ClientSide::client_set_timer(ClientConn& c, TimerKind kind, uint64_t ms) {
   k_.timers_.arm(&c.timer, k_.now_ms_ + ms);
 }
 
-// Arms one receive into a provided buffer, if there is room to take it. `poll_first`:
-// idle between requests, the next one is not there yet (no failed receive first).
+namespace {
+// Whether the connection reads now: between requests, in a head, in a request body, in a
+// tunnel. Not while a response is awaited or sent after the whole request was read: a
+// pipelined request waits (in c.in or held) until that response is out.
+bool wants_bytes(const ClientConn& c) {
+  switch (c.state) {
+    case ClientState::kIdle:
+    case ClientState::kHead:
+    case ClientState::kTunnel:
+      return true;
+    case ClientState::kForward:
+    case ClientState::kLocal:
+      return !c.x.req_done;
+    default:
+      return false;
+  }
+}
+
+// c.in may be compacted: never while a head is parsed (its header views point into c.in)
+// nor while the connection does not read (the views of the head being answered).
+bool may_compact_in(const ClientConn& c) { return c.state != ClientState::kHead && wants_bytes(c); }
+}  // namespace
+
+uint64_t ClientSide::recv_ud(const ClientConn& c) const {
+  return core::encode(Op::kClientRecv, c.slot, k_.clients_.gen(c.slot));
+}
+
+// Asks for the client's next bytes. Plain: held bytes (or an end) are handed over after
+// this batch; else the multishot receive is armed unless it is. TLS: one receive into a
+// provided buffer, if there is room to take it; `poll_first`: idle between requests, the
+// next one is not there yet (no failed receive first).
 void ClientSide::client_recv(ClientConn& c, bool poll_first) {
-  if (c.recv_armed || c.state == ClientState::kClosing) {
+  if (c.state == ClientState::kClosing) {
     return;
   }
-  if (!c.io.plain() && tls_kick(c)) {
+  if (c.io.plain()) {
+    k_.want_bytes(c, k_.bufs_, k_.ready_clients_, recv_ud(c));
+    return;
+  }
+  if (c.recv_armed || tls_kick(c)) {
     return;
   }
   // Never compact while a head is being parsed: its header views point into c.in. A head
   // is at most max_header_bytes and the buffer has two receives more, so it needs no room.
   if (k_.arm_recv(c.io, c.fd, c.fixed, c.in, k_.bufs_, c.state != ClientState::kHead, poll_first,
-                  core::encode(Op::kClientRecv, c.slot, k_.clients_.gen(c.slot)))) {
+                  recv_ud(c))) {
     c.recv_armed = true;
     ++c.inflight;
   }
 }
 
 void ClientSide::on_client_recv(ClientConn& c, int res, uint32_t flags) {
-  c.recv_armed = false;
-  if (!c.io.plain()) {
+  if (c.io.plain()) {
+    if (!client_rx_cqe(c, res, flags)) {
+      return;
+    }
+  } else {
+    c.recv_armed = false;
     res = tls_received(c, res, flags);
     if (res == kTlsHandled) {
       return;
     }
-  } else {
-    k_.take_received(k_.bufs_, c.state != ClientState::kClosing ? &c.in : nullptr, res, flags);
   }
   if (c.state == ClientState::kClosing) {
     return;
@@ -143,6 +180,65 @@ void ClientSide::on_client_recv(ClientConn& c, int res, uint32_t flags) {
     k_.starved_clients_.push_back(c.slot);
     return;
   }
+  client_received(c, res);
+}
+
+// A completion of the multishot receive. Its bytes go into c.in when they fit; they are
+// passed on now when the connection reads, else they wait there (pipelined). Bytes that do
+// not fit are held and the receive cancelled. An end (EOF, error) waits behind held bytes
+// and while the connection does not read. True when on_client_recv goes on with `res`.
+bool ClientSide::client_rx_cqe(ClientConn& c, int res, uint32_t flags) {
+  bool last = (flags & IORING_CQE_F_MORE) == 0;
+  bool stopped = ShardCore::multishot_done(c, flags);
+  if (c.state == ClientState::kClosing) {
+    k_.take_received(k_.bufs_, nullptr, res, flags);
+    return false;
+  }
+  bool go_on = false;
+  if (res > 0) {
+    if (k_.take_or_hold(c.rx, k_.bufs_, c.in, res, flags, may_compact_in(c))) {
+      go_on = wants_bytes(c);
+    } else if (!last) {
+      k_.stop_multishot(c.rx, recv_ud(c));
+    }
+  } else if (res == -ENOBUFS) {
+    return true;  // re-armed after the batch, once buffers came back
+  } else if (!(stopped && res == -ECANCELED)) {
+    if (c.rx.held.empty() && wants_bytes(c)) {
+      return true;
+    }
+    c.rx.end = res;
+  }
+  if (stopped) {
+    client_recv(c);  // held bytes are handed over when wanted; else the receive re-armed
+  }
+  return go_on;
+}
+
+// Hands over what the multishot receive left (ShardCore::ready_clients_), when the
+// connection reads.
+void ClientSide::client_rx_ready(ClientConn& c) {
+  c.rx.queued = false;
+  if (c.state == ClientState::kClosing || !wants_bytes(c)) {
+    return;  // its next client_recv queues it again
+  }
+  if (!c.rx.held.empty()) {
+    uint32_t n = k_.take_held(c.rx, k_.bufs_, c.in, may_compact_in(c));
+    if (n > 0) {
+      client_received(c, static_cast<int>(n));
+    }
+    return;  // n == 0: no room; client_input asks again once it consumed
+  }
+  if (c.rx.end != MultishotRx::kOpen) {
+    int end = std::exchange(c.rx.end, MultishotRx::kOpen);
+    client_received(c, end);
+    return;
+  }
+  client_recv(c);
+}
+
+// `res` bytes came into c.in (or the receive ended: 0 or -errno) while the connection reads.
+void ClientSide::client_received(ClientConn& c, int res) {
   if (c.state == ClientState::kTunnel) {
     up_.tunnel_client_recv(c, res);
     return;
@@ -482,7 +578,7 @@ void ClientSide::client_send(ClientConn& c) {
   ++c.inflight;
   if (last) {
     s->flags |= IOSQE_IO_LINK;
-    k_.close_fd(c.fd, Op::kIgnore, c.fixed, c.recv_armed);  // the send is the only other op
+    k_.close_fd(c.fd, Op::kIgnore, c.fixed, c.recv_armed, recv_ud(c));  // the only other op
     c.linked_close = len;
     k_.ring_.submit_now();
   }
@@ -660,7 +756,8 @@ void ClientSide::client_close(ClientConn& c) {
     // breaks the link, and settle_linked_close closes the fd when its CQE arrives.
     k_.cancel_fd(c.fd);
   } else if (c.fd >= 0) {
-    k_.close_fd(c.fd, Op::kIgnore, c.fixed, c.inflight > 0);
+    bool only_recv = c.inflight == 1 && c.recv_armed;
+    k_.close_fd(c.fd, Op::kIgnore, c.fixed, c.inflight > 0, only_recv ? recv_ud(c) : 0);
     c.fd = -1;
   }
   --client_count_;
@@ -673,6 +770,8 @@ void ClientSide::client_close(ClientConn& c) {
 void ClientSide::client_maybe_free(ClientConn& c) {
   if (c.state == ClientState::kClosing && c.inflight == 0 && c.lent == 0 && c.slot != kNoSlot) {
     release_lead(c);
+    k_.bufs_.drop(c.rx.held);
+    c.rx = MultishotRx{};
     k_.give_tls(c.io);
     k_.pool_.put(c.in);
     k_.pool_.put(c.out);

@@ -30,6 +30,8 @@ class ClientSide : public ShardPart {
   void client_recv(ClientConn& c, bool poll_first = false);
   void client_send(ClientConn& c);
   void on_client_recv(ClientConn& c, int res, uint32_t flags);
+  // Hands over held receive bytes or the receive's end (after the batch; shard.cc).
+  void client_rx_ready(ClientConn& c);
   void on_client_sent(ClientConn& c, int res);
   void client_input(ClientConn& c);
   // Queues a gateway-made JSON error. `close`: the connection cannot continue (bad framing).
@@ -92,6 +94,9 @@ class ClientSide : public ShardPart {
   void prep_lead_send(io_uring_sqe* s, ClientConn& c, int flags);
   bool send_ends_connection(const ClientConn& c) const;
   bool settle_linked_close(ClientConn& c, int res);
+  uint64_t recv_ud(const ClientConn& c) const;
+  bool client_rx_cqe(ClientConn& c, int res, uint32_t flags);
+  void client_received(ClientConn& c, int res);
   bool client_head_step(ClientConn& c);
   bool client_body_step(ClientConn& c);
   void client_head_done(ClientConn& c);

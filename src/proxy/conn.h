@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "core/buf_pool.h"
+#include "core/ring.h"
 #include "core/timer_wheel.h"
 #include "ringway/buffer.h"
 #include "ringway/http.h"
@@ -32,6 +33,22 @@ struct GuardRule;
 struct CompiledDowngrade;
 
 inline constexpr uint32_t kNoSlot = UINT32_MAX;
+
+// A plain connection's receive: one multishot receive, armed once and delivering into
+// provided buffers until it ends (EOF, error, -ENOBUFS) or is cancelled, so a request costs
+// no receive SQE and no poll arming. Bytes go into the connection's input buffer when it reads
+// now and they fit; otherwise they are held, in order, and the receive is cancelled (stopping)
+// so the kernel's socket buffer and TCP window push back on the peer, as a receive that is
+// not re-armed would. Held bytes and an end are handed over (ShardCore::ready_*) when the
+// connection asks for bytes again; the receive is re-armed once nothing is held.
+struct MultishotRx {
+  static constexpr int32_t kOpen = 1;
+  core::HeldBufs held;
+  int32_t end = kOpen;    // the receive's end (0: EOF, -errno) not handed over yet
+  bool stopping = false;  // its cancel is on the way; the last completion hands over
+  bool queued = false;    // on the shard's ready list
+  bool pending() const { return !held.empty() || end != kOpen; }
+};
 
 // What the client connection is doing.
 enum class ClientState : uint8_t {
@@ -234,9 +251,10 @@ struct ClientConn {
   // Backend SQEs in flight that use this connection's buffers (a send of up_out, a
   // receive into out): the buffers, and the slot, stay until they completed.
   uint8_t lent = 0;
-  bool recv_armed = false;
+  bool recv_armed = false;  // plain: the multishot receive is armed (until its last CQE)
   bool send_armed = false;
   bool peer_known = false;
+  MultishotRx rx;
   bool out_pinned = false;  // a backend receive writes into `out` past its tail
   // Length of the send in flight that ends the connection: a cancel and a close are linked
   // behind it in the kernel, so the FIN follows the response at once (TIME_WAIT stays on
@@ -298,8 +316,9 @@ struct UpstreamConn {
   uint32_t slot = kNoSlot;
   UpstreamState state = UpstreamState::kConnecting;
   uint8_t inflight = 0;
-  bool recv_armed = false;
+  bool recv_armed = false;  // plain, not direct: the multishot receive is armed
   bool send_armed = false;
+  MultishotRx rx;
   bool reused = false;             // taken from the pool for the current exchange
   bool got_bytes = false;          // response bytes arrived for the current exchange
   bool eof = false;                // the backend closed (bytes before the close may wait)

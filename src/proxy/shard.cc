@@ -178,7 +178,9 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
                          flags);  // recycled slot: drop, but keep the buffer
         return;
       }
-      --c->inflight;
+      if ((flags & IORING_CQE_F_MORE) == 0) {
+        --c->inflight;  // a multishot receive is in flight until its last completion
+      }
       if (op == Op::kClientRecv) {
         client_.on_client_recv(*c, res, flags);
       } else {
@@ -198,7 +200,9 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
         k_.take_received(k_.up_bufs_, nullptr, res, flags);
         return;
       }
-      --u->inflight;
+      if ((flags & IORING_CQE_F_MORE) == 0) {
+        --u->inflight;
+      }
       uint32_t lender = up_.return_lent(*u, op);
       if (op == Op::kUpConnect) {
         up_.on_upstream_connect(*u, res);
@@ -349,6 +353,26 @@ void Shard::finish_access_log() {
 }
 
 void Shard::rearm_starved() {
+  // Held receive bytes that were asked for. Handing them over can ask again (a consumer
+  // that took some and has room for more): the loop ends when a pass moved nothing new.
+  while (!k_.ready_clients_.empty() || !k_.ready_upstreams_.empty()) {
+    std::vector<uint32_t> ready;
+    ready.swap(k_.ready_clients_);
+    for (uint32_t slot : ready) {
+      ClientConn* c = k_.clients_.get(slot);
+      if (c != nullptr && c->rx.queued) {
+        client_.client_rx_ready(*c);
+      }
+    }
+    ready.clear();
+    ready.swap(k_.ready_upstreams_);
+    for (uint32_t slot : ready) {
+      UpstreamConn* u = k_.upstreams_.get(slot);
+      if (u != nullptr && u->rx.queued) {
+        up_.upstream_rx_ready(*u);
+      }
+    }
+  }
   // Buffers came back during this batch: receives that found none try again.
   std::vector<uint32_t> clients;
   clients.swap(k_.starved_clients_);

@@ -122,10 +122,15 @@ io_uring_sqe* ShardCore::cancel_fd(int fd) {
 // closes it. Hard-linked so the close runs even when there was nothing to cancel; the
 // completions are ignored. A cancel by fd finds ops issued on its fixed slot too (same
 // file); it is skipped when nothing is pending, since it walks every pending poll of the ring.
-void ShardCore::close_fd(int fd, Op close_op, bool fixed, bool busy) {
+void ShardCore::close_fd(int fd, Op close_op, bool fixed, bool busy, uint64_t only) {
   fd_freed_ = true;
   ring_.reserve(1 + (fixed ? 1 : 0) + (busy ? 1 : 0));
-  if (busy) {
+  if (busy && only != 0) {
+    io_uring_sqe* s = ring_.sqe();
+    io_uring_prep_cancel64(s, only, 0);
+    io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
+    s->flags |= IOSQE_IO_HARDLINK;
+  } else if (busy) {
     cancel_fd(fd)->flags |= IOSQE_IO_HARDLINK;
   }
   if (fixed) {
@@ -193,6 +198,63 @@ uint32_t ShardCore::arm_recv(const transport::Stream& st, int fd, bool fixed, co
   transport::prep_recv(s, st, fd, fixed, len, ring.group(), poll_first);
   io_uring_sqe_set_data64(s, user_data);
   return len;
+}
+
+void ShardCore::arm_multishot(const transport::Stream& st, int fd, bool fixed, core::BufRing& ring,
+                              uint64_t user_data) {
+  io_uring_sqe* s = ring_.sqe();
+  transport::prep_recv_multishot(s, st, fd, fixed, ring.group());
+  io_uring_sqe_set_data64(s, user_data);
+}
+
+void ShardCore::stop_multishot(MultishotRx& rx, uint64_t user_data) {
+  if (rx.stopping) {
+    return;
+  }
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_cancel64(s, user_data, 0);
+  io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
+  rx.stopping = true;
+}
+
+namespace {
+// Room for `len` more bytes in `into` (a pooled buffer of at least `cap` given if it has
+// none), compacting it first when allowed.
+bool make_room(core::BufPool& pool, core::IoBuf& into, uint32_t len, uint32_t cap,
+               bool may_compact) {
+  pool.get(into, cap);
+  if (into.room() < len && may_compact) {
+    into.compact();
+  }
+  return into.room() >= len;
+}
+}  // namespace
+
+bool ShardCore::take_or_hold(MultishotRx& rx, core::BufRing& ring, core::IoBuf& into, int res,
+                             uint32_t flags, bool may_compact) {
+  auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+  auto len = static_cast<uint32_t>(res);
+  uint32_t cap = std::max(current_->c().head_buf_size, ring.buf_size());
+  if (rx.held.empty() && make_room(pool_, into, len, cap, may_compact)) {
+    std::memcpy(into.data + into.tail, ring.buf(bid), len);
+    into.tail += len;
+    ring.recycle(bid);
+    return true;
+  }
+  ring.hold(rx.held, bid, len);
+  return false;
+}
+
+uint32_t ShardCore::take_held(MultishotRx& rx, core::BufRing& ring, core::IoBuf& into,
+                              bool may_compact) {
+  uint32_t cap = std::max(current_->c().head_buf_size, ring.buf_size());
+  make_room(pool_, into, ring.buf_size(), cap, may_compact);
+  uint32_t n = ring.take(rx.held, into.data + into.tail, into.room());
+  into.tail += n;
+  if (into.empty()) {
+    pool_.put(into);  // nothing was taken: an idle connection keeps no buffer
+  }
+  return n;
 }
 
 // Moves a receive's bytes from its provided buffer of `ring` into `into` (null: dropped)

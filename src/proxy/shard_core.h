@@ -123,6 +123,7 @@ struct ShardCore {
   ShardCore(const ShardCore&) = delete;
   ShardCore& operator=(const ShardCore&) = delete;
 
+  // TLS streams (plain ones use a multishot receive, MultishotRx):
   // Queues one receive on `fd` into a provided buffer of `ring`, for at most what `buf`
   // can take (after compacting it, when allowed) and never less than kRecvBufSize. Returns
   // the length asked for; 0 under back-pressure: the owner re-arms once its bytes were
@@ -135,11 +136,51 @@ struct ShardCore {
   // Appends bytes to `into`, which gets a pooled buffer of at least `cap` (and a head
   // buffer) if it has none.
   void append_received(core::IoBuf& into, const char* data, uint32_t len, uint32_t cap);
+  // ---- multishot receives of plain connections (MultishotRx, conn.h) ----
+  void arm_multishot(const transport::Stream& st, int fd, bool fixed, core::BufRing& ring,
+                     uint64_t user_data);
+  // A plain connection (ClientConn, UpstreamConn) asks for its next bytes: what its receive
+  // left (held bytes, an end) is handed over after this batch (`ready`); otherwise its
+  // multishot receive is armed, unless it is.
+  template <class Conn>
+  void want_bytes(Conn& c, core::BufRing& ring, std::vector<uint32_t>& ready, uint64_t ud) {
+    if (c.rx.pending()) {
+      if (!c.rx.queued) {
+        c.rx.queued = true;
+        ready.push_back(c.slot);
+      }
+    } else if (!c.recv_armed) {
+      arm_multishot(c.io, c.fd, c.fixed, ring, ud);
+      c.recv_armed = true;
+      ++c.inflight;
+    }
+  }
+  // Books a completion of a plain connection's multishot receive: after its last one the
+  // receive is no longer armed. True when that last one ends a stop (stop_multishot).
+  template <class Conn>
+  static bool multishot_done(Conn& c, uint32_t flags) {
+    if ((flags & IORING_CQE_F_MORE) != 0) {
+      return false;
+    }
+    c.recv_armed = false;
+    return std::exchange(c.rx.stopping, false);
+  }
+  // Cancels the armed multishot receive `user_data`, once: `rx` holds bytes.
+  void stop_multishot(MultishotRx& rx, uint64_t user_data);
+  // A completion's bytes (res > 0, its buffer in `flags`) go into `into` when nothing is
+  // held and they fit (after compacting `into`, when allowed); otherwise `rx` holds them.
+  // True when they went into `into`.
+  bool take_or_hold(MultishotRx& rx, core::BufRing& ring, core::IoBuf& into, int res,
+                    uint32_t flags, bool may_compact);
+  // Moves held bytes into `into`, as far as it has room. Returns how many.
+  uint32_t take_held(MultishotRx& rx, core::BufRing& ring, core::IoBuf& into, bool may_compact);
   io_uring_sqe* cancel_fd(int fd);
   // `fixed`: the fd's fixed-file slot is cleared first (Ring::unfix). `busy`: ops may still
-  // be pending on fd; they are cancelled first, since a pending op keeps the socket open.
-  void close_fd(int fd, core::Op close_op = core::Op::kIgnore, bool fixed = false,
-                bool busy = true);
+  // be pending on fd; they are cancelled first, since a pending op keeps the socket open:
+  // the one whose user_data is `only` when that is the only one (an O(1) lookup), else all
+  // ops on fd (a walk over every pending poll of the ring).
+  void close_fd(int fd, core::Op close_op = core::Op::kIgnore, bool fixed = false, bool busy = true,
+                uint64_t only = 0);
   http::RequestParser* take_req_parser();
   // With the limits of `c`'s configuration (the snapshot its exchange holds).
   http::ResponseParser* take_resp_parser(const ClientConn& c);
@@ -206,6 +247,10 @@ struct ShardCore {
   uint64_t held_body_bytes_ = 0;           // of every AuthHold in use (kMaxHeldBodyBytes)
   std::vector<uint32_t> starved_clients_;  // recv hit -ENOBUFS: re-arm after the batch
   std::vector<uint32_t> starved_upstreams_;
+  // Connections whose held receive bytes (MultishotRx) are wanted: handed over after the
+  // batch, outside the handler that asked (no recursion into the parsers).
+  std::vector<uint32_t> ready_clients_;
+  std::vector<uint32_t> ready_upstreams_;
   std::vector<std::pair<const Snapshot*, uint32_t>> held_;  // snapshots in use, refcounts
   const Snapshot* current_ = nullptr;
   ClientConn* body_target_ = nullptr;  // the connection whose parser is being fed

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "core/user_data.h"
 #include "proxy/shard.h"
@@ -85,6 +86,7 @@ bool Upstreams::upstream_connect(ClientConn& c, const BackendKey& key) {
   u.pool = nullptr;
   u.inflight = 0;
   u.recv_armed = u.send_armed = false;
+  u.rx = MultishotRx{};
   u.reused = false;
   u.got_bytes = false;
   u.direct = false;
@@ -237,6 +239,13 @@ void Upstreams::on_upstream_sent(UpstreamConn& u, int res) {
   client_.client_input(*c);
 }
 
+uint64_t Upstreams::recv_ud(const UpstreamConn& u) const {
+  return core::encode(Op::kUpRecv, u.slot, k_.upstreams_.gen(u.slot));
+}
+
+// Asks for the backend's next bytes: a direct relay continues; plain, held bytes (or an end)
+// are handed over after this batch, else the multishot receive is armed unless it is; TLS,
+// one receive, if there is room.
 void Upstreams::upstream_recv(UpstreamConn& u) {
   if (u.recv_armed || u.state == UpstreamState::kClosing) {
     return;
@@ -248,15 +257,19 @@ void Upstreams::upstream_recv(UpstreamConn& u) {
       return;
     }
   }
-  if (!u.io.plain() && upstream_tls_kick(u)) {
+  if (u.io.plain()) {
+    k_.want_bytes(u, k_.up_bufs_, k_.ready_upstreams_, recv_ud(u));
+    u.recv_len = k_.up_bufs_.buf_size();
+    return;
+  }
+  if (upstream_tls_kick(u)) {
     return;
   }
   // Idle in the pool, or waiting for the first response byte: nothing is there yet, so
   // the kernel arms its poll at once instead of trying a receive first.
   bool poll_first = u.state == UpstreamState::kIdle || !u.got_bytes;
   // Back-pressure (no room): upstream_input re-arms once the client took what we hold.
-  u.recv_len = k_.arm_recv(u.io, u.fd, u.fixed, u.in, k_.up_bufs_, true, poll_first,
-                           core::encode(Op::kUpRecv, u.slot, k_.upstreams_.gen(u.slot)));
+  u.recv_len = k_.arm_recv(u.io, u.fd, u.fixed, u.in, k_.up_bufs_, true, poll_first, recv_ud(u));
   if (u.recv_len > 0) {
     u.recv_armed = true;
     ++u.inflight;
@@ -279,17 +292,20 @@ void Upstreams::direct_continue(ClientConn& c, UpstreamConn& u, bool speculative
 // bytes queued there (a send in flight reads only those). `speculative`: MSG_DONTWAIT;
 // -EAGAIN then means "send what you have". False when `out` has too little room.
 bool Upstreams::upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool speculative) {
+  if (!u.direct && u.rx.pending()) {
+    return direct_from_held(c, u);
+  }
   if (u.recv_armed) {
+    if (!u.direct && c.direct_left > kDirectMinBody) {
+      // The multishot receive: a large rest goes straight into `out`, and a direct receive
+      // needs the socket to itself. The stop's last completion continues the relay
+      // (upstream_rx_cqe); bytes before it are held. A small rest is copied from the
+      // multishot's buffers as it comes (no cancel, no re-arm).
+      k_.stop_multishot(u.rx, recv_ud(u));
+    }
     return true;
   }
-  if (!c.send_armed) {
-    if (c.out.empty()) {
-      c.out.head = c.out.tail = 0;
-    } else if (c.out.room() < kDirectMinRoom) {
-      c.out.compact();
-    }
-  }
-  auto want = static_cast<uint32_t>(std::min<int64_t>(c.out.room(), c.direct_left));
+  uint32_t want = direct_room(c);
   if (want < std::min<int64_t>(kDirectMinRoom, c.direct_left)) {
     return false;
   }
@@ -305,6 +321,44 @@ bool Upstreams::upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool specul
   ++c.lent;
   c.out_pinned = true;
   return true;
+}
+
+// Room in `out` for direct body bytes, at most the body's rest: `out` is emptied or
+// compacted first when no send reads it.
+uint32_t Upstreams::direct_room(ClientConn& c) {
+  if (!c.send_armed) {
+    if (c.out.empty()) {
+      c.out.head = c.out.tail = 0;
+    } else if (c.out.room() < kDirectMinRoom) {
+      c.out.compact();
+    }
+  }
+  return static_cast<uint32_t>(std::min<int64_t>(c.out.room(), c.direct_left));
+}
+
+// Body bytes the multishot receive delivered before it stopped, copied into `out` as a
+// direct receive would have put them there. True when the relay is over (complete, or
+// failed: only the receive's end was left); false: send what `out` has, the send's
+// completion continues.
+bool Upstreams::direct_from_held(ClientConn& c, UpstreamConn& u) {
+  if (u.rx.held.empty()) {
+    fwd_.upstream_failed(c, &u, Failure::kLost, 502, "RW.5021",
+                         "backend closed the connection in the middle of the body");
+    return true;
+  }
+  uint32_t n = k_.up_bufs_.take(u.rx.held, c.out.data + c.out.tail, direct_room(c));
+  if (n == 0) {
+    return false;
+  }
+  c.out.tail += n;
+  c.direct_left -= n;
+  client_.client_set_timer(c, TimerKind::kBackend, c.x.timeout_ms);  // read inactivity
+  if (c.direct_left == 0) {
+    // Bytes past the body (held, or an end): the backend spoke out of turn, no reuse.
+    response_complete(c, c.resp_parser->head().keep_alive && c.x.req_sent && !u.rx.pending());
+    return true;
+  }
+  return false;
 }
 
 void Upstreams::on_direct_recv(UpstreamConn& u, int res) {
@@ -333,31 +387,24 @@ void Upstreams::on_direct_recv(UpstreamConn& u, int res) {
 }
 
 void Upstreams::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
-  u.recv_armed = false;
   if (u.direct) {
+    u.recv_armed = false;
     u.direct = false;
     on_direct_recv(u, res);
     return;
   }
-  if (!u.io.plain()) {
+  if (u.io.plain()) {
+    if (!upstream_rx_cqe(u, res, flags)) {
+      return;
+    }
+  } else {
+    u.recv_armed = false;
     res = upstream_tls_received(u, res, flags);
     if (res == kTlsHandled) {
       return;
     }
-    flags = 0;  // the plaintext is in u.in already
+    u.more_likely = res == static_cast<int>(u.recv_len);
   }
-  u.more_likely = res == static_cast<int>(u.recv_len);
-  ClientConn* c = u.state == UpstreamState::kBusy ? owner_of(u) : nullptr;
-  if (c != nullptr && c->state == ClientState::kTunnel) {
-    k_.take_received(k_.up_bufs_, &u.in, res, flags);
-    tunnel_backend_recv(*c, u, res);
-    return;
-  }
-  if (c != nullptr && res > 0 && (flags & IORING_CQE_F_BUFFER) != 0 &&
-      upstream_lead(*c, u, static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT), res)) {
-    return;
-  }
-  k_.take_received(k_.up_bufs_, c != nullptr ? &u.in : nullptr, res, flags);
   if (u.state == UpstreamState::kClosing) {
     return;
   }
@@ -365,8 +412,93 @@ void Upstreams::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
     k_.starved_upstreams_.push_back(u.slot);
     return;
   }
+  ClientConn* c = u.state == UpstreamState::kBusy ? owner_of(u) : nullptr;
   if (c == nullptr) {
     upstream_close(u);  // idle in the pool and the backend closed or spoke: drop it
+    return;
+  }
+  upstream_received(*c, u, res);
+}
+
+// A completion of the multishot receive (as ClientSide::client_rx_cqe). The bytes become
+// the response's lead, go into u.in, or are held: behind held bytes, during a direct relay
+// (the relay copies them from there), or when u.in has no room; holding cancels the
+// receive. An end waits behind held bytes and during a direct relay. True when
+// on_upstream_recv goes on with `res` (bytes now in u.in, or the receive's end).
+bool Upstreams::upstream_rx_cqe(UpstreamConn& u, int res, uint32_t flags) {
+  bool last = (flags & IORING_CQE_F_MORE) == 0;
+  bool stopped = ShardCore::multishot_done(u, flags);
+  ClientConn* c = u.state == UpstreamState::kBusy ? owner_of(u) : nullptr;
+  if (c == nullptr || res == -ENOBUFS) {
+    k_.take_received(k_.up_bufs_, nullptr, res, flags);
+    return true;  // closing, idle or orphaned (closed by on_upstream_recv), or starved
+  }
+  bool direct = c->direct_left > 0;
+  bool go_on = false;
+  if (res > 0) {
+    auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    u.more_likely = res == static_cast<int>(u.recv_len);
+    if (direct) {
+      // The relay copies them from there (direct_from_held): now, unless it waits for the
+      // stop; when they do not all fit, the receive stops.
+      k_.up_bufs_.hold(u.rx.held, bid, static_cast<uint32_t>(res));
+      if (!last && !u.rx.stopping) {
+        direct_continue(*c, u, false);
+      }
+      if (!last && u.state == UpstreamState::kBusy && !u.rx.held.empty()) {
+        k_.stop_multishot(u.rx, recv_ud(u));
+      }
+    } else if (u.rx.held.empty() && c->state != ClientState::kTunnel &&
+               upstream_lead(*c, u, bid, res)) {
+      return false;  // the lead path took the buffer and went on
+    } else {
+      go_on = k_.take_or_hold(u.rx, k_.up_bufs_, u.in, res, flags, true);
+      if (!go_on && !last) {
+        k_.stop_multishot(u.rx, recv_ud(u));
+      }
+    }
+  } else if (!(stopped && res == -ECANCELED)) {
+    if (u.rx.held.empty() && !direct) {
+      return true;
+    }
+    u.rx.end = res;
+  }
+  if (stopped || (last && direct)) {
+    upstream_recv(u);  // hands over what is held, continues the direct relay, or re-arms
+  }
+  return go_on;
+}
+
+// Hands over what the multishot receive left (ShardCore::ready_upstreams_).
+void Upstreams::upstream_rx_ready(UpstreamConn& u) {
+  u.rx.queued = false;
+  ClientConn* c = u.state == UpstreamState::kBusy ? owner_of(u) : nullptr;
+  if (c == nullptr) {
+    return;
+  }
+  if (c->direct_left > 0) {
+    direct_continue(*c, u, false);
+    return;
+  }
+  if (!u.rx.held.empty()) {
+    uint32_t n = k_.take_held(u.rx, k_.up_bufs_, u.in, true);
+    if (n > 0) {
+      upstream_received(*c, u, static_cast<int>(n));
+    }
+    return;  // n == 0: no room; upstream_input asks again once the client took bytes
+  }
+  if (u.rx.end != MultishotRx::kOpen) {
+    int end = std::exchange(u.rx.end, MultishotRx::kOpen);
+    upstream_received(*c, u, end);
+    return;
+  }
+  upstream_recv(u);
+}
+
+// `res` bytes came into u.in for c's exchange (or the receive ended: 0 or -errno).
+void Upstreams::upstream_received(ClientConn& c, UpstreamConn& u, int res) {
+  if (c.state == ClientState::kTunnel) {
+    tunnel_backend_recv(c, u, res);
     return;
   }
   if (res == 0) {
@@ -374,20 +506,20 @@ void Upstreams::on_upstream_recv(UpstreamConn& u, int res, uint32_t flags) {
     // room in the client's buffer, upstream_input ends it once they are parsed.
     u.eof = true;
     if (u.in.empty()) {
-      upstream_eof(*c, u);
+      upstream_eof(c, u);
     }
     return;
   }
   if (res < 0) {
-    fwd_.upstream_failed(*c, &u, Failure::kLost, 502, "RW.5021",
+    fwd_.upstream_failed(c, &u, Failure::kLost, 502, "RW.5021",
                          "backend closed the connection before responding");
     return;
   }
   u.got_bytes = true;
-  if (c->resp_started) {
-    client_.client_set_timer(*c, TimerKind::kBackend, c->x.timeout_ms);  // read inactivity
+  if (c.resp_started) {
+    client_.client_set_timer(c, TimerKind::kBackend, c.x.timeout_ms);  // read inactivity
   }
-  upstream_input(*c, u);
+  upstream_input(c, u);
 }
 
 // The backend closed and every byte before the close was parsed: that completes a
@@ -599,7 +731,7 @@ void Upstreams::upstream_release(ClientConn& c, bool reusable) {
   }
   u->owner = kNoSlot;
   IdlePool& pool = idle_[u->key];
-  if (!reusable || k_.draining_ || u->state != UpstreamState::kBusy ||
+  if (!reusable || k_.draining_ || u->state != UpstreamState::kBusy || u->rx.pending() ||
       pool.count >= kPoolMaxPerKey) {
     upstream_close(*u);
     upstream_maybe_free(*u);
@@ -664,12 +796,15 @@ void Upstreams::upstream_close(UpstreamConn& u) {
   u.owner = kNoSlot;
   k_.timers_.disarm(&u.timer);
   k_.pool_.put(u.in);
-  k_.close_fd(u.fd, Op::kIgnore, u.fixed, u.inflight > 0);
+  bool only_recv = u.inflight == 1 && u.recv_armed;
+  k_.close_fd(u.fd, Op::kIgnore, u.fixed, u.inflight > 0, only_recv ? recv_ud(u) : 0);
   u.fd = -1;
 }
 
 void Upstreams::upstream_maybe_free(UpstreamConn& u) {
   if (u.state == UpstreamState::kClosing && u.inflight == 0 && u.slot != kNoSlot) {
+    k_.up_bufs_.drop(u.rx.held);
+    u.rx = MultishotRx{};
     k_.give_tls(u.io);
     uint32_t slot = u.slot;
     u.slot = kNoSlot;

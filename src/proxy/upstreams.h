@@ -36,6 +36,8 @@ class Upstreams : public ShardPart {
   void on_upstream_connect(UpstreamConn& u, int res);
   void on_upstream_sent(UpstreamConn& u, int res);
   void on_upstream_recv(UpstreamConn& u, int res, uint32_t flags);
+  // Hands over held receive bytes or the receive's end (after the batch; shard.cc).
+  void upstream_rx_ready(UpstreamConn& u);
   // Parses buffered backend bytes as far as the client's output room allows.
   void upstream_input(ClientConn& c, UpstreamConn& u, bool after_head = false);
   // Ends the client's use of its upstream: back to the pool, or closed.
@@ -71,6 +73,11 @@ class Upstreams : public ShardPart {
   void upstream_tls_keep_session(UpstreamConn& u);
 
  private:
+  uint64_t recv_ud(const UpstreamConn& u) const;
+  bool upstream_rx_cqe(UpstreamConn& u, int res, uint32_t flags);
+  void upstream_received(ClientConn& c, UpstreamConn& u, int res);
+  uint32_t direct_room(ClientConn& c);
+  bool direct_from_held(ClientConn& c, UpstreamConn& u);
   bool upstream_direct_recv(ClientConn& c, UpstreamConn& u, bool speculative);
   void on_direct_recv(UpstreamConn& u, int res);
   bool go_direct(ClientConn& c, const UpstreamConn& u);

@@ -67,6 +67,18 @@ inline void prep_recv(io_uring_sqe* s, const Stream& st, int fd, bool fixed, uin
   });
 }
 
+// A multishot receive into provided buffers of `group`: armed once, it posts a completion
+// (IORING_CQE_F_MORE set) for every burst of bytes until it ends or is cancelled. Plain
+// streams (a TLS engine reads one record stream at its own pace: single receives).
+inline void prep_recv_multishot(io_uring_sqe* s, const Stream& st, int fd, bool fixed,
+                                uint16_t group) {
+  prep(s, st, fixed, [&](io_uring_sqe* q) {
+    io_uring_prep_recv_multishot(q, fd, nullptr, 0, 0);  // length 0: a whole buffer
+    q->flags |= IOSQE_BUFFER_SELECT;
+    q->buf_group = group;
+  });
+}
+
 // A receive straight into `dst` (the direct relay). Plain streams only (zero_copy()).
 inline void prep_recv_into(io_uring_sqe* s, const Stream& st, int fd, bool fixed, char* dst,
                            uint32_t len, int flags) {

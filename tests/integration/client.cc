@@ -130,6 +130,12 @@ void Client::SetTimeout(int timeout_ms) {
   }
 }
 
+void Client::ShutdownWrite() {
+  if (fd_ >= 0) {
+    ::shutdown(fd_, SHUT_WR);
+  }
+}
+
 bool Client::Send(std::string_view raw) { return fd_ >= 0 && SendAll(fd_, raw); }
 
 std::optional<Response> Client::Read(bool head_request, const BodySink* sink) {

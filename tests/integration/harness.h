@@ -227,6 +227,8 @@ class Client {
   void SetMaxSegment(int bytes) { mss_ = bytes; }
 
   bool Send(std::string_view raw);
+  // shutdown(SHUT_WR): the peer reads EOF after what was sent; reading goes on.
+  void ShutdownWrite();
   // Reads one response, 1xx included. `head_request`: the response has no body.
   // `sink`: receives the body instead of Response::body. nullopt: see last_status().
   std::optional<Response> Read(bool head_request = false, const BodySink* sink = nullptr);

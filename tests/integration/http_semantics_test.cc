@@ -56,6 +56,45 @@ TEST_F(HttpSemanticsTest, PipelinedRequestsAnsweredInOrder) {
   EXPECT_EQ(r3->body, kPingBody);
 }
 
+// A pipelined burst far larger than a connection's input buffer, sent while the first
+// request waits on a slow backend: the gateway's receive takes what fits, holds a little
+// more and stops (the rest waits in the kernel); every request is then answered, in order,
+// none lost or repeated. The client's EOF, sent right behind the burst, is acted on only
+// after the last of them was answered: then the connection closes.
+TEST_F(HttpSemanticsTest, PipelinedBurstBeyondTheInputBufferServedInOrderThenEof) {
+  constexpr int kRequests = 1500;
+  Client c(port(), 10000);
+  ASSERT_TRUE(c.Connect());
+  std::string burst = BuildRequest("GET", "/stub/delay/300?n=burst");
+  for (int i = 0; i < kRequests; ++i) {
+    burst += BuildRequest("GET", "/stub/echo/burst-" + std::to_string(i));
+  }
+  ASSERT_GT(burst.size(), 64u * 1024);
+  ASSERT_TRUE(c.Send(burst));
+  c.ShutdownWrite();
+  EXPECT_TRUE(EchoedTarget(c.Read(), "/stub/delay/300?n=burst"));
+  for (int i = 0; i < kRequests; ++i) {
+    std::string target = "/stub/echo/burst-" + std::to_string(i);
+    ASSERT_TRUE(EchoedTarget(c.Read(), target)) << target;
+  }
+  EXPECT_TRUE(c.WaitClosed(3000));
+  EXPECT_TRUE(PollUntil(
+      [] { return backend().RequestCount("/stub/echo/burst-") == static_cast<size_t>(kRequests); },
+      3000))
+      << backend().RequestCount("/stub/echo/burst-");
+}
+
+// A Content-Length body whose rest after the first receive is small arrives in pieces
+// (drip: 8 pieces, 5 ms apart): the rest is copied as it comes, and the backend
+// connection is reused afterwards. Sizes around the 16 KiB direct-relay threshold.
+TEST_F(HttpSemanticsTest, SmallBodyRestsInPiecesOnOneConnection) {
+  Client c(port());
+  for (size_t n : {4000u, 20000u, 32768u, 32769u, 40000u}) {
+    ASSERT_TRUE(HasPatternBody(c.Get("/stub/drip/" + std::to_string(n)), n)) << n;
+    ASSERT_TRUE(EchoedTarget(c.Get("/stub/echo/after-drip"), "/stub/echo/after-drip")) << n;
+  }
+}
+
 TEST_F(HttpSemanticsTest, ChunkedRequestBodyRelayedIntact) {
   std::string body = PatternBytes(7, 200000);
   Client c(port());

@@ -413,6 +413,74 @@ TEST(BufRing, PostsOnlyItsDepthAndReusesWarmBuffers) {
   close(sv[1]);
 }
 
+// Held buffers (a connection's multishot receive delivered more than it could take): kept
+// in arrival order, taken in pieces of any size, buffers given back to the ring as they
+// empty, and dropped ones reusable. A real multishot receive on a socket pair.
+TEST(BufRing, HeldBuffersKeepOrderAndGoBackWhenTakenOrDropped) {
+  ringway::core::Ring ring(64);
+  ringway::core::BufRing bufs(ring, 6, 4, 4096, 0, 3);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  io_uring_sqe* s = ring.sqe();
+  io_uring_prep_recv_multishot(s, sv[0], nullptr, 0, 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = bufs.group();
+  io_uring_sqe_set_data64(s, 7);
+  ringway::core::HeldBufs q;
+  EXPECT_TRUE(q.empty());
+  // Three writes, three completions (the receive stays armed), all held.
+  std::string sent;
+  for (const char* piece : {"first-", "second--", "third"}) {
+    ASSERT_EQ(write(sv[1], piece, strlen(piece)), static_cast<ssize_t>(strlen(piece)));
+    sent += piece;
+    ring.submit_and_wait_batch(10000, 1, 0);
+    io_uring_cqe* cqe = nullptr;
+    ASSERT_EQ(io_uring_peek_cqe(ring.raw(), &cqe), 0);
+    ASSERT_EQ(cqe->res, static_cast<int>(strlen(piece)));
+    ASSERT_TRUE(cqe->flags & IORING_CQE_F_MORE);
+    bufs.hold(q, static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT),
+              static_cast<uint32_t>(cqe->res));
+    io_uring_cqe_seen(ring.raw(), cqe);
+  }
+  // The ring (depth 3) is out of buffers now: a fourth write ends the receive.
+  ASSERT_EQ(write(sv[1], "x", 1), 1);
+  ring.submit_and_wait_batch(10000, 1, 0);
+  io_uring_cqe* cqe = nullptr;
+  ASSERT_EQ(io_uring_peek_cqe(ring.raw(), &cqe), 0);
+  EXPECT_EQ(cqe->res, -ENOBUFS);
+  EXPECT_FALSE(cqe->flags & IORING_CQE_F_MORE);
+  io_uring_cqe_seen(ring.raw(), cqe);
+  // Taken in pieces of 4 bytes: the bytes in the order they came, none twice.
+  std::string got;
+  char piece[4];
+  while (!q.empty()) {
+    uint32_t n = bufs.take(q, piece, sizeof(piece));
+    ASSERT_GT(n, 0u);
+    got.append(piece, n);
+  }
+  EXPECT_EQ(got, sent);
+  EXPECT_EQ(bufs.take(q, piece, sizeof(piece)), 0u);
+  // Every emptied buffer went back: three receives fit again, and dropping them all gives
+  // them back too (without their bytes).
+  bufs.flush();
+  int id = -1;
+  EXPECT_EQ(recv_selected(ring, bufs, sv[0], &id), 1);  // the "x" that waited
+  bufs.hold(q, static_cast<uint16_t>(id), 1);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(write(sv[1], "yz", 2), 2);
+    ASSERT_EQ(recv_selected(ring, bufs, sv[0], &id), 2);
+    bufs.hold(q, static_cast<uint16_t>(id), 2);
+  }
+  bufs.drop(q);
+  EXPECT_TRUE(q.empty());
+  bufs.flush();
+  ASSERT_EQ(write(sv[1], "w", 1), 1);
+  EXPECT_EQ(recv_selected(ring, bufs, sv[0], &id), 1);
+  EXPECT_EQ(bufs.depth(), 3u);
+  close(sv[0]);
+  close(sv[1]);
+}
+
 // trim(): depth falls back by an eighth per interval without starved receives (not below
 // the first depth), and buffers left on the stack for a whole interval lose their pages.
 TEST(BufRing, TrimReleasesIdleBuffersAndLowersTheDepth) {
