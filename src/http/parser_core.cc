@@ -383,6 +383,12 @@ FeedResult ParserCore::Feed(const char* data, size_t len) {
       pos = end;
     }
     if (err != HPE_PAUSED || failed_) {
+      // Bytes before the offending one already crossed the head limit: that is the fault,
+      // as it is when they arrive in pieces and one ends past the limit (the answer must not
+      // depend on how the bytes were split).
+      if (!failed_ && !head_reported_ && CheckHeadLimit(HeadOffset(pos)) != 0) {
+        return Failed(static_cast<size_t>(pos - data));
+      }
       const Fault fault = FaultFromErrno(err, data, pos, end);
       Fail(fault, fault == Fault::kMalformed ? llhttp_get_error_reason(&parser_) : nullptr);
       return Failed(static_cast<size_t>(pos - data));
