@@ -780,6 +780,11 @@ TEST(ResponseParser, Refusals) {
        "RW.5251"},
       {"garbage", "hello\r\n", 502, "RW.5200"},
       {"bad_status", "HTTP/1.1 2000 OK\r\n\r\n", 502, "RW.5200"},
+      // Found by tests/fuzz/fuzz_response: llhttp takes one or two digits as a status code.
+      {"one_digit_status", "HTTP/1.1 3 40Not Modified\r\nContent-Length: 0\r\n\r\n", 502,
+       "RW.5200"},
+      {"two_digit_status", "HTTP/1.1 99 X\r\nContent-Length: 0\r\n\r\n", 502, "RW.5200"},
+      {"zero_status", "HTTP/1.0 000 X\r\n\r\n", 502, "RW.5200"},
       {"http2", "HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", 502, "RW.5250"},
       {"cl_te", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 502,
        "RW.5201"},
