@@ -198,10 +198,14 @@ int ParserCore::OnFieldComplete() {
   if (!CloseHeaderSpan(Place::kValue)) {
     return 0;
   }
-  // llhttp 8.1 hands "Host : a" over as name "Host " and accepts "Ho st".
+  // llhttp 8.1 hands "Host : a" over as name "Host " and accepts "Ho st", and a line starting
+  // with ':' as a header with an empty name (which the writer would forward as ": x").
   const std::string_view name = headers_[header_count_].name;
   if (HasWhitespace(name)) {
     return Fail(Fault::kNameWhitespace);
+  }
+  if (name.empty()) {
+    return Fail(Fault::kBadName);
   }
   if (IEquals(name, "host")) {
     name_kind_ = NameKind::kHost;

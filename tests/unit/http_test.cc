@@ -349,6 +349,9 @@ std::vector<Refusal> HeadRefusals() {
       {"bad_name_char", "GET / HTTP/1.1\r\n" + h + "X\"A: b\r\n\r\n", 400, "RW.4008"},
       {"nul_in_name", "GET / HTTP/1.1\r\n" + h + std::string("X\0A: b\r\n\r\n", 10), 400,
        "RW.4008"},
+      // Found by tests/fuzz/fuzz_request: llhttp 8.1 takes ": b" as a header with no name.
+      {"empty_name", "GET / HTTP/1.1\r\n" + h + ": b\r\n\r\n", 400, "RW.4008"},
+      {"empty_name_first", "GET / HTTP/1.1\r\n:b\r\n" + h + "\r\n", 400, "RW.4008"},
       {"nul_in_value", "GET / HTTP/1.1\r\n" + h + std::string("X-A: b\0c\r\n\r\n", 12), 400,
        "RW.4009"},
       {"nul_starts_value", "GET / HTTP/1.1\r\n" + h + std::string("X-A: \0c\r\n\r\n", 11), 400,
@@ -794,6 +797,7 @@ TEST(ResponseParser, Refusals) {
       {"bad_chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxy\r\n", 502, "RW.5205"},
       {"obs_fold", "HTTP/1.1 200 OK\r\nA: b\r\n c\r\nContent-Length: 0\r\n\r\n", 502, "RW.5206"},
       {"name_space", "HTTP/1.1 200 OK\r\nA : b\r\nContent-Length: 0\r\n\r\n", 502, "RW.5207"},
+      {"empty_name", "HTTP/1.1 200 OK\r\n: b\r\nContent-Length: 0\r\n\r\n", 502, "RW.5208"},
   };
   ExpectRefusals<Resp>(cases);
   Resp r;
