@@ -18,7 +18,8 @@ struct RequestOutcome {
   uint32_t messages = 0;
   uint16_t error_status = 0;  // 0: no error
   std::string error_code;
-  std::string body;  // de-chunked bytes of every message, in order
+  std::string body;   // de-chunked bytes of every message, in order
+  std::string heads;  // what each complete message's head said (head_digest), in order
   // For the report of a mismatch.
   void print(const char* label) const {
     std::fprintf(stderr, "%s: %u messages, error %u %s, %zu body bytes\n", label, messages,
@@ -32,13 +33,14 @@ inline bool prefix_related(std::string_view a, std::string_view b) {
 }
 
 // Whether two outcomes of the same bytes, received in different pieces, agree: the same
-// messages, and an error in both or in neither. Not the same error code: a message with two
-// faults (a header name past max_headers that also holds a bad byte) may report either,
-// depending on where a piece ended. After an error the body bytes delivered may differ (a
+// messages with the same heads, and an error in both or in neither. Not the same error code: a
+// message with two faults (a header name past max_headers that also holds a bad byte) may report
+// either, depending on where a piece ended. After an error the body bytes delivered may differ (a
 // body is refused when it crosses the limit, which one large piece does at once) but one is
 // the start of the other; without an error they are equal.
 inline bool same_outcome(const RequestOutcome& a, const RequestOutcome& b) {
-  if (a.messages != b.messages || (a.error_status != 0) != (b.error_status != 0)) {
+  if (a.messages != b.messages || a.heads != b.heads ||
+      (a.error_status != 0) != (b.error_status != 0)) {
     return false;
   }
   return a.error_status == 0 ? a.body == b.body : prefix_related(a.body, b.body);
@@ -57,6 +59,21 @@ inline void collect_body(void* ctx, const char* data, size_t len) {
   static_cast<std::string*>(ctx)->append(data, len);
 }
 
+// The parsed head as text: every field a caller reads, so two parses can be compared.
+inline std::string head_digest(const http::RequestHead& h) {
+  std::string d;
+  for (std::string_view v : {h.method_name, h.target, h.path, h.query, h.host, h.upgrade}) {
+    d.append(v).push_back('\0');
+  }
+  for (uint32_t i = 0; i < h.header_count; ++i) {
+    d.append(h.headers[i].name).push_back(':');
+    d.append(h.headers[i].value).push_back('\0');
+  }
+  d += std::to_string(h.content_length) + (h.chunked ? "c" : "") + (h.keep_alive ? "k" : "") +
+       (h.expect_continue ? "e" : "") + std::to_string(h.http_minor) + '\n';
+  return d;
+}
+
 inline bool valid_status(uint16_t s) {
   return s == 400 || s == 413 || s == 414 || s == 431 || s == 500 || s == 501 || s == 505;
 }
@@ -70,6 +87,7 @@ RequestOutcome drive_request(const char* data, size_t size, uint8_t split_byte,
   size_t pos = 0;
   size_t received = size > 0 ? split.next(size) : 0;
   size_t message_body_start = 0;  // out.body.size() when the current message began
+  std::string head;               // head_digest of the current message
   bool in_head = true;            // no kHeadComplete yet for the current message
   // Every step consumes bytes, receives bytes or changes the parser's state: a loop that
   // runs longer than this is a hang.
@@ -117,6 +135,7 @@ RequestOutcome drive_request(const char* data, size_t size, uint8_t split_byte,
         FUZZ_CHECK(h.content_length <= static_cast<int64_t>(limits.max_body_bytes));  // RW.4130
         FUZZ_CHECK(h.http_major == 1 && h.http_minor <= 1);                           // RW.5051
         FUZZ_CHECK(p.head_bytes() <= limits.max_header_bytes + 4);
+        head = head_digest(h);
         on_head(h);
         continue;
       }
@@ -132,6 +151,7 @@ RequestOutcome drive_request(const char* data, size_t size, uint8_t split_byte,
           FUZZ_CHECK(body == 0);
         }
         ++out.messages;
+        out.heads += head;
         p.reset();
         in_head = true;
         message_body_start = out.body.size();
