@@ -141,7 +141,7 @@ NonceCache::Result NonceCache::insert(std::string_view nonce_hex, int64_t reques
     if (v == 0) {
       break;
     }
-    if ((i != mine) & Live(v, now_s) & (Tag(v) == tag)) {
+    if (i != mine && Live(v, now_s) && Tag(v) == tag) {
       uint64_t expected = entry;  // unless it expired and was reused meanwhile:
       w.at(mine).compare_exchange_strong(
           expected, (tag << kExpiryBits) | (static_cast<uint64_t>(now_s) & kExpiryMask));

@@ -198,10 +198,14 @@ int ParserCore::OnFieldComplete() {
   if (!CloseHeaderSpan(Place::kValue)) {
     return 0;
   }
-  // llhttp 8.1 hands "Host : a" over as name "Host " and accepts "Ho st".
+  // llhttp 8.1 hands "Host : a" over as name "Host " and accepts "Ho st", and a line starting
+  // with ':' as a header with an empty name (which the writer would forward as ": x").
   const std::string_view name = headers_[header_count_].name;
   if (HasWhitespace(name)) {
     return Fail(Fault::kNameWhitespace);
+  }
+  if (name.empty()) {
+    return Fail(Fault::kBadName);
   }
   if (IEquals(name, "host")) {
     name_kind_ = NameKind::kHost;
@@ -383,6 +387,12 @@ FeedResult ParserCore::Feed(const char* data, size_t len) {
       pos = end;
     }
     if (err != HPE_PAUSED || failed_) {
+      // Bytes before the offending one already crossed the head limit: that is the fault,
+      // as it is when they arrive in pieces and one ends past the limit (the answer must not
+      // depend on how the bytes were split).
+      if (!failed_ && !head_reported_ && CheckHeadLimit(HeadOffset(pos)) != 0) {
+        return Failed(static_cast<size_t>(pos - data));
+      }
       const Fault fault = FaultFromErrno(err, data, pos, end);
       Fail(fault, fault == Fault::kMalformed ? llhttp_get_error_reason(&parser_) : nullptr);
       return Failed(static_cast<size_t>(pos - data));

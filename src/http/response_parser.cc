@@ -40,6 +40,11 @@ struct ResponseParser::Impl : internal::ParserWithHead<ResponseParser::Impl> {
     if (!version_ok()) {
       return Fail(Fault::kVersion);
     }
+    // A status code is three digits (RFC 9112 4); llhttp 8 also takes one or two ("HTTP/1.1 3
+    // x"), which would reach the client, the breaker's status tests and the access log.
+    if (status < 100) {
+      return Fail(Fault::kMalformed);
+    }
     if (status == 101) {
       return SwitchingProtocols();
     }

@@ -20,7 +20,6 @@ namespace {
 
 constexpr uint32_t kFramingSlack = 64;        // room kept for chunk framing around body bytes
 constexpr int64_t kDiscardMaxBody = 1 << 20;  // larger unwanted bodies close the connection
-constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 // Kept from the client: 1..kMaxRequestId visible ASCII bytes (0x21..0x7e) except '"' and
 // backslash, so it goes into JSON and log lines as it is.

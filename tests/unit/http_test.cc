@@ -349,6 +349,9 @@ std::vector<Refusal> HeadRefusals() {
       {"bad_name_char", "GET / HTTP/1.1\r\n" + h + "X\"A: b\r\n\r\n", 400, "RW.4008"},
       {"nul_in_name", "GET / HTTP/1.1\r\n" + h + std::string("X\0A: b\r\n\r\n", 10), 400,
        "RW.4008"},
+      // Found by tests/fuzz/fuzz_request: llhttp 8.1 takes ": b" as a header with no name.
+      {"empty_name", "GET / HTTP/1.1\r\n" + h + ": b\r\n\r\n", 400, "RW.4008"},
+      {"empty_name_first", "GET / HTTP/1.1\r\n:b\r\n" + h + "\r\n", 400, "RW.4008"},
       {"nul_in_value", "GET / HTTP/1.1\r\n" + h + std::string("X-A: b\0c\r\n\r\n", 12), 400,
        "RW.4009"},
       {"nul_starts_value", "GET / HTTP/1.1\r\n" + h + std::string("X-A: \0c\r\n\r\n", 11), 400,
@@ -583,6 +586,23 @@ TEST(RequestParser, HeaderLimits) {
   EXPECT_EQ(o.code, "RW.4311");
 }
 
+// Found by tests/fuzz/fuzz_request: empty lines (skipped before the start line, but counted
+// as head bytes) past the limit, then a byte llhttp refuses. Received in pieces, the limit
+// failed first (414); received at once, llhttp's error did (400). The first fault in the bytes
+// wins, however they were split; both parsers share the rule.
+TEST(RequestParser, HeadLimitCrossedBeforeAMalformedByteWinsHoweverSplit) {
+  const std::string over = std::string(120, '\n') + "\x1b/ HTTP/1.1\r\n\r\n";
+  const std::string under = std::string(10, '\n') + "\x1b/ HTTP/1.1\r\n\r\n";
+  for (size_t step : {SIZE_MAX, size_t{1}, size_t{7}, size_t{119}}) {
+    Outcome o = ParseLimited(over, step);
+    EXPECT_EQ(o.code, "RW.4140") << step;
+    EXPECT_EQ(o.status, 414) << step;
+    EXPECT_EQ(ParseLimited(under, step).code, "RW.4000") << step;
+    EXPECT_EQ(Resp(SmallLimits()).Parse(over, step).code, "RW.5231") << step;
+    EXPECT_EQ(Resp(SmallLimits()).Parse(under, step).code, "RW.5200") << step;
+  }
+}
+
 TEST(RequestParser, BodyLimits) {
   Outcome o = ParseLimited("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n");
   EXPECT_EQ(o.status, 413);
@@ -763,6 +783,11 @@ TEST(ResponseParser, Refusals) {
        "RW.5251"},
       {"garbage", "hello\r\n", 502, "RW.5200"},
       {"bad_status", "HTTP/1.1 2000 OK\r\n\r\n", 502, "RW.5200"},
+      // Found by tests/fuzz/fuzz_response: llhttp takes one or two digits as a status code.
+      {"one_digit_status", "HTTP/1.1 3 40Not Modified\r\nContent-Length: 0\r\n\r\n", 502,
+       "RW.5200"},
+      {"two_digit_status", "HTTP/1.1 99 X\r\nContent-Length: 0\r\n\r\n", 502, "RW.5200"},
+      {"zero_status", "HTTP/1.0 000 X\r\n\r\n", 502, "RW.5200"},
       {"http2", "HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", 502, "RW.5250"},
       {"cl_te", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 502,
        "RW.5201"},
@@ -772,6 +797,7 @@ TEST(ResponseParser, Refusals) {
       {"bad_chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxy\r\n", 502, "RW.5205"},
       {"obs_fold", "HTTP/1.1 200 OK\r\nA: b\r\n c\r\nContent-Length: 0\r\n\r\n", 502, "RW.5206"},
       {"name_space", "HTTP/1.1 200 OK\r\nA : b\r\nContent-Length: 0\r\n\r\n", 502, "RW.5207"},
+      {"empty_name", "HTTP/1.1 200 OK\r\n: b\r\nContent-Length: 0\r\n\r\n", 502, "RW.5208"},
   };
   ExpectRefusals<Resp>(cases);
   Resp r;
