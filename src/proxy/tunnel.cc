@@ -4,8 +4,9 @@
 //
 // Contract. Up: client bytes land in c.in (plaintext on TLS), are copied into c.x.up_out behind
 // what is being sent and sent by upstream_send. Down: backend bytes land in u.in, are copied
-// into c.out behind what is being sent and sent by client_send. A receive is armed only while
-// its buffer has room (arm_recv), so a side that stops reading stops the other one's reads:
+// into c.out behind what is being sent and sent by client_send. A receive delivers only while
+// its buffer has room (a TLS receive is armed only then, arm_recv; a plain one holds what does
+// not fit and stops, MultishotRx), so a side that stops reading stops the other one's reads:
 // the same back-pressure as bodies. A buffer is never compacted under a send. Bytes either way
 // keep the tunnel alive for limits.upgrade_idle_timeout_ms (checked when the timer fires, so a
 // message costs no timer update). When one side ends (EOF), what it sent before is passed on
