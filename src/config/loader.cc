@@ -417,7 +417,8 @@ LoadResult load_config_file(const std::string& path) {
   LoadResult result;
   try {
     std::string text;
-    if (std::string message = internal::read_file(path, &text); !message.empty()) {
+    if (std::string message = internal::read_file(path, &text, internal::kMaxConfigFileBytes);
+        !message.empty()) {
       result.errors.push_back({"", std::move(message)});
       return result;
     }

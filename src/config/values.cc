@@ -333,12 +333,12 @@ std::string resolve_path(std::string_view base_dir, std::string_view p) {
   return out + std::string(p);
 }
 
-std::string read_file(const std::string& path, std::string* out) {
+std::string read_file(const std::string& path, std::string* out, size_t max_bytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   std::string text;
   ssize_t n = fd < 0 ? -1 : 0;
   char buf[4096];
-  while (fd >= 0 && (n = ::read(fd, buf, sizeof buf)) > 0) {
+  while (fd >= 0 && text.size() <= max_bytes && (n = ::read(fd, buf, sizeof buf)) > 0) {
     text.append(buf, static_cast<size_t>(n));
   }
   int err = errno;
@@ -347,6 +347,9 @@ std::string read_file(const std::string& path, std::string* out) {
   }
   if (n < 0) {
     return "cannot read " + quote(path) + ": " + std::strerror(err);
+  }
+  if (text.size() > max_bytes) {
+    return quote(path) + " is larger than " + std::to_string(max_bytes) + " bytes";
   }
   *out = std::move(text);
   return "";
@@ -363,7 +366,7 @@ std::string resolve_secret(std::string_view spelling, std::string_view base_dir,
   } else if (spelling.substr(0, 5) == "file:") {
     std::string path = resolve_path(base_dir, spelling.substr(5));
     out->source = "file:" + path;
-    message = read_file(path, &out->value);
+    message = read_file(path, &out->value, kMaxSecretBytes);
     if (!out->value.empty() && out->value.back() == '\n') {
       out->value.pop_back();
       if (!out->value.empty() && out->value.back() == '\r') {

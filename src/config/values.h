@@ -3,6 +3,7 @@
 // the error message ("" when the value is fine) so callers attach their own JSON path.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -63,7 +64,14 @@ std::string check_template(std::string_view t, TemplateRefs* out);
 std::string resolve_path(std::string_view base_dir, std::string_view p);
 
 // Reads a whole file; returns "" or a message naming the file and the reason.
-std::string read_file(const std::string& path, std::string* out);
+// A `file:` secret is at most this long (a key, a password): a path to a device or a large
+// file by mistake (file:/dev/zero) is an error, not an endless read.
+inline constexpr size_t kMaxSecretBytes = 65536;
+// A configuration file is at most this long.
+inline constexpr size_t kMaxConfigFileBytes = 64u << 20;
+// The whole of `path` into *out; "" or the error. More than `max_bytes`: an error (stops
+// reading there).
+std::string read_file(const std::string& path, std::string* out, size_t max_bytes);
 
 // Resolves a secret spelled as a literal, "env:NAME" or "file:PATH" (relative to
 // `base_dir`; one trailing newline dropped). `out->source` never holds a literal value.

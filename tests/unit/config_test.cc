@@ -699,6 +699,8 @@ TEST_F(ConfigTest, Secrets) {
       {app("file:/nonexistent/secret"),
        {R"(apps[0].app_secret: cannot read "/nonexistent/secret": No such file or directory)"}},
       {app(""), {"apps[0].app_secret: must not be empty"}},
+      // A device or a large file by mistake: refused after 64 KiB, not read forever.
+      {app("file:/dev/zero"), {R"(apps[0].app_secret: "/dev/zero" is larger than 65536 bytes)"}},
   });
   LoadResult r = load_config(app("env:SHOP_WEB_SECRET"));
   ASSERT_EQ(strings(r), Errors{});
