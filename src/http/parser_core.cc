@@ -401,6 +401,12 @@ FeedResult ParserCore::Feed(const char* data, size_t len) {
     if (!interim_ || !message_done_) {
       return OnPause(data, pos);
     }
+    // The interim head counts against the limit on its own, as the final one does at its
+    // end (OnPause): checked here too, not only when a feed happens to end inside it, so the
+    // answer does not depend on how the bytes were split. Found by tests/fuzz/fuzz_response.
+    if (CheckHeadLimit(HeadOffset(pos)) != 0) {
+      return Failed(static_cast<size_t>(pos - data));
+    }
     StartAfterInterim(pos);
     p = pos;
   }

@@ -1,6 +1,8 @@
 // ResponseParser: backend responses. Every refusal is a 502 for the client.
 #include <llhttp.h>
 
+#include <cstdint>
+
 #include "http/parser_core.h"
 #include "http/text.h"
 #include "ringway/http.h"
@@ -44,6 +46,11 @@ struct ResponseParser::Impl : internal::ParserWithHead<ResponseParser::Impl> {
     // x"), which would reach the client, the breaker's status tests and the access log.
     if (status < 100) {
       return Fail(Fault::kMalformed);
+    }
+    // llhttp keeps Content-Length as uint64: a value past INT64_MAX would read as negative
+    // (close-delimited) here. Found by tests/fuzz/fuzz_response.
+    if ((llhttp().flags & F_CONTENT_LENGTH) != 0 && llhttp().content_length > INT64_MAX) {
+      return Fail(Fault::kBadCl);
     }
     if (status == 101) {
       return SwitchingProtocols();

@@ -798,6 +798,11 @@ TEST(ResponseParser, Refusals) {
       {"obs_fold", "HTTP/1.1 200 OK\r\nA: b\r\n c\r\nContent-Length: 0\r\n\r\n", 502, "RW.5206"},
       {"name_space", "HTTP/1.1 200 OK\r\nA : b\r\nContent-Length: 0\r\n\r\n", 502, "RW.5207"},
       {"empty_name", "HTTP/1.1 200 OK\r\n: b\r\nContent-Length: 0\r\n\r\n", 502, "RW.5208"},
+      // Found by tests/fuzz/fuzz_response: above INT64_MAX the length read as negative.
+      {"cl_past_int64", "HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\n", 502,
+       "RW.5203"},
+      {"cl_uint64_max", "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n", 502,
+       "RW.5203"},
   };
   ExpectRefusals<Resp>(cases);
   Resp r;
@@ -811,6 +816,17 @@ TEST(ResponseParser, LimitsAndTruncation) {
   EXPECT_EQ(o.code, "RW.5231");
   o = small.Parse("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n");
   EXPECT_EQ(o.code, "RW.5232");
+  // An interim (1xx) head over the limit fails whether or not a feed ends inside it (found by
+  // tests/fuzz/fuzz_response: only a feed ending inside it was checked).
+  const std::string interim = "HTTP/1.1 100 " + std::string(85, 'c') + "\r\n\r\n";
+  const std::string after = "HTTP/1.1 304 Not Modified\r\n\r\n";
+  o = small.Parse(interim + after);
+  EXPECT_EQ(o.code, "RW.5231");
+  o = small.Parse(interim + after, 7);
+  EXPECT_EQ(o.code, "RW.5231");
+  o = small.Parse("HTTP/1.1 100 " + std::string(80, 'c') + "\r\n\r\n" + after);
+  ASSERT_EQ(o.messages.size(), 1u) << o.code;
+  EXPECT_EQ(o.messages[0].status, 304);
   o = small.Parse("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n" + std::string(50, 'b'));
   EXPECT_FALSE(o.error) << "no body limit on responses";
   Resp r;
