@@ -43,7 +43,7 @@ bool parse_args(int argc, char** argv, Args* a) {
     return false;
   }
   a->command = argv[1];
-  for (int i = 2; i < argc; ++i) {
+  for (int i = 2; i < argc; i += 2) {  // flag, value
     std::string_view k = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     if (v == nullptr) {
@@ -60,7 +60,6 @@ bool parse_args(int argc, char** argv, Args* a) {
     } else {
       return false;
     }
-    ++i;
   }
   return !a->config.empty();
 }

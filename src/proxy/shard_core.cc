@@ -118,6 +118,15 @@ io_uring_sqe* ShardCore::cancel_fd(int fd) {
   return s;
 }
 
+// Queues a cancel of the one op issued with `user_data` (a hash lookup, not a walk over
+// every pending poll as a cancel by fd is); its completion is ignored.
+io_uring_sqe* ShardCore::cancel_ud(uint64_t user_data) {
+  io_uring_sqe* s = ring_.sqe();
+  io_uring_prep_cancel64(s, user_data, 0);
+  io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
+  return s;
+}
+
 // Cancels whatever is pending on `fd` (when `busy`), clears its fixed-file slot, then
 // closes it. Hard-linked so the close runs even when there was nothing to cancel; the
 // completions are ignored. A cancel by fd finds ops issued on its fixed slot too (same
@@ -126,10 +135,7 @@ void ShardCore::close_fd(int fd, Op close_op, bool fixed, bool busy, uint64_t on
   fd_freed_ = true;
   ring_.reserve(1 + (fixed ? 1 : 0) + (busy ? 1 : 0));
   if (busy && only != 0) {
-    io_uring_sqe* s = ring_.sqe();
-    io_uring_prep_cancel64(s, only, 0);
-    io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
-    s->flags |= IOSQE_IO_HARDLINK;
+    cancel_ud(only)->flags |= IOSQE_IO_HARDLINK;
   } else if (busy) {
     cancel_fd(fd)->flags |= IOSQE_IO_HARDLINK;
   }
@@ -211,9 +217,7 @@ void ShardCore::stop_multishot(MultishotRx& rx, uint64_t user_data) {
   if (rx.stopping) {
     return;
   }
-  io_uring_sqe* s = ring_.sqe();
-  io_uring_prep_cancel64(s, user_data, 0);
-  io_uring_sqe_set_data64(s, core::encode(Op::kIgnore, 0, 0));
+  cancel_ud(user_data);
   rx.stopping = true;
 }
 

@@ -175,6 +175,7 @@ struct ShardCore {
   // Moves held bytes into `into`, as far as it has room. Returns how many.
   uint32_t take_held(MultishotRx& rx, core::BufRing& ring, core::IoBuf& into, bool may_compact);
   io_uring_sqe* cancel_fd(int fd);
+  io_uring_sqe* cancel_ud(uint64_t user_data);
   // `fixed`: the fd's fixed-file slot is cleared first (Ring::unfix). `busy`: ops may still
   // be pending on fd; they are cancelled first, since a pending op keeps the socket open:
   // the one whose user_data is `only` when that is the only one (an O(1) lookup), else all

@@ -305,7 +305,7 @@ TEST_F(AppAuthTest, SignedGetWithRepeatedAndEncodedQueryAndEncodedPath) {
   std::optional<Response> r = SignAndSend(job, query);
   ASSERT_TRUE(EchoedTarget(r, "/app/get-q/a%20b/x?" + query));
   EXPECT_EQ(EchoField(*r, "method"), "GET");
-  EXPECT_EQ(backend().RequestCount(" /app/get-q/"), 1u);
+  EXPECT_TRUE(Counted(backend(), " /app/get-q/", 1));
 }
 
 TEST_F(AppAuthTest, SignedGetWithoutQuery) {

@@ -563,7 +563,7 @@ TEST_F(BreakerDowngradeTest, FunctionSyncRelaysTheFunctionsAnswer) {
   ASSERT_TRUE(Downgraded(r, 200));
   EXPECT_EQ(Who(r), "fn") << "the function's answer is relayed";
   EXPECT_EQ(EchoField(*r, "target").rfind("/fn/sync", 0), 0u) << EchoField(*r, "target");
-  EXPECT_EQ(fn.RequestCount(" /fn/sync"), 1u);
+  EXPECT_TRUE(Counted(fn, " /fn/sync", 1));
   ASSERT_TRUE(BackendBarrier());
   EXPECT_EQ(OriginCalls(), size_t{kThreshold}) << "the API's backend was called while open";
 }

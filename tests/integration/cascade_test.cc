@@ -182,17 +182,6 @@ std::string Local(const Gateway& g) { return "127.0.0.1:" + std::to_string(g.por
   return ::testing::AssertionSuccess();
 }
 
-// The stub logged exactly `n` requests with `needle` in their request line. Its log line may
-// reach the harness a moment after the response it sent (the stub's stdout and its socket
-// are two channels), so the count is polled (2 s), not read once.
-::testing::AssertionResult Counted(const Backend& stub, std::string_view needle, size_t n) {
-  if (PollUntil([&] { return stub.RequestCount(needle) == n; }, 2000)) {
-    return ::testing::AssertionSuccess();
-  }
-  return ::testing::AssertionFailure() << stub.RequestCount(needle) << " request(s) with \""
-                                       << needle << "\" reached the backend, not " << n;
-}
-
 // No request with `needle` in its request line reached `stub` (after Drained()).
 ::testing::AssertionResult NotReached(const Backend& stub, int gw_port, std::string_view needle,
                                       const std::string& probe) {

@@ -426,6 +426,14 @@ bool PollUntil(const std::function<bool()>& cond, int timeout_ms) {
   }
 }
 
+::testing::AssertionResult Counted(const Backend& stub, std::string_view needle, size_t n) {
+  if (PollUntil([&] { return stub.RequestCount(needle) == n; }, 2000)) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << stub.RequestCount(needle) << " request(s) with \""
+                                       << needle << "\" reached the backend, not " << n;
+}
+
 // ---- Stack ----
 
 ::testing::AssertionResult Stack::Start(const ConfigFn& config, const GatewayOptions& opts) {

@@ -392,4 +392,9 @@ class SharedStackTest : public SharedStackFixture<Derived, Stack> {
 // Polls `cond` every few milliseconds until it holds or timeout_ms passes.
 bool PollUntil(const std::function<bool()>& cond, int timeout_ms);
 
+// The stub logged exactly `n` requests with `needle` in their request line. Its log line may
+// reach the harness a moment after the response it sent (the stub's stdout and its socket
+// are two channels), so the count is polled (2 s), not read once.
+::testing::AssertionResult Counted(const Backend& stub, std::string_view needle, size_t n);
+
 }  // namespace ringway::integration
