@@ -12,22 +12,25 @@
 //
 // What each fault gives (docs/faults.md has the same table for users):
 //
-// | fault                                  | client gets                          | backend saw |
-// |----------------------------------------|--------------------------------------|-------------|
-// | refused (nothing listening)            | 502 RW.5020                          | nothing |
-// | RST after the request, before the head | 502 RW.5021 (GET: retried once)      | 2 requests, 2
-// conns | | RST mid-body (Content-Length)          | head + part of the body, then closed | 1
-// request | | garbage instead of a status line       | 502 RW.5200                          | 1
-// request, closed | | stalls inside the head                 | 504 RW.5040 after timeout_ms | 1
-// request, then EOF | | stalls mid-body                        | head + part, closed at timeout_ms
-// | 1 request, then EOF | | closes a pooled conn as a request came | 200 (retried on a fresh
-// connection)  | 3 requests, 2 conns | | `100 Continue` twice, then 200         | one 100 (the
-// gateway's), then 200    | 1 request + body | | head over max_header_bytes             | 502
-// RW.5231                          | 1 request, closed | | client aborts mid-upload               |
-// (gone)                               | partial body, EOF | | client aborts mid-download | (gone)
-// | 1 request, closed | | TLS client stops mid-handshake         | closed at
-// client_header_timeout_ms   | nothing | | TLS backend never answers ClientHello  | 504 RW.5040
-// after timeout_ms         | a ClientHello, EOF |
+// fault                                 | client gets                        | backend saw
+// --------------------------------------|------------------------------------|--------------------
+// refused (nothing listening)           | 502 RW.5020                        | nothing
+// RST after the request, before a byte  | 502 RW.5021 (a GET retried once)   | 2 requests, 2 conns
+// RST mid-body (Content-Length)         | head, part of the body, closed     | 1 request
+// garbage instead of a status line      | 502 RW.5200 (never retried)        | 1 request, closed
+// stalls inside the head                | 504 RW.5040 at timeout_ms          | 1 request, then EOF
+// stalls mid-body                       | head, part, closed at timeout_ms   | 1 request, then EOF
+// closes a pooled conn as a request came| 200 (again on a fresh connection)  | 3 requests, 2 conns
+// `100 Continue` twice, then 200        | one 100 (the gateway's), then 200  | 1 request and body
+// head over max_header_bytes            | 502 RW.5231                        | 1 request, closed
+// client aborts mid-upload (FIN, RST)   | -                                  | part of body, EOF
+// client stalls mid-upload              | 408 RW.4081 (idle timeout), closed | part of body, EOF
+// client aborts mid-download (RST)      | -                                  | 1 request, closed
+// TLS client stops mid-handshake        | closed at client_header_timeout_ms | -
+// https backend silent after ClientHello| 504 RW.5040 at timeout_ms          | ClientHello, EOF
+//
+// Every row ends with /v1/shards back to idle (Quiet): no client connection, exchange,
+// buffer or held receive buffer, and only pooled backend connections.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -524,7 +527,7 @@ class FaultsTest : public ::testing::Test {
   static Backend& stub() { return *stub_; }
   static const TestPki& pki() { return *pki_; }
 
-  // The request body and the gateway error of `r`: status and documented error code.
+  // A gateway JSON error with `status` and the documented error code `code`.
   static ::testing::AssertionResult IsError(const std::optional<Response>& r, int status,
                                             std::string_view code) {
     ::testing::AssertionResult ok = IsGatewayError(r, status);
@@ -627,11 +630,14 @@ TEST_F(FaultsTest, StallMidBodyClosesTheClientAtTheTimeout) {
 // fresh connection, a GET with FIN and a POST with RST alike.
 TEST_F(FaultsTest, KeepAliveClosedAsTheRequestIsSentIsRetried) {
   RawBackend& b = raw("close-on-reuse");
+  const int64_t pooled = ReadGauges(admin()).pooled;
   Client c(port());
   auto first = c.Get("/close-on-reuse");
   ASSERT_TRUE(HasStatus(first, 200));
   EXPECT_EQ(first->body, "first");
-  ASSERT_TRUE(PollUntil([&] { return ReadGauges(admin()).pooled >= 1; }, kQuietMs))
+  // The backend connection is pooled when its response is complete, before the client has
+  // it; the gauge shows it at the shard's next loop turn.
+  ASSERT_TRUE(PollUntil([&] { return ReadGauges(admin()).pooled > pooled; }, kQuietMs))
       << "the backend connection was not pooled";
   auto second = c.Get("/close-on-reuse");
   ASSERT_TRUE(HasStatus(second, 200));
@@ -694,6 +700,24 @@ TEST_F(FaultsTest, ClientAbortMidUploadClosesTheBackendConnection) {
     rst ? Abort(fd) : (void)::close(fd);
     EXPECT_TRUE(Quiet(admin())) << (rst ? "RST" : "FIN");
   }
+}
+
+// A client that stops sending in the middle of its body (and stays connected): no upload
+// progress for client_idle_timeout_ms ends the exchange with 408 RW.4081 and a close.
+TEST_F(FaultsTest, ClientStallingMidUploadIs408) {
+  const size_t n_before = stub().RequestCount("POST /stub/sink");
+  Client c(port());
+  ASSERT_TRUE(c.Connect());
+  ASSERT_TRUE(c.Send("POST /stub/sink HTTP/1.1\r\nHost: t\r\nContent-Length: 4000000\r\n\r\n" +
+                     std::string(300000, 'p')));
+  ASSERT_TRUE(
+      PollUntil([&] { return stub().RequestCount("POST /stub/sink") == n_before + 1; }, kQuietMs));
+  auto start = Clock::now();
+  auto r = c.Read();
+  EXPECT_TRUE(IsError(r, 408, "RW.4081"));
+  EXPECT_GE(ElapsedMs(start), kIdleTimeoutMs - 300);
+  EXPECT_TRUE(c.WaitClosed(3000));
+  EXPECT_TRUE(Quiet(admin()));
 }
 
 TEST_F(FaultsTest, ClientAbortMidDownloadClosesTheBackendConnection) {
