@@ -687,6 +687,7 @@ TEST_F(FaultsTest, OversizedResponseHeadIs502) {
 
 TEST_F(FaultsTest, ClientAbortMidUploadClosesTheBackendConnection) {
   const size_t n_before = stub().RequestCount("POST /stub/sink");
+  const int64_t pooled = ReadGauges(admin()).pooled;
   for (bool rst : {false, true}) {
     int fd = ConnectTo(port());
     ASSERT_GE(fd, 0);
@@ -699,6 +700,7 @@ TEST_F(FaultsTest, ClientAbortMidUploadClosesTheBackendConnection) {
         kQuietMs));
     rst ? Abort(fd) : (void)::close(fd);
     EXPECT_TRUE(Quiet(admin())) << (rst ? "RST" : "FIN");
+    EXPECT_LE(ReadGauges(admin()).pooled, pooled) << "a half-uploaded connection was pooled";
   }
 }
 
@@ -706,6 +708,7 @@ TEST_F(FaultsTest, ClientAbortMidUploadClosesTheBackendConnection) {
 // progress for client_idle_timeout_ms ends the exchange with 408 RW.4081 and a close.
 TEST_F(FaultsTest, ClientStallingMidUploadIs408) {
   const size_t n_before = stub().RequestCount("POST /stub/sink");
+  const int64_t pooled = ReadGauges(admin()).pooled;
   Client c(port());
   ASSERT_TRUE(c.Connect());
   ASSERT_TRUE(c.Send("POST /stub/sink HTTP/1.1\r\nHost: t\r\nContent-Length: 4000000\r\n\r\n" +
@@ -718,9 +721,11 @@ TEST_F(FaultsTest, ClientStallingMidUploadIs408) {
   EXPECT_GE(ElapsedMs(start), kIdleTimeoutMs - 300);
   EXPECT_TRUE(c.WaitClosed(3000));
   EXPECT_TRUE(Quiet(admin()));
+  EXPECT_LE(ReadGauges(admin()).pooled, pooled) << "a half-uploaded connection was pooled";
 }
 
 TEST_F(FaultsTest, ClientAbortMidDownloadClosesTheBackendConnection) {
+  const int64_t pooled = ReadGauges(admin()).pooled;
   for (const char* what : {"bytes", "chunked"}) {
     int fd = ConnectTo(port());
     ASSERT_GE(fd, 0);
@@ -730,6 +735,7 @@ TEST_F(FaultsTest, ClientAbortMidDownloadClosesTheBackendConnection) {
     EXPECT_GE(got.size(), 1u << 20) << what;
     Abort(fd);
     EXPECT_TRUE(Quiet(admin())) << what;
+    EXPECT_LE(ReadGauges(admin()).pooled, pooled) << what << ": a half-read connection was pooled";
   }
 }
 
