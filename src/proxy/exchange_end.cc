@@ -9,7 +9,7 @@
 namespace ringway::proxy {
 
 void ClientSide::exchange_begin(ClientConn& c) {
-  if (!c.x.trace.active) {
+  if (!c.x.trace.active) {  // one count per exchange, whatever begins it again before its end
     ++k_.in_flight_;
   }
   c.x.trace.begin(monotonic_us());
