@@ -153,6 +153,14 @@ std::string shards_json(const Sources& src) {
     j.field("requests", ctx.stats.at(s, proxy::kStatRequests).load(std::memory_order_relaxed));
     j.field("tunnels", ctx.stats.at(s, proxy::kStatTunnels).load(std::memory_order_relaxed));
     j.field("loop_turns", ctx.loop_turns.at(s, 0).load(std::memory_order_relaxed));
+    // What a fault could leak: each is back to 0 on a shard whose connections have closed.
+    auto stat = [&](proxy::ShardStat k) {
+      return ctx.stats.at(s, k).load(std::memory_order_relaxed);
+    };
+    j.field("pooled_backend_connections", stat(proxy::kStatPooledBackendConns));
+    j.field("in_flight", stat(proxy::kStatInFlight));
+    j.field("buffers_in_use", stat(proxy::kStatBuffersInUse));
+    j.field("held_recv_buffers", stat(proxy::kStatHeldRecvBuffers));
     j.end_object();
   }
   j.end_array().end_object();

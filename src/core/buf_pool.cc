@@ -44,6 +44,7 @@ void BufPool::get(IoBuf& buf, uint32_t cap) {
   }
   // Round to 4 KiB so configurations with nearby limits share classes.
   uint32_t size = (cap + 4095u) & ~4095u;
+  ++in_use_;
   buf.head = buf.tail = 0;
   buf.cap = size;
 #ifndef RINGWAY_PLAIN_POOLS
@@ -68,6 +69,7 @@ void BufPool::put(IoBuf& buf) {
   if (buf.data == nullptr) {
     return;
   }
+  --in_use_;
 #ifndef RINGWAY_PLAIN_POOLS
   if (cached_bytes_ + buf.cap <= kMaxCachedBytes) {
     class_for(buf.cap).free.push_back(buf.data);

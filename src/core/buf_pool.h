@@ -36,6 +36,10 @@ class BufPool {
   // Returns the memory; buf becomes empty and unallocated.
   void put(IoBuf& buf);
   size_t cached_bytes() const { return cached_bytes_; }
+  // Buffers handed out by get() and not put() back: an idle shard has none (what a
+  // connection, an exchange or the access log holds goes back when it ends), so a count that
+  // stays above zero after its connections closed is a leak (/v1/shards "buffers_in_use").
+  uint64_t in_use() const { return in_use_; }
   // Called at a fixed interval (a second): gives the pages of cached buffers that no get()
   // needed since the previous call back to the kernel (MADV_DONTNEED: they stay cached and
   // are zero-filled on next use), so the memory of a burst does not stay resident.
@@ -51,6 +55,7 @@ class BufPool {
   Class& class_for(uint32_t size);
   std::vector<Class> classes_;
   size_t cached_bytes_ = 0;
+  uint64_t in_use_ = 0;
   static constexpr size_t kMaxCachedBytes = 64u << 20;
 };
 

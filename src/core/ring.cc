@@ -204,6 +204,7 @@ void BufRing::recycle(uint16_t id) { stack_.push_back(id); }
 void BufRing::hold(HeldBufs& q, uint16_t id, uint32_t len) {
   held_next_[id] = HeldBufs::kNone;
   held_len_[id] = len;
+  ++held_;
   if (q.empty()) {
     q.head = id;
     q.off = 0;
@@ -224,6 +225,7 @@ uint32_t BufRing::take(HeldBufs& q, char* dst, uint32_t room) {
     if (q.off == held_len_[id]) {
       q.head = held_next_[id];
       q.off = 0;
+      --held_;
       recycle(id);
     }
   }
@@ -237,6 +239,7 @@ void BufRing::drop(HeldBufs& q) {
   while (!q.empty()) {
     uint16_t id = q.head;
     q.head = held_next_[id];
+    --held_;
     recycle(id);
   }
   q = HeldBufs{};

@@ -148,6 +148,9 @@ class BufRing {
   uint32_t take(HeldBufs& q, char* dst, uint32_t room);
   // Gives all of `q`'s buffers back (their bytes are dropped).
   void drop(HeldBufs& q);
+  // Buffers in some HeldBufs now (held, not yet taken or dropped): zero once no connection
+  // holds received bytes, so one that stays above zero is a leak (/v1/shards).
+  uint32_t held() const { return held_; }
   // Called at a fixed interval (a second): gives the pages of buffers that stayed on the
   // stack since the previous call back to the kernel (MADV_DONTNEED; they are still the
   // ring's, zero-filled on next use), and when no receive starved in the interval lowers
@@ -170,6 +173,7 @@ class BufRing {
   uint32_t depth_;
   uint32_t first_depth_;
   uint32_t used_ = 0;
+  uint32_t held_ = 0;
   bool grew_ = false;    // grow() since the last trim()
   size_t low_ = 0;       // fewest buffers stacked since the last trim()
   size_t released_ = 0;  // the bottom `released_` stacked buffers have no pages

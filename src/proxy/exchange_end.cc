@@ -9,6 +9,9 @@
 namespace ringway::proxy {
 
 void ClientSide::exchange_begin(ClientConn& c) {
+  if (!c.x.trace.active) {  // one count per exchange, whatever begins it again before its end
+    ++k_.in_flight_;
+  }
   c.x.trace.begin(monotonic_us());
   c.x.metric_row = metrics::kNoRow;  // set when the head is routed
   if (k_.alog_.enabled()) {
@@ -45,6 +48,7 @@ void ClientSide::exchange_end(ClientConn& c) {
     return;
   }
   t.active = false;
+  --k_.in_flight_;
   const uint64_t now_us = monotonic_us();
   if (t.upgrade_us != 0) {
     // A tunnel closes: its request was counted at the 101 (tunnel_start).

@@ -133,6 +133,11 @@ void Shard::publish_stats() {
   st.set(k_.id_, kStatTunnelUs, k_.tunnel_us_);
   st.set(k_.id_, kStatTunnelBytesIn, k_.tunnel_bytes_in_);
   st.set(k_.id_, kStatTunnelBytesOut, k_.tunnel_bytes_out_);
+  st.set(k_.id_, kStatPooledBackendConns, k_.pooled_);
+  st.set(k_.id_, kStatInFlight, k_.in_flight_);
+  st.set(k_.id_, kStatBuffersInUse, k_.pool_.in_use());
+  st.set(k_.id_, kStatHeldRecvBuffers,
+         uint64_t{k_.bufs_.held()} + k_.up_bufs_.held() + k_.leads_held_);
 }
 
 unsigned Shard::reap() {

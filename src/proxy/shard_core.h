@@ -64,6 +64,12 @@ enum ShardStat : uint32_t {
   kStatTunnelUs,        // their lifetimes summed, microseconds
   kStatTunnelBytesIn,   // tunnel bytes from clients to backends
   kStatTunnelBytesOut,  // tunnel bytes from backends to clients
+  // Gauges of what a fault could leak (docs/admin.md, /v1/shards): each returns to zero
+  // once the shard's clients are gone and its pooled connections closed.
+  kStatPooledBackendConns,  // idle keep-alive backend connections in the pools
+  kStatInFlight,            // exchanges begun (a request byte came) and not ended
+  kStatBuffersInUse,        // BufPool buffers handed out (BufPool::in_use)
+  kStatHeldRecvBuffers,     // provided receive buffers held: HeldBufs of both rings, leads
   kStatCount,
 };
 
@@ -238,6 +244,9 @@ struct ShardCore {
   uint64_t tls_handshakes_ok_ = 0;
   uint64_t tls_handshakes_failed_ = 0;
   uint64_t requests_ = 0;  // answered (ShardStat kStatRequests)
+  uint64_t pooled_ = 0;    // idle pooled backend connections (kStatPooledBackendConns)
+  // Exchanges between ClientSide::exchange_begin and exchange_end (kStatInFlight).
+  uint64_t in_flight_ = 0;
   // Tunnels (tunnel.cc), as their ShardStat cells.
   uint64_t upgrades_ = 0;
   uint64_t tunnels_ = 0;

@@ -751,6 +751,7 @@ void Upstreams::upstream_release(ClientConn& c, bool reusable) {
   }
   pool.head = u;
   ++pool.count;
+  ++k_.pooled_;
   k_.timers_.arm(&u->timer, k_.now_ms_ + kPoolIdleMs);
   upstream_recv(*u);  // notices the backend closing it while idle
 }
@@ -778,6 +779,7 @@ void Upstreams::pool_remove(UpstreamConn& u) {
     u.pool_next->pool_prev = u.pool_prev;
   }
   --u.pool->count;
+  --k_.pooled_;
   u.pool = nullptr;
   u.pool_prev = u.pool_next = nullptr;
 }

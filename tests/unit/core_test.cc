@@ -233,6 +233,26 @@ TEST(BufPool, ReusesBuffersOfTheSameClassAndCompacts) {
   pool.put(c);
 }
 
+// in_use(): buffers handed out and not put back (/v1/shards buffers_in_use); a get() on a
+// buffer that has one and a put() of an empty one change nothing.
+TEST(BufPool, CountsBuffersInUse) {
+  BufPool pool;
+  IoBuf a;
+  IoBuf b;
+  EXPECT_EQ(pool.in_use(), 0u);
+  pool.get(a, 100);
+  pool.get(a, 100);
+  pool.get(b, 70000);
+  EXPECT_EQ(pool.in_use(), 2u);
+  pool.put(a);
+  pool.put(a);
+  EXPECT_EQ(pool.in_use(), 1u);
+  pool.get(a, 100);  // from the cache this time
+  pool.put(a);
+  pool.put(b);
+  EXPECT_EQ(pool.in_use(), 0u);
+}
+
 // Whether the page holding `p` is resident (mincore).
 bool Resident(const void* p) {
   auto page = reinterpret_cast<uintptr_t>(p) & ~static_cast<uintptr_t>(4095);
@@ -442,6 +462,7 @@ TEST(BufRing, HeldBuffersKeepOrderAndGoBackWhenTakenOrDropped) {
               static_cast<uint32_t>(cqe->res));
     io_uring_cqe_seen(ring.raw(), cqe);
   }
+  EXPECT_EQ(bufs.held(), 3u);
   // The ring (depth 3) is out of buffers now: a fourth write ends the receive.
   ASSERT_EQ(write(sv[1], "x", 1), 1);
   ring.submit_and_wait_batch(10000, 1, 0);
@@ -459,6 +480,7 @@ TEST(BufRing, HeldBuffersKeepOrderAndGoBackWhenTakenOrDropped) {
     got.append(piece, n);
   }
   EXPECT_EQ(got, sent);
+  EXPECT_EQ(bufs.held(), 0u) << "a buffer taken to its end is no longer held";
   EXPECT_EQ(bufs.take(q, piece, sizeof(piece)), 0u);
   // Every emptied buffer went back: three receives fit again, and dropping them all gives
   // them back too (without their bytes).
@@ -471,8 +493,10 @@ TEST(BufRing, HeldBuffersKeepOrderAndGoBackWhenTakenOrDropped) {
     ASSERT_EQ(recv_selected(ring, bufs, sv[0], &id), 2);
     bufs.hold(q, static_cast<uint16_t>(id), 2);
   }
+  EXPECT_EQ(bufs.held(), 3u);
   bufs.drop(q);
   EXPECT_TRUE(q.empty());
+  EXPECT_EQ(bufs.held(), 0u);
   bufs.flush();
   ASSERT_EQ(write(sv[1], "w", 1), 1);
   EXPECT_EQ(recv_selected(ring, bufs, sv[0], &id), 1);
