@@ -57,12 +57,16 @@ int DecodeWaitStatus(int status) {
 
 // ---- Process ----
 
-Process::~Process() {
+Process::~Process() { Stop(); }
+
+void Process::Stop() {
   CloseStdin();
   if (pid_ > 0 && !exit_code_) {
     ::kill(pid_, SIGKILL);
     int status = 0;
-    ::waitpid(pid_, &status, 0);
+    if (::waitpid(pid_, &status, 0) == pid_) {
+      exit_code_ = DecodeWaitStatus(status);
+    }
   }
   if (reader_.joinable()) {
     reader_.join();
@@ -270,7 +274,25 @@ std::string TempDir::WriteFile(const std::string& name, const std::string& conte
   return path;
 }
 
+std::string TsanReport(const std::string& log) {
+  size_t at = log.find("ThreadSanitizer:");  // "WARNING: ThreadSanitizer: data race", "FATAL: ..."
+  if (at == std::string::npos) {
+    return "";
+  }
+  at = log.rfind('\n', at);
+  return log.substr(at == std::string::npos ? 0 : at + 1, 16000);
+}
+
 // ---- Gateway ----
+
+Gateway::~Gateway() {
+  proc_.Stop();
+  std::string report = TsanReport(Log());
+  if (!report.empty()) {
+    ADD_FAILURE() << "ringway (" << config_path_ << ") logged a ThreadSanitizer report:\n"
+                  << report;
+  }
+}
 
 ::testing::AssertionResult Gateway::Start(const std::string& config_json,
                                           const GatewayOptions& opts) {
@@ -359,6 +381,18 @@ long Gateway::RssKib() const {
 }
 
 // ---- Backend ----
+
+void Backend::Kill() {
+  if (!proc_) {
+    return;
+  }
+  proc_->Stop();
+  std::string report = TsanReport(proc_->Output(Process::kStderr));
+  if (!report.empty()) {
+    ADD_FAILURE() << "stub_backend " << name() << " logged a ThreadSanitizer report:\n" << report;
+  }
+  proc_.reset();
+}
 
 ::testing::AssertionResult Backend::Start(const std::string& name) {
   BackendOptions opts;
@@ -453,6 +487,9 @@ bool PollUntil(const std::function<bool()>& cond, int timeout_ms) {
   }
   if (!gateway.running()) {
     return ::testing::AssertionFailure() << "ringway has exited; log:\n" << gateway.LogTail();
+  }
+  if (std::string report = TsanReport(gateway.Log()); !report.empty()) {
+    return ::testing::AssertionFailure() << "ringway logged a ThreadSanitizer report:\n" << report;
   }
   return ::testing::AssertionSuccess();
 }

@@ -44,6 +44,9 @@ class Process {
   void CloseStdin();
   pid_t pid() const { return pid_; }
   bool running();
+  // Kills it (SIGKILL) if it is still running, reaps it and waits until all of its output
+  // is read; the destructor does the same.
+  void Stop();
   void Signal(int sig);
   // Exit code, or 128 + signal number; nullopt if still running at the deadline.
   std::optional<int> WaitExit(int timeout_ms);
@@ -106,9 +109,20 @@ struct GatewayOptions {
   std::vector<std::string> launcher;
 };
 
+// Empty, or the text from the first ThreadSanitizer report in `log` on. The TSan pass of
+// tools/test runs ringway and stub_backend instrumented: their stderr is captured here, so
+// the harness, not meson, has to notice a report and fail the test.
+std::string TsanReport(const std::string& log);
+
 // `ringway serve` on a generated config file.
 class Gateway {
  public:
+  Gateway() = default;
+  // Stops ringway; a ThreadSanitizer report in its log fails the current test.
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
   // Writes the config, starts the process and waits for "ready"; the failure message
   // carries the exit status and the log.
   ::testing::AssertionResult Start(const std::string& config_json, const GatewayOptions& opts = {});
@@ -154,10 +168,16 @@ struct BackendOptions {
 // A stub_backend process.
 class Backend {
  public:
+  Backend() = default;
+  // Kills it; a ThreadSanitizer report in its stderr fails the current test.
+  ~Backend() { Kill(); }
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
   ::testing::AssertionResult Start(const std::string& name = "stub");
   ::testing::AssertionResult Start(const BackendOptions& opts);
   // Kills it (SIGKILL, reaped): its address refuses connections until Restart().
-  void Kill() { proc_.reset(); }
+  void Kill();
   // Starts it again on the address it had (its request log starts empty).
   ::testing::AssertionResult Restart();
   bool running() { return proc_ && proc_->running(); }
