@@ -194,8 +194,11 @@ void ShardCore::trim_idle() {
   // mimalloc returns the pages of freed objects to the OS lazily, from later allocations of
   // the same thread: a shard that went quiet after a burst would keep them longer. Only
   // after a burst: the churn of a steady load frees a few objects now and then.
-  if (freed >= 64 && mi_collect != nullptr) {
-    mi_collect(false);
+  if (freed >= 64) {
+    RW_DEBUG("shard %u: freed %zu idle client objects and parsers", id_, freed);
+    if (mi_collect != nullptr) {
+      mi_collect(false);
+    }
   }
 }
 
