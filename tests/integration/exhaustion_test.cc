@@ -354,9 +354,9 @@ TEST_F(ExhaustionTest, IdleAndSlowlorisConnectionsAreClosedByTimeoutsAndMemoryCo
     EXPECT_EQ(r.refused, 0);
     EXPECT_EQ(r.unexpected, 0) << "bytes sent on idle connections after their response";
     EXPECT_GE(r.open_peak, (kIdle + kSlow) / 2) << "the attack was not open all at once";
-    // Closed by the timeouts, not before and not much after (the timer wheel's tick, and a
-    // loaded machine).
-    EXPECT_GE(r.max_close_ms[0], kTimeoutMs - 50);
+    // Closed by the timeouts, not much after (the timer wheel's tick, a loaded machine). The
+    // time is from when this loop saw the response, which may lag the gateway's send.
+    EXPECT_GE(r.max_close_ms[0], kTimeoutMs - 500);
     EXPECT_LE(r.max_close_ms[0], kTimeoutMs + 3000);
     EXPECT_LE(r.max_close_ms[1], kTimeoutMs + 3000);
     EXPECT_LE(rss_after[round], rss_start + kRetainedMaxKib);
