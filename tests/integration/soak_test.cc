@@ -566,8 +566,10 @@ TEST_F(SoakTest, FlappingMemberBreakerAndReloadsUnderHalfPeakLoad) {
   EXPECT_GE(opens.load(), 1);
   EXPECT_GE(closes.load(), 1);
   EXPECT_GE(flaps.load(), 1);
-  // Every opening was the driver's; the last one may not have been seen closed yet.
-  EXPECT_EQ(m_opens, opens.load());
+  // Every opening was the driver's (the last may have come with the stop, before the driver
+  // saw a downgrade); the last one may not have been seen closed yet.
+  EXPECT_GE(m_opens, opens.load());
+  EXPECT_LE(m_opens, opens.load() + 1);
   EXPECT_GE(m_closes, closes.load());
   EXPECT_GT(all.ok["pool"], 0);
   EXPECT_GT(all.ok["downgrade"], 0);
