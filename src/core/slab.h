@@ -1,10 +1,15 @@
 // Fixed-capacity object pool addressed by slot index, with a generation per slot so a
 // late io_uring completion for a recycled slot is recognised (see user_data.h).
-// Objects are constructed once at start and reused: no allocation per connection.
+// Objects are constructed on a slot's first use and reused: no allocation per connection
+// while the number of connections holds steady. trim() frees the objects of slots that
+// stayed free for a whole trim interval, so a burst of connections (10,000 idle clients)
+// does not keep its memory once they are gone (issue 19, tests/integration/exhaustion_test.cc).
 //
 // Thread affinity: shard-local.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -30,6 +35,8 @@ class Slab {
     }
     uint32_t s = free_.back();
     free_.pop_back();
+    low_ = std::min(low_, free_.size());
+    scanned_ = std::min(scanned_, free_.size());
     if (!items_[s]) {
       items_[s] = std::make_unique<T>();
     }
@@ -58,6 +65,37 @@ class Slab {
     }
   }
 
+  // Called at a fixed interval (a second): frees the objects of the free slots that no
+  // alloc() reached since the previous call. alloc() takes from the top of the free stack and
+  // release() puts on it, so those are its bottom `low_` entries, unchanged since then (the
+  // first `scanned_` of them were freed by an earlier call already). `may_free(T&)` false
+  // keeps an object (a caller's safety check). A later alloc() of such a slot constructs a
+  // new object; its generation is untouched, so stale completions still mismatch.
+  // Returns how many objects it freed.
+  template <class MayFree>
+  size_t trim(MayFree may_free) {
+    size_t n = std::min(low_, free_.size());
+    size_t freed = 0;
+    for (size_t i = scanned_; i < n; ++i) {
+      std::unique_ptr<T>& item = items_[free_[i]];
+      if (item && may_free(*item)) {
+        item.reset();
+        ++freed;
+      }
+    }
+    scanned_ = std::max(scanned_, n);
+    low_ = free_.size();
+    return freed;
+  }
+  // Slots that hold a constructed object (in use or cached).
+  uint32_t constructed() const {
+    uint32_t n = 0;
+    for (const auto& item : items_) {
+      n += item != nullptr;
+    }
+    return n;
+  }
+
   T& operator[](uint32_t slot) { return *items_[slot]; }
   // Null for slots never used.
   T* get(uint32_t slot) { return items_[slot].get(); }
@@ -69,6 +107,8 @@ class Slab {
   std::vector<std::unique_ptr<T>> items_;
   std::vector<uint32_t> gens_;
   std::vector<uint32_t> free_;
+  size_t low_ = SIZE_MAX;  // fewest free slots since the last trim()
+  size_t scanned_ = 0;     // the bottom free_ entries trim() has already freed
 };
 
 }  // namespace ringway::core

@@ -97,6 +97,7 @@ void Shard::run() noexcept {
       k_.pool_.trim();
       k_.bufs_.trim();
       k_.up_bufs_.trim();
+      k_.trim_idle();
       next_trim_ms_ = k_.now_ms_ + kTrimIntervalMs;
     }
     k_.alog_.tick(k_.ring_, k_.now_ms_, k_.draining_);

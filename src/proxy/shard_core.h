@@ -192,6 +192,8 @@ struct ShardCore {
   // With the limits of `c`'s configuration (the snapshot its exchange holds).
   http::ResponseParser* take_resp_parser(const ClientConn& c);
   void give_parsers(ClientConn& c);
+  // Once a second: frees the client objects and parsers no connection needed for a second.
+  void trim_idle();
   // A held-body verification state (app_auth.h), pooled; give_auth_hold returns c's, if any.
   AuthHold* take_auth_hold();
   void give_auth_hold(ClientConn& c);
@@ -238,6 +240,8 @@ struct ShardCore {
   http::BodySink resp_sink;  // where response body bytes go (Upstreams)
   std::vector<std::unique_ptr<http::RequestParser>> req_parsers_;
   std::vector<std::unique_ptr<http::ResponseParser>> resp_parsers_;
+  size_t req_parsers_low_ = 0;  // low-water marks of the two lists since the last trim_idle
+  size_t resp_parsers_low_ = 0;
   std::vector<std::unique_ptr<AuthHold>> auth_holds_;   // free ones
   std::vector<std::unique_ptr<tls::Stream>> tls_free_;  // free TLS engines
   // TLS handshakes of this shard's client connections (metrics read them later; shard-local).

@@ -53,6 +53,61 @@ TEST(Slab, ReleaseBumpsGenerationSoStaleCompletionsMismatch) {
   EXPECT_EQ(slab.in_use(), 2u);
 }
 
+// Issue 19: a burst's objects are freed once they stayed unused for a trim interval; what the
+// steady load reuses within an interval is kept; a freed slot is constructed again on use and
+// keeps its generation.
+TEST(Slab, TrimFreesObjectsOfSlotsUnusedSinceTheLastTrim) {
+  Slab<int> slab(100);
+  std::vector<uint32_t> burst;
+  for (int i = 0; i < 50; ++i) {
+    burst.push_back(slab.alloc());
+    slab[burst.back()] = i;
+  }
+  for (uint32_t s : burst) {
+    slab.release(s);
+  }
+  auto always = [](int&) { return true; };
+  slab.trim(always);  // the first trim only starts the interval: all 50 were used in it
+  EXPECT_EQ(slab.constructed(), 50u);
+  // Steady load: 5 connections come and go during the interval.
+  std::vector<uint32_t> steady;
+  for (int i = 0; i < 5; ++i) {
+    steady.push_back(slab.alloc());
+  }
+  for (uint32_t s : steady) {
+    slab.release(s);
+  }
+  slab.trim(always);
+  EXPECT_EQ(slab.constructed(), 5u);  // the 45 the interval did not reach are freed
+  slab.trim(always);
+  EXPECT_EQ(slab.constructed(), 0u);  // then the 5, unused for a whole interval
+  // Every slot is usable again; a freed slot's generation still tells stale completions.
+  uint32_t gen = slab.gen(burst.front());
+  for (int i = 0; i < 100; ++i) {
+    uint32_t s = slab.alloc();
+    ASSERT_NE(s, UINT32_MAX);
+    ASSERT_NE(slab.get(s), nullptr);
+    slab[s] = i;
+  }
+  EXPECT_EQ(slab.alloc(), UINT32_MAX);
+  EXPECT_EQ(slab.gen(burst.front()), gen);
+  EXPECT_EQ(slab.constructed(), 100u);
+}
+
+TEST(Slab, TrimKeepsObjectsTheCallerSaysToKeep) {
+  Slab<int> slab(4);
+  for (int i = 0; i < 4; ++i) {
+    slab[slab.alloc()] = i;
+  }
+  for (uint32_t s = 0; s < 4; ++s) {
+    slab.release(s);
+  }
+  auto odd_only = [](int& v) { return v % 2 == 1; };
+  slab.trim(odd_only);
+  slab.trim(odd_only);
+  EXPECT_EQ(slab.constructed(), 2u);
+}
+
 // An unarmed node of `owner`.
 TimerNode Owned(uint32_t owner) {
   TimerNode n;
