@@ -96,17 +96,6 @@ int ClientConnections(int admin_port) {
   }
 }
 
-bool SendAll(int fd, std::string_view s) {
-  while (!s.empty()) {
-    ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
-    if (n <= 0) {
-      return false;
-    }
-    s.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
 double Ms(SteadyClock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 // One attack: kIdle + kSlow connections, driven by one epoll loop until all are closed.
