@@ -129,6 +129,20 @@ std::string EchoField(const Response& r, std::string_view field) {
   return ::testing::AssertionSuccess();
 }
 
+::testing::AssertionResult IsGatewayError(const std::optional<Response>& r, int status,
+                                          std::string_view code) {
+  ::testing::AssertionResult ok = IsGatewayError(r, status);
+  if (!ok) {
+    return ok;
+  }
+  std::string got = JsonString(r->body, "/error_code").value_or("");
+  if (got != code) {
+    return ::testing::AssertionFailure()
+           << "error_code " << got << ", want " << code << "; body: " << r->body;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 ::testing::AssertionResult RejectedAndClosed(int port, std::string_view raw, int status) {
   Client c(port);
   if (::testing::AssertionResult connected = c.Connect(); !connected) {

@@ -82,18 +82,7 @@ struct RoundResult {
 };
 
 int ClientConnections(int admin_port) {
-  std::optional<Response> r = HttpGet(admin_port, "/v1/shards");
-  if (!r || r->status != 200) {
-    return -1;
-  }
-  int total = 0;
-  for (int i = 0;; ++i) {
-    auto n = JsonInt(r->body, "/shards/" + std::to_string(i) + "/client_connections");
-    if (!n) {
-      return i == 0 ? -1 : total;
-    }
-    total += static_cast<int>(*n);
-  }
+  return static_cast<int>(ShardTotal(admin_port, {"client_connections"}));
 }
 
 double Ms(SteadyClock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }

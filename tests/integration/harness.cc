@@ -460,6 +460,24 @@ bool PollUntil(const std::function<bool()>& cond, int timeout_ms) {
   }
 }
 
+int64_t ShardTotal(int admin_port, std::initializer_list<std::string_view> fields) {
+  std::optional<Response> r = HttpGet(admin_port, "/v1/shards");
+  if (!r || r->status != 200) {
+    return -1;
+  }
+  int64_t total = 0;
+  for (int i = 0;; ++i) {
+    for (std::string_view f : fields) {
+      std::optional<int64_t> n =
+          JsonInt(r->body, "/shards/" + std::to_string(i) + "/" + std::string(f));
+      if (!n) {
+        return i == 0 ? -1 : total;
+      }
+      total += *n;
+    }
+  }
+}
+
 ::testing::AssertionResult Counted(const Backend& stub, std::string_view needle, size_t n) {
   if (PollUntil([&] { return stub.RequestCount(needle) == n; }, 2000)) {
     return ::testing::AssertionSuccess();

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -304,6 +305,9 @@ std::string EchoField(const Response& r, std::string_view field);
 // A gateway-made error: `status`, a JSON body with an "RW." error_code, a non-empty
 // error_msg and request_id equal to the X-Request-Id response header.
 ::testing::AssertionResult IsGatewayError(const std::optional<Response>& r, int status);
+// The same, with the documented error_code `code`.
+::testing::AssertionResult IsGatewayError(const std::optional<Response>& r, int status,
+                                          std::string_view code);
 // A response with `status` (prints the response when it is not).
 ::testing::AssertionResult HasStatus(const std::optional<Response>& r, int status);
 
@@ -408,6 +412,10 @@ class SharedStackTest : public SharedStackFixture<Derived, Stack> {
  protected:
   static Backend& backend() { return SharedStackTest::stack().backend(); }
 };
+
+// The sum of `fields` (e.g. "client_connections") over every shard of GET /v1/shards on
+// the admin listener at `admin_port`; -1 when it cannot be read.
+int64_t ShardTotal(int admin_port, std::initializer_list<std::string_view> fields);
 
 // Polls `cond` every few milliseconds until it holds or timeout_ms passes.
 bool PollUntil(const std::function<bool()>& cond, int timeout_ms);

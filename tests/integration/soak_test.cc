@@ -295,20 +295,7 @@ int CountFds(pid_t pid) {
 
 // Client plus backend connections over all shards, from /v1/shards; -1 on failure.
 int ShardConnections(int admin_port) {
-  std::optional<Response> r = HttpGet(admin_port, "/v1/shards");
-  if (!r || r->status != 200) {
-    return -1;
-  }
-  int total = 0;
-  for (int i = 0;; ++i) {
-    std::string p = "/shards/" + std::to_string(i);
-    auto client = JsonInt(r->body, p + "/client_connections");
-    auto backend = JsonInt(r->body, p + "/backend_connections");
-    if (!client || !backend) {
-      return i == 0 ? -1 : total;
-    }
-    total += static_cast<int>(*client + *backend);
-  }
+  return static_cast<int>(ShardTotal(admin_port, {"client_connections", "backend_connections"}));
 }
 
 // Descriptors that are not connections (listeners, rings, eventfds, files, ...): the
