@@ -261,6 +261,14 @@ struct Binding {
   std::string environment;
 };
 
+// config_source.etcd (CONFIG.md): where the shared objects come from when not the file.
+struct EtcdSource {
+  std::vector<Address> endpoints;  // host:port, tried in turn
+  std::string prefix;              // "/ringway/<cluster>/": starts and ends with "/"
+  uint32_t timeout_ms = 5000;      // connect and read of one request
+  std::optional<TlsFiles> tls;
+};
+
 // Where the shards write one JSON line per answered request (docs/admin.md, "Access log").
 struct AccessLog {
   std::string path;  // resolved against the configuration's directory
@@ -273,6 +281,7 @@ struct Config {
   std::vector<Listener> listeners;
   std::optional<Address> admin;
   std::optional<AccessLog> access_log;  // absent: no access log
+  std::optional<EtcdSource> etcd;       // config_source.etcd; absent: all from the file
   Limits limits;
   std::vector<Environment> environments;  // always contains RELEASE
   std::vector<App> apps;

@@ -275,11 +275,11 @@ void read_bindings(const Obj& top, const Registry& reg, Config& cfg) {
   });
 }
 
-Config read_document(Context& ctx, dom::element root) {
+Config read_document(Context& ctx, dom::element root, bool assembled) {
   Config cfg;
   Obj top(Value{&ctx, "", root},
           {"version", "instance", "shards", "listeners", "admin", "access_log", "limits",
-           "environments", "apps", "channels", "apis", "policies", "bindings"});
+           "environments", "apps", "channels", "apis", "policies", "bindings", "config_source"});
   if (std::optional<Value> v = top.field("version", Need::kRequired)) {
     std::optional<int64_t> n = v->integer(std::numeric_limits<int64_t>::min(), kMaxU32);
     if (n && *n != 1) {
@@ -290,6 +290,10 @@ Config read_document(Context& ctx, dom::element root) {
   top.read("shards", cfg.shards, 0, 1024);
   read_listeners(top, cfg);
   read_access_log(top, cfg);
+  read_config_source(top, cfg);
+  if (!assembled) {
+    reject_local_shared(top, cfg);
+  }
   read_limits(top, cfg.limits);
   Registry reg;
   read_environments(top, reg, cfg);
@@ -316,6 +320,7 @@ void reject_unbuilt_features(const Config& cfg, const BuiltFeatures& built,
     reject(!built.listener_tls && cfg.listeners[i].tls, index_path("listeners", i) + ".tls");
   }
   reject(!built.admin && cfg.admin.has_value(), "admin");
+  reject(!built.etcd_tls && cfg.etcd && cfg.etcd->tls, "config_source.etcd.tls");
   reject(!built.channels && !cfg.channels.empty(), "channels");
   for (size_t i = 0; i < cfg.channels.size(); ++i) {
     const auto& hc = cfg.channels[i].health_check;
@@ -389,7 +394,7 @@ LoadResult load_config_with(std::string_view json, const LoadOptions& options) {
       result.errors.push_back({"", std::string("invalid JSON: ") + simdjson::error_message(err)});
       return result;
     }
-    Config cfg = read_document(ctx, root);
+    Config cfg = read_document(ctx, root, options.assembled);
     reject_unbuilt_features(cfg, options.built, &ctx.errors);
     if (ctx.errors.empty() && options.check_files) {
       check_tls_files(cfg, &ctx.errors);  // only a well-formed document: it reads files

@@ -22,8 +22,9 @@ struct BuiltFeatures {
   bool app_auth = false;        // apis[i].auth_type "app"
   bool https_backends = false;  // backend.req_protocol "https", backend.client_ssl
   bool admin = false;           // the admin listener
+  bool etcd_tls = false;        // config_source.etcd.tls
 
-  static constexpr BuiltFeatures all() { return {true, true, true, true, true, true, true}; }
+  static constexpr BuiltFeatures all() { return {true, true, true, true, true, true, true, true}; }
 };
 
 // What this release builds.
@@ -44,6 +45,7 @@ struct LoadOptions {
   std::string_view base_dir = ".";
   BuiltFeatures built = kBuiltFeatures;
   bool check_files = true;  // load TLS files (check_tls_files); unit tests of parsing skip it
+  bool assembled = false;   // shared sections and config_source.etcd together (etcd mode)
 };
 
 // load_config with options. Never throws.
@@ -65,6 +67,11 @@ void read_apis(const Obj& top, Registry& reg, Config& cfg);
 // Reads the policies (policies.cc): circuit-breaker content in the seed's script format.
 // Channels must be read already (an http downgrade may name one).
 void read_policies(const Obj& top, Registry& reg, Config& cfg);
+
+// Reads config_source (source.cc). reject_local_shared reports the shared sections a file
+// with config_source.etcd must not hold (the assembled document of a node may).
+void read_config_source(const Obj& top, Config& cfg);
+void reject_local_shared(const Obj& top, const Config& cfg);
 
 // The error of a configured header line ("must be a valid header name", "is set by the
 // gateway", ...), "" when it is fine.
