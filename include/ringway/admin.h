@@ -32,6 +32,22 @@ struct ReloadStats {
   uint64_t failed = 0;
 };
 
+// Where the shared objects come from (docs/admin.md, /v1/config_source): the file, or etcd
+// with the revision served and the last refused document. Written by the control thread.
+struct ConfigSourceStatus {
+  bool etcd = false;
+  std::string prefix;
+  std::string endpoint;       // the etcd endpoint in use, or the last one tried
+  bool connected = false;     // a watch is established
+  int64_t revision = 0;       // etcd revision of the configuration served (0: none yet)
+  int64_t seen_revision = 0;  // the newest revision read or watched
+  std::string last_error;     // the last refused document's errors, one per line
+  int64_t last_error_revision = 0;
+  uint64_t refused = 0;  // assembled documents that did not validate
+  uint64_t connection_failures = 0;
+  std::string connection_error;  // the last failure to reach or read etcd
+};
+
 // What answers read. Every pointer outlives the Server.
 struct Sources {
   const Clock* clock = nullptr;
@@ -40,6 +56,7 @@ struct Sources {
   const proxy::ShardContext* ctx = nullptr;
   const metrics::Store* store = nullptr;
   const ReloadStats* reloads = nullptr;
+  const ConfigSourceStatus* source = nullptr;  // null: the file
 };
 
 struct Answer {

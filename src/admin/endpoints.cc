@@ -167,6 +167,31 @@ std::string shards_json(const Sources& src) {
   return j.take();
 }
 
+// /v1/config_source: the file, or etcd with the revision served and the last refused document.
+std::string config_source_json(const Sources& src) {
+  JsonOut j;
+  j.begin_object();
+  const ConfigSourceStatus* s = src.source;
+  if (s == nullptr || !s->etcd) {
+    j.field("type", "file").end_object();
+    return j.take();
+  }
+  j.field("type", "etcd").field("prefix", s->prefix).field("endpoint", s->endpoint);
+  j.field("connected", s->connected).field("revision", s->revision);
+  j.field("seen_revision", s->seen_revision).field("refused", s->refused);
+  j.field("connection_failures", s->connection_failures);
+  j.field("connection_error", s->connection_error);
+  j.key("last_error");
+  if (s->last_error.empty()) {
+    j.null();
+  } else {
+    j.begin_object().field("revision", s->last_error_revision);
+    j.field("errors", s->last_error).end_object();
+  }
+  j.end_object();
+  return j.take();
+}
+
 Answer json(std::string body) {
   Answer a;
   a.body = std::move(body);
@@ -201,6 +226,9 @@ Answer answer(std::string_view method, std::string_view target, const Sources& s
   }
   if (path == "/v1/shards") {
     return json(shards_json(src));
+  }
+  if (path == "/v1/config_source") {
+    return json(config_source_json(src));
   }
   if (path == "/v1/config") {
     return json(config::redacted_json(src.rcu->current()->c().config.source));

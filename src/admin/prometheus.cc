@@ -208,6 +208,20 @@ void node(const Sources& src, Text& out) {
   out.family("ringway_reloads_total", "counter", "Configuration reloads, by result.");
   out.sample("ringway_reloads_total", {"result", "ok"}, src.reloads->ok);
   out.sample("ringway_reloads_total", {"result", "failed"}, src.reloads->failed);
+  if (src.source != nullptr && src.source->etcd) {
+    const ConfigSourceStatus& s = *src.source;
+    out.family("ringway_config_source_revision", "gauge",
+               "etcd revision of the configuration served (0: none yet).");
+    out.sample("ringway_config_source_revision", {}, static_cast<uint64_t>(s.revision));
+    out.family("ringway_config_source_connected", "gauge", "1 while the etcd watch is up.");
+    out.sample("ringway_config_source_connected", {}, uint64_t{s.connected ? 1u : 0u});
+    out.family("ringway_config_source_refused_total", "counter",
+               "Documents assembled from etcd that did not validate (the running one stayed).");
+    out.sample("ringway_config_source_refused_total", {}, s.refused);
+    out.family("ringway_config_source_failures_total", "counter",
+               "Failed attempts to reach, read or watch etcd.");
+    out.sample("ringway_config_source_failures_total", {}, s.connection_failures);
+  }
 }
 
 // /proc/self/stat fields after the command name: state is field 3.

@@ -359,6 +359,9 @@ void check_tls_files(const Config& cfg, std::vector<Error>* errors) {
              tls::check_client(*hc->client_ssl));
     }
   }
+  if (cfg.etcd && cfg.etcd->tls) {
+    report("config_source.etcd.tls", tls::check_client(*cfg.etcd->tls));
+  }
   for (size_t i = 0; i < cfg.apis.size(); ++i) {
     if (cfg.apis[i].backend.http.client_ssl) {
       report(index_path("apis", i) + ".backend.client_ssl",

@@ -34,7 +34,8 @@ inline constexpr BuiltFeatures kBuiltFeatures{.channels = true,
                                               .cascade = true,
                                               .app_auth = true,
                                               .https_backends = true,
-                                              .admin = true};
+                                              .admin = true,
+                                              .etcd_tls = true};
 
 // Appends a "not supported yet" error for every use of a feature `built` lacks. Paths are
 // derived from `cfg`, whose list indices are the document's.

@@ -138,16 +138,40 @@ Assembled assemble(std::string_view local_json, std::string_view prefix,
   return a;
 }
 
-void map_error_paths(const Assembled& a, std::string_view prefix, std::vector<Error>* errors) {
-  for (Error& e : *errors) {
+namespace {
+
+// Whether `text` at `pos` holds the list entry `index` ("apis[3]", not "apis[31]").
+bool entry_at(std::string_view text, size_t pos, std::string_view index) {
+  return text.compare(pos, index.size(), index) == 0 &&
+         (pos == 0 || (text[pos - 1] != '.' && text[pos - 1] != '_'));
+}
+
+// `text` with each list entry of `a` it names replaced by "<prefix><key>".
+std::string rename_entries(std::string_view text, const Assembled& a, std::string_view prefix) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    bool replaced = false;
     for (const auto& [index, key] : a.index_keys) {
-      if (e.path.compare(0, index.size(), index) == 0 &&
-          (e.path.size() == index.size() || e.path[index.size()] == '.' ||
-           e.path[index.size()] == '[')) {
-        e.path = std::string(prefix) + key + e.path.substr(index.size());
+      if (entry_at(text, i, index)) {
+        out.append(prefix).append(key);
+        i += index.size();
+        replaced = true;
         break;
       }
     }
+    if (!replaced) {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void map_error_paths(const Assembled& a, std::string_view prefix, std::vector<Error>* errors) {
+  for (Error& e : *errors) {
+    e.path = rename_entries(e.path, a, prefix);
+    e.message = rename_entries(e.message, a, prefix);
   }
 }
 

@@ -46,6 +46,7 @@ ControlLoop::~ControlLoop() {
   checker_.reset();  // waits on the ring for its own completions
   ring_.reset();     // cancels the pending reads before their targets go
   admin_.reset();    // closes the admin sockets
+  etcd_.reset();     // closes its connection
   if (signal_fd_ >= 0) {
     close(signal_fd_);
   }
@@ -56,6 +57,30 @@ ControlLoop::~ControlLoop() {
 
 void ControlLoop::start_admin(int listen_fd, const admin::Sources& src) {
   admin_ = std::make_unique<admin::Server>(*ring_, encode(Op::kAdmin), listen_fd, src);
+}
+
+bool ControlLoop::start_etcd(const config::EtcdSource& cfg, Publisher& publisher,
+                             uint64_t deadline_ms) {
+  publisher_ = &publisher;
+  etcd_ = std::make_unique<EtcdWatch>(clock_, *ring_, encode(Op::kEtcd), cfg,
+                                      publisher.source_status());
+  while (phase_ == Phase::kServing && !etcd_->has_read()) {
+    const uint64_t now = clock_.now_ms();
+    if (now >= deadline_ms) {
+      break;
+    }
+    poll_etcd();
+    turn(std::min({deadline_ms, etcd_due(), admin_due()}));
+  }
+  poll_etcd();
+  publisher_ = nullptr;
+  return etcd_->has_read();
+}
+
+void ControlLoop::poll_etcd() {
+  if (etcd_ && etcd_->poll(clock_.now_ms())) {
+    publisher_->install_shared(etcd_->objects(), etcd_->revision());
+  }
 }
 
 void ControlLoop::arm_signal_read() {
@@ -97,8 +122,7 @@ void ControlLoop::watchdog_tick(uint64_t now) {
 
 void ControlLoop::serve(Publisher& publisher) {
   publisher_ = &publisher;
-  phase_ = Phase::kServing;
-  while (phase_ == Phase::kServing) {
+  while (phase_ == Phase::kServing) {  // SIGTERM may have come while start_etcd waited
     const uint64_t now = clock_.now_ms();
     watchdog_tick(now);
     health_changed_ = checker_->start_due(now) || health_changed_;
@@ -106,7 +130,10 @@ void ControlLoop::serve(Publisher& publisher) {
       health_changed_ = false;
       publisher.publish();
     }
-    turn(std::min({checker_->next_due(now), reclaim_due_, admin_due(), watchdog_.next_due()}));
+    poll_etcd();
+    turn(std::min(
+        {checker_->next_due(now), reclaim_due_, admin_due(), watchdog_.next_due(), etcd_due()}));
+    poll_etcd();
     if (health_changed_ && phase_ == Phase::kServing) {
       health_changed_ = false;
       publisher.publish();
@@ -169,6 +196,11 @@ void ControlLoop::dispatch(uint64_t user_data, int res) {
     case Op::kAdmin:
       if (admin_) {
         admin_->on_completion(user_data, res);
+      }
+      break;
+    case Op::kEtcd:
+      if (etcd_) {
+        etcd_->on_completion(user_data, res);
       }
       break;
     case Op::kIgnore:

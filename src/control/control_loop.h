@@ -10,6 +10,8 @@
 //     every turn, with a retry timer only while some wait for the shards;
 //   - the admin listener (Op::kAdmin): its accepts, receives and sends (admin::Server),
 //     and the idle deadlines of its connections;
+//   - the etcd config source (Op::kEtcd, etcd_watch.h): its reads and watch, its retry and
+//     coalescing deadlines; changed objects are installed through the Publisher;
 //   - the systemd watchdog: WATCHDOG=1 at each tick while every shard turns (watchdog.h).
 // Timers are the wait's timeout (the earliest deadline), not timeout operations.
 //
@@ -24,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "control/etcd_watch.h"
 #include "control/loop_ops.h"
 #include "control/publisher.h"
 #include "control/shards.h"
@@ -48,6 +51,12 @@ class ControlLoop {
 
   // Serves the admin API on `listen_fd` (owned from now on) from this loop's ring.
   void start_admin(int listen_fd, const admin::Sources& src);
+
+  // Reads and watches the shared objects in etcd (config_source.etcd) from this loop's ring,
+  // installing them through `publisher` (which must outlive the loop): at once, and from
+  // serve() on. Then turns until the first read is installed, SIGTERM/SIGINT, or the clock
+  // reaches `deadline_ms`; returns whether the first read arrived.
+  bool start_etcd(const config::EtcdSource& cfg, Publisher& publisher, uint64_t deadline_ms);
 
   // The health checker, running on this loop's ring.
   health::Checker& checker() { return *checker_; }
@@ -81,6 +90,9 @@ class ControlLoop {
   // Frees retired snapshots no shard holds; schedules a retry while some remain.
   void reclaim();
   uint64_t admin_due() const;  // the admin connections' next idle deadline, or kNever
+  uint64_t etcd_due() const { return etcd_ ? etcd_->next_due() : kNever; }
+  // Installs the etcd objects when a read or a coalesced burst of events is ready.
+  void poll_etcd();
   // A watchdog tick when one is due at `now`: WATCHDOG=1 if every shard turned since the
   // previous tick, then every shard is woken so that an idle one turns before the next.
   void watchdog_tick(uint64_t now);
@@ -93,6 +105,7 @@ class ControlLoop {
   // Its connections' buffers are receive targets too: declared before ring_, so the ring
   // (and its pending operations) goes first.
   std::unique_ptr<admin::Server> admin_;
+  std::unique_ptr<EtcdWatch> etcd_;  // receives into its own buffer, like admin_
   std::unique_ptr<core::Ring> ring_;
   int signal_fd_ = -1;
   int exit_fd_ = -1;

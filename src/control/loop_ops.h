@@ -19,6 +19,7 @@ enum class Op : uint8_t {
   kShardExit,   // the shard-exit eventfd read completed: a shard thread ended
   kHealth,      // one of the health checker's operations (payload: the checker's)
   kAdmin,       // the admin listener's operations (payload: admin::Server's own encoding)
+  kEtcd,        // the etcd config source's operations (payload: EtcdWatch's own encoding)
 };
 
 inline constexpr int kOpShift = 56;

@@ -29,6 +29,7 @@
 #include "ringway/clock.h"
 #include "ringway/log.h"
 #include "ringway/server.h"
+#include "ringway/tls.h"
 
 namespace ringway {
 namespace control {
@@ -98,8 +99,24 @@ int run(const ServeOptions& opt, std::shared_ptr<const proxy::Compiled> compiled
   Publisher publisher(opt, rcu, ctx, ctx.shard_count, loop->checker(), ctx.metrics);
   publisher.install(std::move(compiled));
   if (admin_fd >= 0) {
-    loop->start_admin(admin_fd,
-                      {&clock, &rcu, &loop->checker(), &ctx, ctx.metrics, &publisher.reloads()});
+    loop->start_admin(admin_fd, {&clock, &rcu, &loop->checker(), &ctx, ctx.metrics,
+                                 &publisher.reloads(), &publisher.source_status()});
+  }
+  if (publisher.running().etcd) {
+    const config::EtcdSource etcd = *publisher.running().etcd;  // the first read replaces it
+    // The first read is waited for (at most timeout_ms) so that a node starts serving its
+    // APIs, not 404s; etcd down at start: it serves the file alone and keeps trying.
+    bool read = false;
+    try {
+      read = loop->start_etcd(etcd, publisher, clock.now_ms() + etcd.timeout_ms);
+    } catch (const tls::FileError& e) {  // checked at load; changed on disk since
+      RW_ERROR("config error: config_source.etcd.tls.%s: %s", e.field.c_str(), e.message.c_str());
+      return 1;
+    }
+    if (!read) {
+      RW_WARN("etcd: no answer within %u ms: serving without shared objects until it answers",
+              etcd.timeout_ms);
+    }
   }
   ShardThreads st;
   st.exit_fd = loop->shard_exit_fd();
