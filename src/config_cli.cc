@@ -465,6 +465,15 @@ int push(const Options& o, const std::vector<config::SharedObject>& desired, con
     std::printf("no changes (revision %lld)\n", static_cast<long long>(cur.revision));
     return kOk;
   }
+  if (desired.empty()) {
+    // Likely a node's own file (config_source.etcd, no shared sections): pushing it would
+    // delete every object the nodes run on.
+    std::fprintf(stderr,
+                 "config error: %s has no shared objects (environments, apps, channels, "
+                 "policies, apis, bindings): refusing to delete the %zu objects under %s\n",
+                 o.file.c_str(), c.deleted.size(), o.prefix.c_str());
+    return kRefused;
+  }
   etcd::TxnOps ops = push_ops(o, c, cur.revision, desired.size());
   size_t n_ops = ops.puts.size() + ops.deletes.size();
   std::string body;

@@ -138,6 +138,23 @@ TEST_F(ConfigPushTest, FullDocumentIsAccepted) {
             (std::vector<std::string>{prefix_ + "_push", prefix_ + "apis/alpha"}));
 }
 
+TEST_F(ConfigPushTest, FileWithoutSharedObjectsDeletesNothing) {
+  ASSERT_EQ(Run("push", SharedFile({Api("alpha")})).exit_code, 0);
+  int64_t revision = etcd().Revision();
+  // A node's own file: its shared objects come from etcd.
+  std::string node = R"({"version":1,"instance":{"id":"gw"},"config_source":{"etcd":{)"
+                     R"("endpoints":["127.0.0.1:2379"],"prefix":"/ringway/prod/"}}})";
+  CommandResult r = Run("push", node);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("has no shared objects"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("refusing to delete the 2 objects under " + prefix_), std::string::npos)
+      << r.err;
+  EXPECT_EQ(etcd().Revision(), revision);
+  CommandResult d = Run("diff", node);  // diff still shows what such a push would do
+  EXPECT_EQ(d.exit_code, 1) << d.out << d.err;
+  EXPECT_EQ(d.out, "- apis/alpha\n- environments/TEST\n");
+}
+
 TEST_F(ConfigPushTest, SameJsonWrittenDifferentlyIsUnchanged) {
   std::string doc = SharedFile({Api("alpha")});
   ASSERT_EQ(Run("push", doc).exit_code, 0);
