@@ -348,8 +348,8 @@ bool load_desired(const Options& o, std::vector<config::SharedObject>* objects) 
     std::fprintf(stderr, "config error: %s\n", e.str().c_str());
   }
   if (!errors.empty()) {
-    std::fprintf(stderr, "%zu configuration error(s) in %s: nothing written\n", errors.size(),
-                 o.file.c_str());
+    std::fprintf(stderr, "%zu configuration error(s) in %s%s\n", errors.size(), o.file.c_str(),
+                 o.command == "push" ? ": nothing written" : "");
     return false;
   }
   return true;
