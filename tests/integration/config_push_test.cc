@@ -170,6 +170,19 @@ TEST_F(ConfigPushTest, SameJsonWrittenDifferentlyIsUnchanged) {
   EXPECT_EQ(etcd().Get(prefix_ + "environments/TEST"), pretty);  // left as it was
 }
 
+TEST_F(ConfigPushTest, ObjectDeletedByHandIsAddedBack) {
+  std::string doc = SharedFile({Api("alpha")});
+  ASSERT_EQ(Run("push", doc).exit_code, 0);
+  ASSERT_TRUE(etcd().Del(prefix_ + "apis/alpha"));
+  ASSERT_FALSE(etcd().Get(prefix_ + "apis/alpha").has_value());
+  CommandResult d = Run("diff", doc);
+  EXPECT_EQ(d.exit_code, 1) << d.out << d.err;
+  EXPECT_EQ(d.out, "+ apis/alpha\n");
+  CommandResult p = Run("push", doc);
+  EXPECT_NE(p.out.find("1 added, 0 changed, 0 deleted"), std::string::npos) << p.out << p.err;
+  EXPECT_EQ(etcd().Get(prefix_ + "apis/alpha"), Api("alpha"));
+}
+
 TEST_F(ConfigPushTest, ReservedKeysAreNotObjects) {
   ASSERT_TRUE(etcd().Put(prefix_ + "_note", "kept"));
   CommandResult r = Run("push", SharedFile({Api("alpha")}));
