@@ -1,4 +1,4 @@
-// The ringway command: serve, check, sign, --version.
+// The ringway command: serve, check, sign, config push|diff, --version.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "config_cli.h"
 #include "ringway/config.h"
 #include "ringway/log.h"
 #include "ringway/server.h"
@@ -18,6 +19,7 @@ constexpr const char* kUsage =
     "                     [--drain-timeout-ms N]\n"
     "       ringway check -c FILE\n"
     "       ringway sign --app-key KEY --app-secret SECRET [-X M] [-H H]... [-d BODY] URL\n"
+    "       ringway config push|diff -c FILE --etcd HOST:PORT --prefix /P/ [--timeout-ms N]\n"
     "       ringway --version\n";
 
 struct Args {
@@ -106,6 +108,9 @@ int main(int argc, char** argv) {
   }
   if (argc >= 2 && std::strcmp(argv[1], "sign") == 0) {
     return ringway::run_sign(argc, argv);
+  }
+  if (argc >= 2 && std::strcmp(argv[1], "config") == 0) {
+    return ringway::run_config(argc, argv);
   }
   Args args;
   if (!parse_args(argc, argv, &args) || (args.command != "serve" && args.command != "check")) {

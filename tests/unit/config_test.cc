@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "config/loader.h"
 #include "ringway/config.h"
+#include "ringway/config_source.h"
 
 namespace ringway::config {
 namespace {
@@ -1129,6 +1131,170 @@ TEST_F(ConfigTest, LoadedConfigKeepsItsSourceForTheAdminApi) {
   // short for a cascade key: the only error).
   EXPECT_EQ(strings(load_all(out)),
             Errors{"instance.cascade.auth_key: must be at least 16 bytes (got 3)"});
+}
+
+// ---- config_source and the shared objects (etcd) ----
+
+constexpr std::string_view kSource =
+    R"("config_source": {"etcd": {"endpoints": ["127.0.0.1:2379", "etcd-1.internal:2379"],
+                                  "prefix": "/ringway/prod/", "timeout_ms": 2000}})";
+
+TEST(ConfigSource, ReadsEtcdSettings) {
+  LoadResult r = load_all(doc(std::string(kSource)));
+  ASSERT_TRUE(r.ok()) << ::testing::PrintToString(strings(r));
+  ASSERT_TRUE(r.config->etcd);
+  ASSERT_EQ(r.config->etcd->endpoints.size(), 2u);
+  EXPECT_EQ(r.config->etcd->endpoints[1].host, "etcd-1.internal");
+  EXPECT_EQ(r.config->etcd->endpoints[1].port, 2379);
+  EXPECT_EQ(r.config->etcd->prefix, "/ringway/prod/");
+  EXPECT_EQ(r.config->etcd->timeout_ms, 2000u);
+  EXPECT_FALSE(load_all(doc()).config->etcd);
+}
+
+TEST(ConfigSource, ValidationErrors) {
+  auto source = [](const std::string& etcd) {
+    return doc(R"("config_source": {"etcd": )" + etcd + "}");
+  };
+  Errors e = errors_of(source(R"({"endpoints": ["127.0.0.1:2379"], "prefix": "/ringway/prod"})"));
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].rfind("config_source.etcd.prefix: must start and end with \"/\"", 0), 0u) << e[0];
+  e = errors_of(source(R"({"endpoints": ["127.0.0.1"], "prefix": "/p/"})"));
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].rfind("config_source.etcd.endpoints[0]: must be host:port", 0), 0u) << e[0];
+  e = errors_of(source(R"({"endpoints": ["127.0.0.1:0"], "prefix": "/p/"})"));
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].rfind("config_source.etcd.endpoints[0]: ", 0), 0u) << e[0];
+  e = errors_of(source(R"({"endpoints": [], "prefix": "/p/"})"));
+  ASSERT_EQ(e.size(), 1u) << ::testing::PrintToString(e);
+  EXPECT_EQ(e[0], "config_source.etcd.endpoints: must have 1-16 entries (got 0)");
+  e = errors_of(source(R"({"prefix": "/p/"})"));
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].rfind("config_source.etcd.endpoints: ", 0), 0u) << e[0];
+  e = errors_of(source(R"({"endpoints": ["127.0.0.1:2379"], "prefix": "/p q/"})"));
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("spaces or control characters"), std::string::npos) << e[0];
+}
+
+TEST(ConfigSource, SharedSectionsBesideItAreAnError) {
+  std::string both = doc(std::string(kSource) + R"(, "environments": [{"name": "TEST"}], )" +
+                         apis({api("a", "GET", "/a")}));
+  Errors e = errors_of(both);
+  ASSERT_EQ(e.size(), 2u) << ::testing::PrintToString(e);
+  EXPECT_EQ(e[0].rfind("environments: comes from etcd when config_source.etcd is set", 0), 0u)
+      << e[0];
+  EXPECT_EQ(e[1].rfind("apis: comes from etcd", 0), 0u) << e[1];
+  // An assembled document (the node's file plus etcd's objects) may hold both.
+  LoadResult r = load_assembled(both, ".");
+  EXPECT_TRUE(r.ok()) << ::testing::PrintToString(strings(r));
+}
+
+TEST(SplitShared, KeysAndMinifiedValuesInDocumentOrder) {
+  std::vector<Error> errors;
+  std::vector<SharedObject> objects = split_shared(kExample, &errors);
+  EXPECT_TRUE(errors.empty());
+  std::vector<std::string> keys;
+  for (const SharedObject& o : objects) {
+    keys.push_back(o.key);
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{
+                      "environments/RELEASE", "environments/TEST", "apps/shop-web",
+                      "channels/orders", "policies/orders-breaker", "apis/get_order", "apis/ping",
+                      "bindings/orders-breaker.get_order.RELEASE"}));
+  EXPECT_EQ(objects[1].value, R"({"name":"TEST","variables":{"version":"v2"}})");
+  EXPECT_EQ(objects.back().value,
+            R"({"policy":"orders-breaker","api":"get_order","environment":"RELEASE"})");
+}
+
+TEST(SplitShared, ObjectsWithoutAKeyAreReported) {
+  std::vector<Error> errors;
+  std::vector<SharedObject> objects = split_shared(
+      R"({"apis": [{"name": "a"}, {"req_uri": "/"}, 3], "bindings": [{"policy": "p"}]})", &errors);
+  ASSERT_EQ(objects.size(), 1u);
+  EXPECT_EQ(objects[0].key, "apis/a");
+  std::vector<std::string> e;
+  for (const Error& x : errors) {
+    e.push_back(x.str());
+  }
+  EXPECT_EQ(e, (std::vector<std::string>{
+                   "apis[1]: needs a name to make its etcd key",
+                   "apis[2]: needs a name to make its etcd key",
+                   "bindings[0]: needs policy, api and environment to make its etcd key"}));
+  errors.clear();
+  EXPECT_TRUE(split_shared("[]", &errors).empty());
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].message, "must be a JSON object");
+}
+
+// The node's own file: no shared sections.
+constexpr std::string_view kLocal =
+    R"({"version": 1, "instance": {"id": "gw"},
+        "config_source": {"etcd": {"endpoints": ["127.0.0.1:2379"], "prefix": "/r/"}}}
+)";
+
+TEST_F(ConfigTest, SplitThenAssembleLoadsTheSameObjects) {
+  std::vector<Error> errors;
+  std::map<std::string, std::string> objects;
+  for (SharedObject& o : split_shared(kExample, &errors)) {
+    objects[o.key] = o.value;
+  }
+  objects["_push"] = R"({"at":"x"})";  // reserved: skipped
+  Assembled a = assemble(kLocal, "/r/", objects, &errors);
+  EXPECT_TRUE(errors.empty()) << ::testing::PrintToString(errors.size());
+  LoadResult r = internal::load_config_with(
+      a.json, {".", internal::BuiltFeatures::all(), false, /*assembled=*/true});
+  ASSERT_TRUE(r.ok()) << ::testing::PrintToString(strings(r));
+  EXPECT_EQ(r.config->apis.size(), 2u);
+  EXPECT_EQ(r.config->bindings.size(), 1u);
+  EXPECT_EQ(r.config->environments.size(), 2u);
+  // Lists in key order: apis/get_order before apis/ping.
+  EXPECT_EQ(r.config->apis[0].name, "get_order");
+  EXPECT_NE(std::find(a.index_keys.begin(), a.index_keys.end(),
+                      std::pair<std::string, std::string>{"apis[1]", "apis/ping"}),
+            a.index_keys.end());
+}
+
+TEST(Assemble, BadObjectsAreReportedAtTheirKeys) {
+  std::vector<Error> errors;
+  std::map<std::string, std::string> objects = {{"apis/a", R"({"name": "b"})"},
+                                                {"apis/x", "[1]"},
+                                                {"things/x", "{}"},
+                                                {"apis", "{}"},
+                                                {"apis/a/b", R"({"name": "a/b"})"},
+                                                {"environments/TEST", R"({"name":"TEST"})"}};
+  Assembled a = assemble(R"({"version": 1})", "/r/", objects, &errors);
+  std::vector<std::string> e;
+  for (const Error& x : errors) {
+    e.push_back(x.str());
+  }
+  ASSERT_EQ(e.size(), 5u) << ::testing::PrintToString(e);
+  EXPECT_EQ(e[0].rfind("/r/apis: is not <section>/<name>", 0), 0u) << e[0];
+  EXPECT_EQ(e[1], R"(/r/apis/a: name must equal the key's name "a" (got "b"))");
+  EXPECT_EQ(e[2], "/r/apis/a/b: must be apis/<name>");
+  EXPECT_EQ(e[3], "/r/apis/x: value must be a JSON object");
+  EXPECT_EQ(e[4].rfind("/r/things/x: is not <section>/<name>", 0), 0u) << e[4];
+  EXPECT_EQ(a.json, R"({"version": 1,"environments":[{"name":"TEST"}]})");
+}
+
+TEST(Assemble, ErrorPathsMapToKeys) {
+  std::vector<Error> errors;
+  std::map<std::string, std::string> objects = {
+      {"apis/good", R"({"name":"good","req_method":"GET","req_uri":"/g",)"
+                    R"("backend":{"url":"127.0.0.1:9","req_uri":"/"}})"},
+      {"apis/worse", R"({"name":"worse","req_method":"GET","req_uri":"/w",)"
+                     R"("backend":{"url":"127.0.0.1:9","req_uri":"/","retry_count":11}})"}};
+  Assembled a = assemble(kLocal, "/r/", objects, &errors);
+  ASSERT_TRUE(errors.empty());
+  LoadResult r = load_assembled(a.json, ".");
+  ASSERT_EQ(r.errors.size(), 1u) << ::testing::PrintToString(strings(r));
+  EXPECT_EQ(r.errors[0].path, "apis[1].backend.retry_count");
+  map_error_paths(a, "/r/", &r.errors);
+  EXPECT_EQ(r.errors[0].path, "/r/apis/worse.backend.retry_count");
+  // Paths outside the shared lists stay; a longer index is not a prefix match.
+  std::vector<Error> other = {{"instance.id", "x"}, {"apis[10]", "y"}, {"apis[1][0]", "z"}};
+  map_error_paths(a, "/r/", &other);
+  EXPECT_EQ(other[0].path, "instance.id");
+  EXPECT_EQ(other[1].path, "apis[10]");
+  EXPECT_EQ(other[2].path, "/r/apis/worse[0]");
 }
 
 }  // namespace
