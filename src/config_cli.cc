@@ -7,7 +7,8 @@
 // push (which also stamps) or edit makes it fail whole, and it is run again.
 // diff does the same read and comparison and prints it, with diff(1)'s exit codes.
 //
-// A CLI, not the data plane: blocking sockets with poll() deadlines, one request each.
+// A CLI, not the data plane: blocking sockets with poll() deadlines, one request each; TLS
+// (--cacert, --cert, --key, etcdctl's names) through the gateway's own tls::Stream.
 #include "config_cli.h"
 
 #include <netdb.h>
@@ -29,17 +30,21 @@
 #include <string_view>
 #include <vector>
 
+#include "core/buf_pool.h"
 #include "ringway/clock.h"
 #include "ringway/config.h"
 #include "ringway/config_source.h"
 #include "ringway/etcd.h"
+#include "ringway/tls.h"
 
 namespace ringway {
 namespace {
 
 constexpr const char* kConfigUsage =
     "usage: ringway config push -c FILE --etcd HOST:PORT --prefix /P/ [--timeout-ms N]\n"
-    "       ringway config diff -c FILE --etcd HOST:PORT --prefix /P/ [--timeout-ms N]\n"
+    "                           [--cacert FILE] [--cert FILE --key FILE]\n"
+    "       ringway config diff (the same options)\n"
+    "--cacert, --cert, --key: TLS to etcd (its CA; a client certificate and key).\n"
     "push writes the shared objects of FILE (environments, apps, channels, policies, apis,\n"
     "bindings) to etcd under the prefix in one guarded transaction; diff lists what differs\n"
     "(+ added, ~ changed, - deleted). Exit: push 0 done, 1 invalid file or etcd changed under\n"
@@ -58,6 +63,8 @@ struct Options {
   std::string endpoint;  // as given, for messages and the Host header
   std::string prefix;
   int timeout_ms = 5000;
+  config::TlsFiles tls_files;               // --cacert, --cert, --key
+  std::unique_ptr<tls::ClientContext> tls;  // set when any of them is given
 };
 
 // A deadline in milliseconds on ringway's monotonic scale (monotonic_us).
@@ -107,6 +114,26 @@ std::string check_prefix(std::string_view p) {
 }
 
 // Fills `o` from argv[2..]; prints the problem and returns false on a usage error.
+// The TLS context when --cacert, --cert or --key is given; false (reported) when a file is
+// missing or bad, or a certificate comes without its key.
+bool make_tls(Options* o) {
+  const config::TlsFiles& f = o->tls_files;
+  if (f.ca.empty() && f.certificate.empty() && f.private_key.empty()) {
+    return true;
+  }
+  if (f.certificate.empty() != f.private_key.empty()) {
+    std::fputs("error: --cert and --key go together\n", stderr);
+    return false;
+  }
+  try {
+    o->tls = std::make_unique<tls::ClientContext>(f, 1);
+  } catch (const tls::FileError& e) {
+    std::fprintf(stderr, "error: TLS files: %s: %s\n", e.field.c_str(), e.message.c_str());
+    return false;
+  }
+  return true;
+}
+
 bool parse_options(int argc, char** argv, Options* o) {
   if (argc < 3 || (std::strcmp(argv[2], "push") != 0 && std::strcmp(argv[2], "diff") != 0)) {
     std::fputs(kConfigUsage, stderr);
@@ -129,6 +156,10 @@ bool parse_options(int argc, char** argv, Options* o) {
       }
     } else if (k == "--prefix") {
       o->prefix = v;
+    } else if (k == "--cacert" || k == "--cert" || k == "--key") {
+      (k == "--cacert" ? o->tls_files.ca
+       : k == "--cert" ? o->tls_files.certificate
+                       : o->tls_files.private_key) = v;
     } else if (k == "--timeout-ms") {
       long n = std::strtol(v, &end, 10);
       if (end == v || *end != '\0' || n < 100 || n > 600000) {
@@ -150,7 +181,7 @@ bool parse_options(int argc, char** argv, Options* o) {
     std::fprintf(stderr, "error: %s (got \"%s\")\n", problem.c_str(), o->prefix.c_str());
     return false;
   }
-  return true;
+  return make_tls(o);
 }
 
 // ---- etcd over HTTP/1.0 ----
@@ -228,27 +259,115 @@ int connect_endpoint(const Options& o, Deadline deadline, std::string* error) {
   return fd;
 }
 
-// Sends `request` and reads the answer up to EOF (HTTP/1.0: etcd closes after it).
-bool exchange(int fd, std::string_view request, Deadline deadline, std::string* answer,
-              std::string* error) {
-  while (!request.empty()) {
-    ssize_t n = ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+// Sends all of `bytes`; false with *error.
+bool send_all(int fd, std::string_view bytes, Deadline deadline, std::string* error) {
+  while (!bytes.empty()) {
+    ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n > 0) {
-      request.remove_prefix(static_cast<size_t>(n));
+      bytes.remove_prefix(static_cast<size_t>(n));
     } else if ((n < 0 && errno != EAGAIN && errno != EINTR) || !wait_fd(fd, POLLOUT, deadline)) {
       *error = std::string("sending to etcd: ") + std::strerror(errno);
       return false;
     }
   }
+  return true;
+}
+
+// Up to `room` bytes: > 0, 0 at EOF, -1 with *error.
+ssize_t recv_some(int fd, char* buf, size_t room, Deadline deadline, std::string* error) {
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, room, 0);
+    if (n >= 0) {
+      return n;
+    }
+    if ((errno != EAGAIN && errno != EINTR) || !wait_fd(fd, POLLIN, deadline)) {
+      *error = std::string("reading etcd's answer: ") + std::strerror(errno);
+      return -1;
+    }
+  }
+}
+
+// Sends `request` and reads the answer up to EOF (HTTP/1.0: etcd closes after it).
+bool exchange(int fd, std::string_view request, Deadline deadline, std::string* answer,
+              std::string* error) {
+  if (!send_all(fd, request, deadline, error)) {
+    return false;
+  }
   char buf[16384];
   for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n > 0) {
-      answer->append(buf, static_cast<size_t>(n));
-    } else if (n == 0) {
-      return true;
-    } else if ((errno != EAGAIN && errno != EINTR) || !wait_fd(fd, POLLIN, deadline)) {
-      *error = std::string("reading etcd's answer: ") + std::strerror(errno);
+    ssize_t n = recv_some(fd, buf, sizeof(buf), deadline, error);
+    if (n <= 0) {
+      return n == 0;
+    }
+    answer->append(buf, static_cast<size_t>(n));
+  }
+}
+
+// The TLS handshake on `st` over fd; false with *error.
+bool tls_handshake(int fd, tls::Stream& st, Deadline deadline, std::string* error) {
+  auto step = [&st] {
+    return st.handshake_done() || st.out_size() > 0 || st.handshake() != tls::Stream::Step::kFailed;
+  };
+  char buf[16384];
+  bool ok = step();
+  while (ok && !st.handshake_done()) {
+    ok = send_all(fd, {st.out_data(), st.out_size()}, deadline, error);
+    st.out_sent(st.out_size());
+    ssize_t n = ok ? recv_some(fd, buf, sizeof(buf), deadline, error) : -1;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    st.input(buf, static_cast<uint32_t>(n));
+    ok = step();
+    st.keep_rest();
+  }
+  if (!ok) {
+    *error = "TLS handshake with etcd failed: " + (error->empty() ? st.error() : *error);
+    return false;
+  }
+  ok = send_all(fd, {st.out_data(), st.out_size()}, deadline, error);
+  st.out_sent(st.out_size());
+  return ok;
+}
+
+// exchange() through TLS: the handshake, the request encrypted, the answer decrypted up to
+// EOF or close_notify.
+bool tls_exchange(int fd, const Options& o, std::string_view request, Deadline deadline,
+                  std::string* answer, std::string* error) {
+  core::BufPool pool;
+  tls::Stream st(pool);
+  if (!st.start_client(o.tls->ctx(0), o.host, nullptr) || !tls_handshake(fd, st, deadline, error)) {
+    return error->empty() ? (*error = "TLS: out of memory", false) : false;
+  }
+  while (!request.empty()) {
+    int n =
+        st.write(request.data(), static_cast<uint32_t>(std::min<size_t>(request.size(), 16384)));
+    if (n <= 0 || !send_all(fd, {st.out_data(), st.out_size()}, deadline, error)) {
+      *error = error->empty() ? "TLS write: " + st.error() : *error;
+      return false;
+    }
+    st.out_sent(st.out_size());
+    request.remove_prefix(static_cast<size_t>(n));
+  }
+  char buf[16384];
+  char plain[16384];
+  for (;;) {
+    ssize_t n = recv_some(fd, buf, sizeof(buf), deadline, error);
+    if (n <= 0) {
+      return n == 0;
+    }
+    st.input(buf, static_cast<uint32_t>(n));
+    int m = 0;
+    while ((m = st.read(plain, sizeof(plain))) > 0) {
+      answer->append(plain, static_cast<size_t>(m));
+    }
+    st.keep_rest();
+    if (m == -1) {
+      return true;  // close_notify: the answer is complete
+    }
+    if (m == -2) {
+      *error = "TLS: " + st.error();
       return false;
     }
   }
@@ -263,7 +382,9 @@ bool etcd_post(const Options& o, std::string_view path, std::string_view body, s
     return false;
   }
   std::string raw;
-  bool ok = exchange(fd, etcd::http_request(o.endpoint, path, body), deadline, &raw, error);
+  const std::string request = etcd::http_request(o.endpoint, path, body);
+  bool ok = o.tls ? tls_exchange(fd, o, request, deadline, &raw, error)
+                  : exchange(fd, request, deadline, &raw, error);
   ::close(fd);
   if (!ok) {
     *error += " (etcd at " + o.endpoint + ", timeout " + std::to_string(o.timeout_ms) + " ms)";

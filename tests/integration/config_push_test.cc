@@ -31,19 +31,8 @@ std::string Api(std::string_view name, std::string_view body = "hello") {
 }
 
 // One etcd for the suite; each test writes under its own prefix.
-class ConfigPushTest : public ::testing::Test {
+class ConfigPushTest : public EtcdSuiteTest {
  protected:
-  static void SetUpTestSuite() {
-    etcd_ = std::make_unique<EtcdServer>();
-    start_ = etcd_->Start();
-  }
-  static void TearDownTestSuite() { etcd_.reset(); }
-  void SetUp() override {
-    ASSERT_TRUE(start_);
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    prefix_ = "/it/" + std::string(info->name()) + "/";
-  }
-
   // `ringway config <command> -c FILE --etcd ... --prefix ...`; FILE holds `doc`.
   CommandResult Run(std::string_view command, const std::string& doc,
                     std::vector<std::string> extra = {}) {
@@ -57,10 +46,7 @@ class ConfigPushTest : public ::testing::Test {
 
   static EtcdServer& etcd() { return *etcd_; }
 
-  static inline std::unique_ptr<EtcdServer> etcd_;
-  static inline ::testing::AssertionResult start_ = ::testing::AssertionFailure() << "not started";
   TempDir dir_;
-  std::string prefix_;
 };
 
 TEST_F(ConfigPushTest, PushCreatesTheKeys) {

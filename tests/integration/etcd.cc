@@ -58,7 +58,7 @@ EtcdServer::~EtcdServer() { Stop(); }
     client_port_ = UnusedPort();
     peer_port_ = UnusedPort();
   }
-  std::string client = "http://" + endpoint();
+  std::string client = (tls_ ? "https://" : "http://") + endpoint();
   std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
   std::vector<std::string> argv = {EtcdPath(),
                                    "--name=it",
@@ -69,6 +69,12 @@ EtcdServer::~EtcdServer() { Stop(); }
                                    "--initial-advertise-peer-urls=" + peer,
                                    "--initial-cluster=it=" + peer,
                                    "--initial-cluster-state=new"};
+  if (tls_) {
+    argv.insert(argv.end(), {"--cert-file=" + tls_->cert, "--key-file=" + tls_->key});
+    if (!tls_->client_ca.empty()) {
+      argv.insert(argv.end(), {"--client-cert-auth", "--trusted-ca-file=" + tls_->client_ca});
+    }
+  }
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   proc_ = std::make_unique<Process>();
   std::string error;
@@ -80,8 +86,7 @@ EtcdServer::~EtcdServer() { Stop(); }
         if (!proc_->running()) {
           return true;  // reported below
         }
-        std::optional<Response> r = HttpGet(client_port_, "/health");
-        return r && r->status == 200 && r->body.find("\"true\"") != std::string::npos;
+        return Healthy();
       },
       20000);
   if (!healthy || !proc_->running()) {
@@ -91,6 +96,15 @@ EtcdServer::~EtcdServer() { Stop(); }
            << Log();
   }
   return ::testing::AssertionSuccess();
+}
+
+// GET /health answers {"health":"true"}; over TLS etcdctl asks (it has the certificates).
+bool EtcdServer::Healthy() {
+  if (tls_) {
+    return Etcdctl({"endpoint", "health"}).exit_code == 0;
+  }
+  std::optional<Response> r = HttpGet(client_port_, "/health");
+  return r && r->status == 200 && r->body.find("\"true\"") != std::string::npos;
 }
 
 void EtcdServer::Stop() {
@@ -109,8 +123,13 @@ std::string EtcdServer::Log() const {
 }
 
 CommandResult EtcdServer::Etcdctl(std::vector<std::string> args) {
-  std::vector<std::string> argv = {EtcdctlPath(), "--endpoints=" + endpoint(),
-                                   "--command-timeout=10s"};
+  std::vector<std::string> argv = {
+      EtcdctlPath(), "--endpoints=" + std::string(tls_ ? "https://" : "") + endpoint(),
+      "--command-timeout=10s"};
+  if (tls_) {
+    argv.insert(argv.end(), {"--cacert=" + tls_->ca, "--cert=" + tls_->client_cert,
+                             "--key=" + tls_->client_key});
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, kCommandTimeoutMs);
 }

@@ -8,6 +8,8 @@
 // installs them first, so a CI run never skips them silently.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +25,18 @@ std::string EtcdctlPath();
 // "" when both binaries are executable; otherwise why not and how to install them.
 std::string EtcdMissing();
 
+// TLS on etcd's client URL (https://): its certificate and key, and, with `client_ca`, client
+// certificates required (--client-cert-auth). etcdctl then trusts `ca` and presents
+// `client_cert`/`client_key`.
+struct EtcdTls {
+  std::string cert;
+  std::string key;
+  std::string client_ca;
+  std::string ca;
+  std::string client_cert;
+  std::string client_key;
+};
+
 class EtcdServer {
  public:
   // `extra_args` go to etcd, e.g. {"--max-txn-ops", "4"}.
@@ -31,6 +45,9 @@ class EtcdServer {
   ~EtcdServer();
   EtcdServer(const EtcdServer&) = delete;
   EtcdServer& operator=(const EtcdServer&) = delete;
+
+  // Serves clients over TLS from the next Start() on.
+  void UseTls(EtcdTls tls) { tls_ = std::move(tls); }
 
   // Starts etcd and waits (polling /health, 20 s) until it answers healthy. The first start
   // probes free client and peer ports; a start after Stop() reuses them and the data.
@@ -56,11 +73,34 @@ class EtcdServer {
  private:
   CommandResult Etcdctl(std::vector<std::string> args);
 
+  bool Healthy();
+
   std::vector<std::string> extra_args_;
+  std::optional<EtcdTls> tls_;
   TempDir dir_;
   int client_port_ = -1;
   int peer_port_ = -1;
   std::unique_ptr<Process> proc_;
+};
+
+// One EtcdServer for a test suite, started once; each test writes under its own prefix,
+// "/it/<test name>/".
+class EtcdSuiteTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    etcd_ = std::make_unique<EtcdServer>();
+    start_ = etcd_->Start();
+  }
+  static void TearDownTestSuite() { etcd_.reset(); }
+  void SetUp() override {
+    ASSERT_TRUE(start_);
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    prefix_ = "/it/" + std::string(info->name()) + "/";
+  }
+
+  static inline std::unique_ptr<EtcdServer> etcd_;
+  static inline ::testing::AssertionResult start_ = ::testing::AssertionFailure() << "not started";
+  std::string prefix_;
 };
 
 }  // namespace ringway::integration
