@@ -86,6 +86,14 @@ void print_summary(const ringway::config::Config& cfg) {
   if (cfg.access_log) {
     std::printf("access log %s\n", cfg.access_log->path.c_str());
   }
+  if (cfg.etcd) {  // the shared objects are not in the file: check counts none of them
+    std::string endpoints;
+    for (const auto& e : cfg.etcd->endpoints) {
+      endpoints += (endpoints.empty() ? "" : ",") + e.text;
+    }
+    std::printf("config source etcd %s prefix %s%s\n", endpoints.c_str(),
+                cfg.etcd->prefix.c_str(), cfg.etcd->tls ? " tls" : "");
+  }
   for (const auto& env : cfg.environments) {
     int n = 0;
     for (const auto& api : cfg.apis) {

@@ -280,8 +280,8 @@ void EtcdWatch::at_eof() {
 }
 
 bool EtcdWatch::take_bytes() {
-  if (mode_ == Mode::kRange && rx_.size() > kMaxAnswerBytes) {
-    fail("range answer over " + std::to_string(kMaxAnswerBytes) + " bytes");
+  if (rx_.size() > kMaxAnswerBytes) {  // a range answer, or one watch message, so large
+    fail("answer over " + std::to_string(kMaxAnswerBytes) + " bytes");
     return false;
   }
   return mode_ == Mode::kRange || take_watch_lines();
