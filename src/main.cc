@@ -91,8 +91,8 @@ void print_summary(const ringway::config::Config& cfg) {
     for (const auto& e : cfg.etcd->endpoints) {
       endpoints += (endpoints.empty() ? "" : ",") + e.text;
     }
-    std::printf("config source etcd %s prefix %s%s\n", endpoints.c_str(),
-                cfg.etcd->prefix.c_str(), cfg.etcd->tls ? " tls" : "");
+    std::printf("config source etcd %s prefix %s%s\n", endpoints.c_str(), cfg.etcd->prefix.c_str(),
+                cfg.etcd->tls ? " tls" : "");
   }
   for (const auto& env : cfg.environments) {
     int n = 0;
