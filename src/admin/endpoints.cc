@@ -209,8 +209,13 @@ Answer answer(std::string_view method, std::string_view target, const Sources& s
   }
   if (path == "/healthz") {
     const bool draining = src.ctx->draining.load(std::memory_order_acquire);
-    Answer a{draining ? 503 : 200, "text/plain; charset=utf-8", draining ? "draining\n" : "ok\n"};
-    return a;
+    // etcd mode: not ready until a document from etcd is served, so that a balancer that
+    // checks /healthz sends nothing to a node that would answer every API with 404.
+    const bool waiting = src.source != nullptr && src.source->etcd && src.source->revision == 0;
+    if (draining || waiting) {
+      return {503, "text/plain; charset=utf-8", draining ? "draining\n" : "waiting for etcd\n"};
+    }
+    return {200, "text/plain; charset=utf-8", "ok\n"};
   }
   if (path == "/metrics") {
     return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(src)};

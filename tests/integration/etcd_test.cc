@@ -135,9 +135,10 @@ TEST_F(EtcdSourceTest, AnInvalidDocumentIsRefusedAndTheNodesKeepServing) {
   ASSERT_TRUE(etcd_->Put(prefix_ + "apis/x", ProxyApi("x", "GET", "/x", "127.0.0.1:1", "/", "",
                                                       R"("retry_count":99)")));
   for (auto& n : nodes_) {
-    ASSERT_TRUE(n->WaitLog("config error: " + prefix_ + "apis/x.backend.retry_count", 5000))
+    // The summary line comes after the errors: waited for, it has them all.
+    ASSERT_TRUE(n->WaitLog("etcd: revision " + std::to_string(served + 1) + " refused", 5000))
         << n->LogTail();
-    EXPECT_TRUE(n->LogContains("etcd: revision " + std::to_string(served + 1) + " refused"))
+    EXPECT_TRUE(n->LogContains("config error: " + prefix_ + "apis/x.backend.retry_count"))
         << n->LogTail();
     const std::string status = ConfigSource(*n);
     EXPECT_EQ(JsonInt(status, "/revision"), served) << status;
@@ -236,9 +237,14 @@ TEST_F(EtcdSourceTest, ANodeStartedWhileEtcdIsDownServesOnceItAnswers) {
       << node.LogTail();
   EXPECT_EQ(Body(node.port(), "/v"), "<404>");
   EXPECT_EQ(ServedRevision(node), 0);
+  std::optional<Response> health = HttpGet(node.port("admin"), "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503);
+  EXPECT_EQ(health->body, "waiting for etcd\n");
   ASSERT_TRUE(etcd_->Start());
   EXPECT_TRUE(AllServe("/v", "one", 15000));
   EXPECT_GT(ServedRevision(node), 0);
+  EXPECT_TRUE(HasStatus(HttpGet(node.port("admin"), "/healthz"), 200));
 }
 
 // A node reloaded with SIGHUP keeps the objects from etcd; a file holding shared sections

@@ -362,6 +362,10 @@ TEST_F(FloorTest, BackendDownClosesWaitingClients) {
   ASSERT_TRUE(client.Connect());
   ASSERT_TRUE(client.Send(BuildRequest("GET", "/x")));
   EXPECT_TRUE(client.WaitClosed(5000));
+  // The line may reach the harness's reader a moment after the close reached the client (two
+  // channels): waited for, then counted.
+  EXPECT_TRUE(proc.WaitFor(Process::kStderr, "backend connect failed: Connection refused", 2000))
+      << proc.Output(Process::kStderr);
   EXPECT_EQ(proc.Count(Process::kStderr, "backend connect failed: Connection refused"), 1u)
       << proc.Output(Process::kStderr);
 }
