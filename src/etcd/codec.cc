@@ -41,6 +41,14 @@ int64_t int_field(dom::object o, std::string_view key) {
   return 0;
 }
 
+// header.revision of an answer (or of a watch message's result); 0 without one.
+int64_t header_revision(dom::object o) {
+  dom::object header;
+  return o.at_key("header").get_object().get(header) == simdjson::SUCCESS
+             ? int_field(header, "revision")
+             : 0;
+}
+
 bool bool_field(dom::object o, std::string_view key) {
   bool b = false;
   return o.at_key(key).get_bool().get(b) == simdjson::SUCCESS && b;
@@ -226,12 +234,11 @@ RangeResult parse_range(std::string_view body) {
   if (!r.error.empty()) {
     return r;
   }
-  dom::object header;
-  if (o.at_key("header").get_object().get(header) != simdjson::SUCCESS) {
+  if (!o.at_key("header").is_object()) {
     r.error = "etcd: answer without a header";
     return r;
   }
-  r.revision = int_field(header, "revision");
+  r.revision = header_revision(o);
   dom::array kvs;
   if (o.at_key("kvs").get_array().get(kvs) == simdjson::SUCCESS) {
     for (dom::element e : kvs) {
@@ -261,10 +268,7 @@ WatchMessage parse_watch_line(std::string_view line) {
     m.error = "etcd: watch message without a result";
     return m;
   }
-  dom::object header;
-  if (result.at_key("header").get_object().get(header) == simdjson::SUCCESS) {
-    m.revision = int_field(header, "revision");
-  }
+  m.revision = header_revision(result);
   m.created = bool_field(result, "created");
   m.canceled = bool_field(result, "canceled");
   m.compact_revision = int_field(result, "compact_revision");
@@ -295,10 +299,7 @@ TxnResult parse_txn(std::string_view body) {
   if (!r.error.empty()) {
     return r;
   }
-  dom::object header;
-  if (o.at_key("header").get_object().get(header) == simdjson::SUCCESS) {
-    r.revision = int_field(header, "revision");
-  }
+  r.revision = header_revision(o);
   r.succeeded = bool_field(o, "succeeded");
   return r;
 }
