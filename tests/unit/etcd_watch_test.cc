@@ -27,6 +27,19 @@ namespace {
 
 constexpr uint64_t kTag = uint64_t{5} << 56;
 
+// A TCP socket bound to 127.0.0.1 on a port the OS chose (*port), not listening yet.
+int BoundLoopbackSocket(int* port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), len);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
 // One answer of the scripted server: the bytes it writes after reading a request, then
 // whether it closes the connection (a watch stream stays open until the test ends it).
 struct Reply {
@@ -39,15 +52,8 @@ struct Reply {
 class ScriptedServer {
  public:
   ScriptedServer() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), len);
+    fd_ = BoundLoopbackSocket(&port_);
     listen(fd_, 8);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
     thread_ = std::thread([this] { Serve(); });
   }
   ~ScriptedServer() {
@@ -268,15 +274,8 @@ TEST(EtcdWatch, ACompactedWatchRevisionForcesANewRead) {
 TEST(EtcdWatch, FailuresBackOffAndRotateEndpoints) {
   ScriptedServer server;
   // An unused port first (refused), then an error answer, then a good read.
-  int dead_fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(dead_fd, reinterpret_cast<sockaddr*>(&a), len);
-  getsockname(dead_fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int dead = ntohs(a.sin_port);
-  close(dead_fd);
+  int dead = 0;
+  close(BoundLoopbackSocket(&dead));  // a port nobody listens on
   server.Add({"HTTP/1.0 500 Internal Server Error\r\n\r\n{}"});
   server.Add({Range(3, {})});
   server.Add({Ok(WatchLine(3, R"("created":true)")), false});
