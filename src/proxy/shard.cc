@@ -17,11 +17,6 @@ namespace ringway::proxy {
 using core::Op;
 
 namespace {
-// After a turn that accepted connections, the loop waits up to kBatchWaitUs for as many
-// completions as that turn handled (at most kMaxBatch): fewer wake-ups of a sleeping shard
-// for connecting clients. Only after accepts (bench/README.md, "Why the code is so").
-constexpr unsigned kMaxBatch = 32;
-constexpr uint32_t kBatchWaitUs = 10;
 constexpr uint64_t kMaxWaitMs = 100;  // bounds how late a shard sees a reload or drain
 // How often buffers left unused are given back (BufPool::trim, BufRing::trim): a burst's
 // memory is released about a second after it ended, and steady load keeps what it uses.
@@ -79,12 +74,13 @@ void Shard::run() noexcept {
       break;
     }
     uint64_t wait = k_.timers_.next_timeout_ms(k_.now_ms_, kMaxWaitMs);
-    k_.ring_.submit_and_wait_batch(wait, batch_, kBatchWaitUs);
+    k_.ring_.submit_and_wait_batch(wait, wait_.batch, wait_.min_wait_us);
     k_.now_ms_ = clock_.now_ms();
     k_.unix_s_ = clock_.unix_s();
     accepted_ = 0;
     unsigned reaped = reap();
-    batch_ = accepted_ > 0 ? std::clamp(reaped, 1u, kMaxBatch) : 1;
+    // Open tunnels are exchanges too, but may stay quiet for hours.
+    wait_ = plan_wait(reaped, accepted_ > 0, k_.in_flight_ - std::min(k_.in_flight_, k_.tunnels_));
     k_.timers_.expire(k_.now_ms_, [this](core::TimerNode* n) { on_timer(n); });
     if (k_.fd_freed_) {
       k_.fd_freed_ = false;

@@ -17,6 +17,7 @@
 #include "proxy/forwarder.h"
 #include "proxy/shard_core.h"
 #include "proxy/upstreams.h"
+#include "proxy/wait_batch.h"
 #include "ringway/clock.h"
 
 namespace ringway::proxy {
@@ -59,7 +60,7 @@ class Shard {
   std::vector<AcceptState> accepts_;  // sized once: timers point into it
   uint32_t listeners_open_;
   SteadyClock clock_;
-  unsigned batch_ = 1;         // completions the loop waits for (see kMaxBatch)
+  WaitPlan wait_;              // how the next wait batches completions (wait_batch.h)
   unsigned accepted_ = 0;      // connections accepted in this turn of the loop
   uint64_t wake_value_ = 0;    // eventfd read target
   uint64_t turns_ = 0;         // loop turns so far (published in ShardContext::loop_turns)
