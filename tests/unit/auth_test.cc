@@ -414,6 +414,25 @@ std::string_view Value(const std::vector<std::pair<std::string, std::string>>& h
   return {};
 }
 
+// Found by fuzz_auth (CI fuzz smoke, 2026-12-03): the signer signs any query, but the gateway
+// refuses more than 64 parameters (RW.4012, docs/app-auth.md), so 65 is malformed, not a
+// signature mismatch, and 64 round-trips.
+TEST(AuthSign, SixtyFiveQueryParametersAreRefusedSixtyFourVerify) {
+  for (int count : {64, 65}) {
+    std::string query;
+    for (int i = 0; i < count; ++i) {
+      query += (i > 0 ? "&a" : "a") + std::to_string(i);
+    }
+    SignInput in{"GET", "http://api.example.com/v1/q?" + query, {}, "", "AK2", "SK2", kSignedAt};
+    Request r{"GET", "/v1/q", query, "", {}};
+    r.set("host", "api.example.com");
+    for (const auto& [name, value] : sign(in)) {
+      r.set(name == "Authorization" ? "authorization" : "x-sdk-date", value);
+    }
+    EXPECT_EQ(Check(r, "SK2"), count == 64 ? AuthError::kNone : AuthError::kMalformed) << count;
+  }
+}
+
 TEST(AuthSign, MatchesTheNodeSignerAndRoundTrips) {
   SignInput get{"GET",    "http://api.example.com:8443/v1/a%20b/\xc3\xa9?b=2&b=1&a=x+y&flag&k=%2B",
                 {},       "",
