@@ -185,6 +185,8 @@ BufRing::BufRing(Ring& ring, uint16_t group, uint32_t count, uint32_t size, uint
     throw std::runtime_error("mmap buffers failed");
   }
   stack_.reserve(count);
+  parked_.reserve(count);
+  wide_.assign(count, 0);
   held_next_.assign(count, HeldBufs::kNone);
   held_len_.assign(count, 0);
   for (uint32_t i = count; i-- > 0;) {
@@ -199,7 +201,13 @@ BufRing::~BufRing() {
   munmap(base_, count_ * stride_);
 }
 
-void BufRing::recycle(uint16_t id) { stack_.push_back(id); }
+void BufRing::recycle(uint16_t id) {
+  if (shrink_ && wide_[id] != 0) {
+    parked_.push_back(id);
+  } else {
+    stack_.push_back(id);
+  }
+}
 
 void BufRing::hold(HeldBufs& q, uint16_t id, uint32_t len) {
   held_next_[id] = HeldBufs::kNone;
@@ -250,22 +258,35 @@ void BufRing::grow() {
   grew_ = true;
 }
 
-void BufRing::trim() {
+void BufRing::give_back(uint16_t id, size_t from) const {
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  // Whole pages inside this buffer's block only: neighbours stay intact.
+  auto block = reinterpret_cast<uintptr_t>(base_ + static_cast<size_t>(id) * stride_);
+  uintptr_t lo = (block + from + page - 1) & ~(page - 1);
+  uintptr_t hi = (block + stride_) & ~(page - 1);
+  if (hi > lo) {
+    // A direct call, not IORING_OP_MADVISE: that one always runs on an io-wq worker,
+    // later, and could zero a buffer the next flush() has posted again meanwhile.
+    madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  }
+}
+
+void BufRing::trim() {
   // The bottom (count - used) were never out: they have no pages to give back.
   for (size_t i = std::max<size_t>(released_, count_ - used_); i < low_; ++i) {
-    // Whole pages inside this buffer and its headroom only: neighbours stay intact.
-    auto from = reinterpret_cast<uintptr_t>(base_ + static_cast<size_t>(stack_[i]) * stride_);
-    uintptr_t to = from + stride_;
-    from = (from + page - 1) & ~(page - 1);
-    to &= ~(page - 1);
-    if (to > from) {
-      // A direct call, not IORING_OP_MADVISE: that one always runs on an io-wq worker,
-      // later, and could zero a buffer the next flush() has posted again meanwhile.
-      madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
-    }
+    give_back(stack_[i], 0);
+    wide_[stack_[i]] = 0;
   }
   released_ = std::max(released_, low_);
+  // Parked buffers circle again with only the pages a small receive touches.
+  for (uint16_t id : parked_) {
+    give_back(id, headroom_ + kKeepBytes);
+    wide_[id] = 0;
+    stack_.push_back(id);
+  }
+  parked_.clear();
+  shrink_ = !wide_seen_;
+  wide_seen_ = false;
   if (!grew_) {
     depth_ = std::max(first_depth_, depth_ - std::max<uint32_t>(1, depth_ / 8));
   }
@@ -278,13 +299,21 @@ void BufRing::post(uint16_t id) {
 }
 
 void BufRing::flush() {
-  // Out = count - stacked. The bottom (count - used_) of the stack have never been out.
-  while (!stack_.empty() && count_ - stack_.size() < depth_) {
-    if (stack_.size() == count_ - used_) {
-      ++used_;
+  // Out = count - stacked - parked. The bottom (count - used_) of the stack have never been
+  // out. Parked buffers go out again only when the stack ran dry.
+  while (count_ - stack_.size() - parked_.size() < depth_) {
+    if (!stack_.empty()) {
+      if (stack_.size() == count_ - used_) {
+        ++used_;
+      }
+      post(stack_.back());
+      stack_.pop_back();
+    } else if (!parked_.empty()) {
+      post(parked_.back());
+      parked_.pop_back();
+    } else {
+      break;
     }
-    post(stack_.back());
-    stack_.pop_back();
   }
   low_ = std::min(low_, stack_.size());
   released_ = std::min(released_, stack_.size());

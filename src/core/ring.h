@@ -6,6 +6,7 @@
 
 #include <liburing.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -112,8 +113,14 @@ struct HeldBufs {
 // warm buffers circle and a buffer the kernel never needed is never touched (its pages
 // never count towards RSS). The kernel consumes a ring in order, so posting all `count`
 // would cycle through every buffer and touch them all. When a receive finds the ring empty
-// (-ENOBUFS) the owner calls grow(), once per starved receive: `depth` follows the peak
+// (-ENOBUFS), completed() calls grow(), once per starved receive: `depth` follows the peak
 // demand (buffers held plus receives completing in one loop turn), up to `count`.
+//
+// A buffer that once took a wide receive (more than kKeepBytes) keeps all its pages while it
+// circles, so after a burst of large responses the same warm buffers would go on holding a
+// megabyte per sixteen of them under small traffic. When a whole trim interval saw no wide
+// receive, the ring parks such buffers as they are recycled (posting others instead) and the
+// next trim() gives back their pages past the first kKeepBytes before they circle again.
 class BufRing {
  public:
   // `headroom` bytes before each buffer are left out of what the kernel may fill: the
@@ -134,6 +141,19 @@ class BufRing {
   // Buffers ever handed to the kernel: those whose pages may be resident.
   uint32_t used() const { return used_; }
   char* buf(uint16_t id) { return base_ + static_cast<size_t>(id) * stride_ + headroom_; }
+  // Data bytes of a buffer whose pages stay resident while it circles under small traffic.
+  static constexpr uint32_t kKeepBytes = 4096;
+  // Told of every completion of an operation that may select from this ring, before its
+  // owner handles it: a starved receive grows the ring, a filled one notes how wide it was.
+  void completed(int res, uint32_t flags) {
+    if (res == -ENOBUFS) {
+      grow();
+    } else if (res > static_cast<int>(kKeepBytes) && (flags & IORING_CQE_F_BUFFER) != 0) {
+      wide_[flags >> IORING_CQE_BUFFER_SHIFT] = 1;
+      wide_seen_ = true;
+      shrink_ = false;
+    }
+  }
   // Gives buffer `id` back; the next flush() may post it again.
   void recycle(uint16_t id);
   // A receive found no buffer: allow one more out (at most `count`).
@@ -151,14 +171,20 @@ class BufRing {
   // Buffers in some HeldBufs now (held, not yet taken or dropped): zero once no connection
   // holds received bytes, so one that stays above zero is a leak (/v1/shards).
   uint32_t held() const { return held_; }
+  // Buffers parked now: recycled with wide pages after an interval of small receives only.
+  uint32_t parked() const { return static_cast<uint32_t>(parked_.size()); }
   // Called at a fixed interval (a second): gives the pages of buffers that stayed on the
   // stack since the previous call back to the kernel (MADV_DONTNEED; they are still the
-  // ring's, zero-filled on next use), and when no receive starved in the interval lowers
-  // `depth` by an eighth (not below the first depth), so memory follows a burst back down.
+  // ring's, zero-filled on next use), and those of parked buffers past their first
+  // kKeepBytes; when no receive starved in the interval lowers `depth` by an eighth (not
+  // below the first depth), so memory follows a burst back down.
   void trim();
 
  private:
   void post(uint16_t id);
+  // Gives back the whole pages of buffer `id` from `from` bytes into its block (headroom
+  // first) to the block's end.
+  void give_back(uint16_t id, size_t from) const;
 
   Ring& ring_;
   io_uring_buf_ring* br_ = nullptr;
@@ -178,7 +204,11 @@ class BufRing {
   size_t low_ = 0;       // fewest buffers stacked since the last trim()
   size_t released_ = 0;  // the bottom `released_` stacked buffers have no pages
   int pending_ = 0;
-  std::vector<uint16_t> stack_;  // buffers not out, the most recently recycled last
+  bool wide_seen_ = false;        // a wide receive since the last trim()
+  bool shrink_ = false;           // none in the whole previous interval: park wide buffers
+  std::vector<uint16_t> stack_;   // buffers not out, the most recently recycled last
+  std::vector<uint16_t> parked_;  // wide buffers recycled while shrink_, until trim()
+  std::vector<uint8_t> wide_;     // per buffer: took a wide receive since its pages went
   // Held buffers (HeldBufs): the next one of the same queue, and the bytes each holds.
   std::vector<uint16_t> held_next_;
   std::vector<uint32_t> held_len_;

@@ -171,9 +171,7 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
       return;
     case Op::kClientRecv:
     case Op::kClientSend: {
-      if (res == -ENOBUFS) {
-        k_.bufs_.grow();  // op is a receive: only receives select buffers
-      }
+      k_.bufs_.completed(res, flags);
       ClientConn* c = k_.clients_.get(slot);
       if (c == nullptr || k_.clients_.gen(slot) != gen) {
         k_.take_received(k_.bufs_, nullptr, res,
@@ -194,9 +192,7 @@ void Shard::dispatch(uint64_t ud, int res, uint32_t flags) {
     case Op::kUpConnect:
     case Op::kUpSend:
     case Op::kUpRecv: {
-      if (res == -ENOBUFS) {
-        k_.up_bufs_.grow();
-      }
+      k_.up_bufs_.completed(res, flags);
       UpstreamConn* u = k_.upstreams_.get(slot);
       if (u == nullptr || k_.upstreams_.gen(slot) != gen) {
         k_.take_received(k_.up_bufs_, nullptr, res, flags);

@@ -613,6 +613,67 @@ TEST(BufRing, TrimReleasesIdleBuffersAndLowersTheDepth) {
   close(sv[1]);
 }
 
+// Receives `n` bytes written on sv[1] into a buffer of `bufs`, told to the ring as the shard
+// does (completed()), and returns the buffer's id (-1 on failure).
+int receive_noted(Ring& ring, BufRing& bufs, const int sv[2], size_t n) {
+  std::string data(n, 'w');
+  int id = -1;
+  if (write(sv[1], data.data(), n) != static_cast<ssize_t>(n) ||
+      recv_selected(ring, bufs, sv[0], &id) != static_cast<int>(n) || id < 0) {
+    return -1;
+  }
+  bufs.completed(static_cast<int>(n),
+                 IORING_CQE_F_BUFFER | (static_cast<uint32_t>(id) << IORING_CQE_BUFFER_SHIFT));
+  return id;
+}
+
+// After a whole trim interval of small receives only, a buffer that once took a wide one is
+// parked when recycled (others circle instead) and the next trim() gives back its pages
+// past the first kKeepBytes; a wide receive stops the parking at once.
+TEST(BufRing, WideBuffersLoseTheirTailAfterAnIntervalOfSmallReceives) {
+  ringway::core::Ring ring(64);
+  ringway::core::BufRing bufs(ring, 6, 8, 65536, 512, 2);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  const int wide = receive_noted(ring, bufs, sv, 60000);
+  ASSERT_GE(wide, 0);
+  const char* tail = bufs.buf(static_cast<uint16_t>(wide)) + 40000;
+  ASSERT_TRUE(Resident(tail));
+  bufs.recycle(static_cast<uint16_t>(wide));
+  bufs.flush();
+  bufs.trim();  // this interval saw a wide receive
+  // Small receives, each buffer recycled at once; counts those that landed in `wide`.
+  auto small_rounds = [&](int rounds) {
+    int hits = 0;
+    for (int i = 0; i < rounds; ++i) {
+      int id = receive_noted(ring, bufs, sv, 3);
+      EXPECT_GE(id, 0);
+      hits += id == wide ? 1 : 0;
+      bufs.recycle(static_cast<uint16_t>(id < 0 ? 0 : id));
+      bufs.flush();
+    }
+    return hits;
+  };
+  EXPECT_EQ(small_rounds(4), 2);  // two buffers out: the wide one circles
+  EXPECT_EQ(bufs.parked(), 0u);   // the interval before had a wide receive: no parking yet
+  bufs.trim();
+  EXPECT_EQ(small_rounds(2), 1);  // it comes round again...
+  EXPECT_EQ(bufs.parked(), 1u);   // ...and is parked
+  EXPECT_TRUE(Resident(tail));
+  EXPECT_EQ(small_rounds(6), 0);  // the others circle without it
+  bufs.trim();
+  EXPECT_EQ(bufs.parked(), 0u);
+  EXPECT_FALSE(Resident(tail));
+  EXPECT_TRUE(Resident(bufs.buf(static_cast<uint16_t>(wide))));  // its first page stays
+  // A wide receive into another buffer ends the parking before the next trim().
+  int other = receive_noted(ring, bufs, sv, 20000);
+  ASSERT_GE(other, 0);
+  bufs.recycle(static_cast<uint16_t>(other));
+  EXPECT_EQ(bufs.parked(), 0u);
+  close(sv[0]);
+  close(sv[1]);
+}
+
 // Waits (bounded) for the next CQE and returns its result.
 int next_result(Ring& ring) {
   ring.submit_and_wait_batch(10000, 1, 0);
