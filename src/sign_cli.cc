@@ -4,6 +4,7 @@
 // Signs like the seed product's SDKs (auth::sign); the secret may be `env:NAME`.
 #include "sign_cli.h"
 
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -71,6 +72,17 @@ bool parse(int argc, char** argv, auth::SignInput* in) {
   return !in->url.empty() && !in->app_key.empty() && !in->app_secret.empty();
 }
 
+// Query parameters of `url`: the non-empty '&'-separated pieces between '?' and '#'.
+size_t query_params(std::string_view url) {
+  url = url.substr(0, url.find('#'));
+  const size_t q = url.find('?');
+  size_t n = 0;
+  for (size_t i = q == std::string_view::npos ? url.size() : q + 1; i < url.size(); ++i) {
+    n += url[i] != '&' && (url[i - 1] == '&' || url[i - 1] == '?') ? 1 : 0;
+  }
+  return n;
+}
+
 }  // namespace
 
 int run_sign(int argc, char** argv) {
@@ -89,6 +101,14 @@ int run_sign(int argc, char** argv) {
   }
   if (in.url.rfind("http://", 0) != 0 && in.url.rfind("https://", 0) != 0) {
     std::fputs("error: URL must start with http:// or https://\n", stderr);
+    return 2;
+  }
+  if (const size_t n = query_params(in.url); n > auth::kMaxQueryParams) {
+    // A signature the gateway could only refuse (RW.4012) helps no one.
+    std::fprintf(stderr,
+                 "error: the URL has %zu query parameters; App authentication accepts at most "
+                 "%zu (RW.4012)\n",
+                 n, auth::kMaxQueryParams);
     return 2;
   }
   in.now_unix_s = static_cast<int64_t>(std::time(nullptr));

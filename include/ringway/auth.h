@@ -87,6 +87,9 @@ class Sha256 {
   unsigned char buf_[64] = {};  // a partial block
 };
 
+// The most query parameters a signed request may have: verify() refuses more as malformed
+// (RW.4012), so `ringway sign` refuses to sign such a URL.
+inline constexpr size_t kMaxQueryParams = 64;
 // The payload hash that disables body verification (sent as X-Sdk-Content-Sha256).
 inline constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
 // Hex SHA-256 of the empty body.

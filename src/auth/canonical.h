@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <string_view>
 
+#include "ringway/auth.h"
+
 namespace ringway::auth::internal {
 
 // Appends into a caller's buffer; once something did not fit, ok() stays false.
@@ -29,9 +31,6 @@ class Writer {
   size_t len_ = 0;
   bool ok_ = true;
 };
-
-// The most query parameters a canonical query may have (more: false from CanonicalQuery).
-inline constexpr size_t kMaxQueryParams = 64;
 
 // Appends `c` as AKSKSigner.urlEncode does for one byte: A-Za-z0-9-_.~ as is, else %XX.
 void EncodeByte(unsigned char c, Writer* w);

@@ -132,7 +132,8 @@ Headers sign(const SignInput& in) {
         w->put('\n');
         internal::CanonicalUri(url.path, w);
         w->put('\n');
-        internal::CanonicalQuery(url.query, w);  // signs at most kMaxQueryParams
+        // Writes nothing for more than kMaxQueryParams parameters: verify() refuses those.
+        internal::CanonicalQuery(url.query, w);
         w->put('\n');
         w->put(canonical_headers);
         w->put('\n');
