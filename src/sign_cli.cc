@@ -72,13 +72,17 @@ bool parse(int argc, char** argv, auth::SignInput* in) {
   return !in->url.empty() && !in->app_key.empty() && !in->app_secret.empty();
 }
 
-// Query parameters of `url`: the non-empty '&'-separated pieces between '?' and '#'.
+// Query parameters of `url`: the non-empty '&'-separated pieces between the first '?' and
+// '#' (a later '?' is part of a value, as in auth::sign).
 size_t query_params(std::string_view url) {
   url = url.substr(0, url.find('#'));
   const size_t q = url.find('?');
+  if (q == std::string_view::npos) {
+    return 0;
+  }
   size_t n = 0;
-  for (size_t i = q == std::string_view::npos ? url.size() : q + 1; i < url.size(); ++i) {
-    n += url[i] != '&' && (url[i - 1] == '&' || url[i - 1] == '?') ? 1 : 0;
+  for (size_t i = q + 1; i < url.size(); ++i) {
+    n += url[i] != '&' && (i == q + 1 || url[i - 1] == '&') ? 1 : 0;
   }
   return n;
 }

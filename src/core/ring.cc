@@ -299,21 +299,20 @@ void BufRing::post(uint16_t id) {
 }
 
 void BufRing::flush() {
-  // Out = count - stacked - parked. The bottom (count - used_) of the stack have never been
-  // out. Parked buffers go out again only when the stack ran dry.
+  // Out = count - stacked - parked (so with fewer than `depth` out, one of the two has a
+  // buffer). The bottom (count - used_) of the stack have never been out. Parked buffers go
+  // out again only when the stack ran dry.
   while (count_ - stack_.size() - parked_.size() < depth_) {
-    if (!stack_.empty()) {
-      if (stack_.size() == count_ - used_) {
-        ++used_;
-      }
-      post(stack_.back());
-      stack_.pop_back();
-    } else if (!parked_.empty()) {
+    if (stack_.empty()) {
       post(parked_.back());
       parked_.pop_back();
-    } else {
-      break;
+      continue;
     }
+    if (stack_.size() == count_ - used_) {
+      ++used_;
+    }
+    post(stack_.back());
+    stack_.pop_back();
   }
   low_ = std::min(low_, stack_.size());
   released_ = std::min(released_, stack_.size());
